@@ -1,0 +1,157 @@
+package plan
+
+// StepIndex is the position of a step in the sampler's schedule, 0-based.
+// It is not a sigma or a timestep value: those live in the models package
+// as their own types, so the two cannot be confused.
+type StepIndex int
+
+// Plan is a whole job: the model, the sampler, the devices, how steps are
+// laid out on them, the links between them, and the workload. One plan feeds
+// both the simulator and the executor.
+type Plan struct {
+	Name      string   `yaml:"name"`
+	Model     Model    `yaml:"model"`
+	Sampler   Sampler  `yaml:"sampler"`
+	Devices   Devices  `yaml:"devices"`
+	Layout    Layout   `yaml:"layout"`
+	Links     Links    `yaml:"links"`
+	Transport string   `yaml:"transport"` // inproc | tcp | nccl (exec only); default inproc
+	Workload  Workload `yaml:"workload"`
+	Costs     string   `yaml:"costs"` // path to a cost profile (sim, balanced assignment)
+
+	// Filled by Load/Resolve, not read from YAML.
+	File      string     `yaml:"-"` // the file the plan came from ("" for bytes)
+	Dir       string     `yaml:"-"` // directory relative paths resolve against
+	Profile   *Profile   `yaml:"-"` // the loaded cost profile, if Costs is set
+	Pipelines []Pipeline `yaml:"-"` // the resolved layout
+}
+
+// Model says what one UNet call looks like.
+type Model struct {
+	Family       string    `yaml:"family"` // svd | tiny
+	ONNX         ONNXFiles `yaml:"onnx"`   // exec only
+	Frames       int       `yaml:"frames"`
+	Latent       Latent    `yaml:"latent"`
+	Dtype        string    `yaml:"dtype"` // fp16 | fp32
+	CFG          *CFG      `yaml:"cfg"`   // nil: guidance off, one pass per step
+	FPS          int       `yaml:"fps"`   // conditioning: frames per second (default 7)
+	MotionBucket int       `yaml:"motion_bucket"`
+	NoiseAug     float64   `yaml:"noise_aug"`
+}
+
+// ONNXFiles are the model's graphs (paths relative to the plan file).
+type ONNXFiles struct {
+	UNet    string `yaml:"unet"`
+	Encoder string `yaml:"encoder"`
+	Decoder string `yaml:"decoder"`
+}
+
+// Latent is the shape of one frame's latent.
+type Latent struct {
+	Channels int `yaml:"channels"`
+	Height   int `yaml:"height"`
+	Width    int `yaml:"width"`
+}
+
+// CFG is classifier-free guidance, ramped linearly over frames from Min to Max.
+type CFG struct {
+	Min float64 `yaml:"min"`
+	Max float64 `yaml:"max"`
+}
+
+// Sampler is the sigma schedule and the number of steps.
+type Sampler struct {
+	Kind     string  `yaml:"kind"` // euler-karras
+	Steps    int     `yaml:"steps"`
+	SigmaMin float64 `yaml:"sigma_min"`
+	SigmaMax float64 `yaml:"sigma_max"`
+	Rho      float64 `yaml:"rho"`
+}
+
+// Devices is the list of devices. In YAML it is either a list of Device or
+// a short form {count: 7, kind: a5000, memory_gb: 24}.
+type Devices []Device
+
+// Device is one accelerator (or one CPU worker).
+type Device struct {
+	Name     string  `yaml:"name"`
+	Kind     string  `yaml:"kind"`      // key into the cost profile (a5000, cpu, ...)
+	MemoryGB float64 `yaml:"memory_gb"` // 0: unknown, not checked
+	NUMA     int     `yaml:"numa"`      // socket / NUMA node
+	Speed    float64 `yaml:"speed"`     // relative speed factor, default 1 (2 = twice as fast)
+	Provider string  `yaml:"provider"`  // cpu | cuda (exec); default cpu for kind cpu, else cuda
+	Threads  int     `yaml:"threads"`   // cpu: intra-op threads of this device's session (default 1)
+	Index    int     `yaml:"index"`     // cuda: device id (default: position among cuda devices)
+}
+
+// Layout says how steps are split over devices.
+type Layout struct {
+	Replicas   int            `yaml:"replicas"`   // independent pipelines (default 1)
+	Assignment string         `yaml:"assignment"` // even | balanced | explicit (default even)
+	Stages     []StageSpec    `yaml:"stages"`     // explicit, one pipeline
+	Pipelines  []PipelineSpec `yaml:"pipelines"`  // explicit, several pipelines
+	EncodeOn   string         `yaml:"encode_on"`  // first | last (default first)
+	DecodeOn   string         `yaml:"decode_on"`  // first | last (default last)
+	MicroBatch int            `yaml:"micro_batch"`
+	Handoff    string         `yaml:"handoff"`  // blocking | buffered (default blocking)
+	Dispatch   string         `yaml:"dispatch"` // round-robin (default)
+}
+
+// PipelineSpec is one explicit pipeline.
+type PipelineSpec struct {
+	Stages []StageSpec `yaml:"stages"`
+}
+
+// StageSpec is one explicit stage: a device and an inclusive step range.
+type StageSpec struct {
+	Device string       `yaml:"device"`
+	Steps  [2]StepIndex `yaml:"steps"` // [first, last], inclusive
+}
+
+// Links names the kind of each device-to-device link; the cost of each kind
+// comes from the cost profile.
+type Links struct {
+	Default   string         `yaml:"default"` // e.g. pcie4; default "default"
+	Overrides []LinkOverride `yaml:"overrides"`
+}
+
+// LinkOverride gives the link between two devices its own kind.
+type LinkOverride struct {
+	Between [2]string `yaml:"between"`
+	Kind    string    `yaml:"kind"`
+}
+
+// Workload is how many samples arrive, and when.
+type Workload struct {
+	Samples int     `yaml:"samples"`
+	Arrival Arrival `yaml:"arrival"`
+	Seed    uint64  `yaml:"seed"`
+}
+
+// Arrival is the release process of samples.
+type Arrival struct {
+	Kind       string  `yaml:"kind"`        // batch | poisson | interval (default batch)
+	Rate       float64 `yaml:"rate"`        // poisson: samples per second
+	IntervalMS float64 `yaml:"interval_ms"` // interval: ms between releases
+}
+
+// Pipeline is one resolved pipeline: its stages in order.
+type Pipeline struct {
+	Index  int
+	Stages []Stage
+}
+
+// Stage is one resolved stage: a device running an inclusive step range.
+type Stage struct {
+	Pipeline int
+	Index    int
+	Device   string // device name
+	DevIdx   int    // index into Plan.Devices
+	First    StepIndex
+	Last     StepIndex // inclusive
+	Encode   bool      // this stage runs the image encoder
+	Decode   bool      // this stage runs the VAE decoder and writes outputs
+}
+
+// Steps returns the number of steps in the stage.
+func (s Stage) Steps() int { return int(s.Last-s.First) + 1 }
