@@ -155,3 +155,29 @@ type Stage struct {
 
 // Steps returns the number of steps in the stage.
 func (s Stage) Steps() int { return int(s.Last-s.First) + 1 }
+
+// DTypeBytes is the size of one element of the model's dtype.
+func (m Model) DTypeBytes() int {
+	if m.Dtype == "fp32" {
+		return 4
+	}
+	return 2
+}
+
+// LatentBytes is the size of one sample's latent as handed between stages:
+// frames × channels × height × width × dtype size. (The sampler state that
+// travels with it is a few bytes and not counted.)
+func (m Model) LatentBytes() int64 {
+	return int64(m.Frames) * int64(m.Latent.Channels) * int64(m.Latent.Height) * int64(m.Latent.Width) * int64(m.DTypeBytes())
+}
+
+// LinkKind returns the link kind between devices a and b: an override when
+// one names the pair (in either order), else the default.
+func (l Links) LinkKind(a, b string) string {
+	for _, o := range l.Overrides {
+		if (o.Between[0] == a && o.Between[1] == b) || (o.Between[0] == b && o.Between[1] == a) {
+			return o.Kind
+		}
+	}
+	return l.Default
+}

@@ -1,5 +1,10 @@
 package plan
 
+import (
+	"math"
+	"sort"
+)
+
 // Profile is a cost profile: what each piece of work costs on a device kind
 // for one model shape, and what each link kind costs. Every profile records
 // where its numbers came from (Provenance); a prediction made from an
@@ -70,3 +75,81 @@ type LinkCosts struct {
 	BandwidthGBps float64 `yaml:"bandwidth_gbps"` // 1 GB = 1e9 bytes
 	SetupMS       float64 `yaml:"setup_ms"`
 }
+
+// ms converts milliseconds to integer nanoseconds, rounding to nearest.
+func ms(v float64) int64 { return int64(math.Round(v * 1e6)) }
+
+// StepNS is the time of one sampler step for a micro-batch of size batch,
+// in nanoseconds, before the device's speed factor. Sizes missing from
+// UNetMS are interpolated linearly between the nearest measured sizes;
+// past the largest measured size, time grows in proportion to the batch.
+// It reports false when UNetMS is empty or batch < 1.
+func (d DeviceCosts) StepNS(batch int) (int64, bool) {
+	return interpBatch(d.UNetMS, batch)
+}
+
+// FirstCallNS is the time of a device's first UNet call for a micro-batch
+// of size batch (it replaces one StepNS). Without FirstCallMS it equals
+// StepNS.
+func (d DeviceCosts) FirstCallNS(batch int) (int64, bool) {
+	if len(d.FirstCallMS) == 0 {
+		return d.StepNS(batch)
+	}
+	if v, ok := d.FirstCallMS[batch]; ok {
+		return ms(v), true
+	}
+	base, ok := d.StepNS(batch)
+	if !ok {
+		return 0, false
+	}
+	one, ok1 := d.FirstCallMS[1]
+	step1, ok2 := d.StepNS(1)
+	if !ok1 || !ok2 {
+		return interpBatch(d.FirstCallMS, batch)
+	}
+	// Same extra warm-up cost as measured at batch 1.
+	return base + ms(one) - step1, true
+}
+
+func interpBatch(m map[int]float64, batch int) (int64, bool) {
+	if len(m) == 0 || batch < 1 {
+		return 0, false
+	}
+	if v, ok := m[batch]; ok {
+		return ms(v), true
+	}
+	sizes := make([]int, 0, len(m))
+	for k := range m {
+		sizes = append(sizes, k)
+	}
+	sort.Ints(sizes)
+	lo, hi := -1, -1
+	for _, k := range sizes {
+		if k < batch {
+			lo = k
+		} else if hi < 0 {
+			hi = k
+		}
+	}
+	switch {
+	case lo < 0: // below the smallest: proportional to the smallest
+		return ms(m[hi] * float64(batch) / float64(hi)), true
+	case hi < 0: // past the largest: proportional to the largest
+		return ms(m[lo] * float64(batch) / float64(lo)), true
+	default:
+		f := float64(batch-lo) / float64(hi-lo)
+		return ms(m[lo] + f*(m[hi]-m[lo])), true
+	}
+}
+
+// TransferNS is the time to move b bytes over the link, without set-up.
+func (l LinkCosts) TransferNS(b int64) int64 {
+	t := l.LatencyUS * 1e3
+	if l.BandwidthGBps > 0 {
+		t += float64(b) / l.BandwidthGBps // bytes / (1e9 B/s) = ns
+	}
+	return int64(math.Round(t))
+}
+
+// SetupNS is the first-use set-up cost of the link.
+func (l LinkCosts) SetupNS() int64 { return ms(l.SetupMS) }
