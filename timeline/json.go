@@ -1,0 +1,140 @@
+package timeline
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Write encodes t as JSON on w. The layout is stable and line oriented:
+// the metadata first, then one span per line, then one sample per line, so
+// that two timelines diff well and the same timeline always gives the same
+// bytes.
+func Write(w io.Writer, t *Timeline) error {
+	if t == nil {
+		return errors.New("timeline: write: nil timeline")
+	}
+	bw := bufio.NewWriter(w)
+	meta, err := json.MarshalIndent(t.Meta, "  ", "  ")
+	if err != nil {
+		return fmt.Errorf("timeline: write meta: %w", err)
+	}
+	bw.WriteString("{\n  \"meta\": ")
+	bw.Write(meta)
+	bw.WriteString(",\n  \"spans\": [")
+	for i := range t.Spans {
+		b, err := json.Marshal(&t.Spans[i])
+		if err != nil {
+			return fmt.Errorf("timeline: write span %d: %w", i, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(t.Spans) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("],\n  \"samples\": [")
+	for i := range t.Samples {
+		b, err := json.Marshal(&t.Samples[i])
+		if err != nil {
+			return fmt.Errorf("timeline: write sample %d: %w", i, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(t.Samples) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("timeline: write: %w", err)
+	}
+	return nil
+}
+
+// WriteFile writes t as JSON to path atomically: it writes a temporary file
+// in the same directory and renames it over path, so a reader never sees a
+// half-written timeline.
+func WriteFile(path string, t *Timeline) error {
+	var buf bytes.Buffer
+	if err := Write(&buf, t); err != nil {
+		return err
+	}
+	if err := AtomicWriteFile(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	return nil
+}
+
+// AtomicWriteFile writes data to path through a temporary file in the same
+// directory followed by a rename. Other packages (charts, reports) use it
+// for their outputs too.
+func AtomicWriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read decodes a timeline from r and checks that it is well formed (see
+// Check). Unknown fields are errors.
+func Read(r io.Reader) (*Timeline, error) {
+	return read(r, "read")
+}
+
+func read(r io.Reader, name string) (*Timeline, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var t Timeline
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("timeline: %s: %w", name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("timeline: %s: unexpected data after the timeline object", name)
+	}
+	if err := t.check("timeline: " + name + ": "); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ReadFile reads and checks the timeline stored at path.
+func ReadFile(path string) (*Timeline, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	}
+	defer f.Close()
+	return read(bufio.NewReader(f), path)
+}

@@ -1,0 +1,514 @@
+package timeline
+
+import (
+	"math"
+	"sort"
+)
+
+// The metric definitions. Every number in Metrics is computed exactly as
+// stated here, for simulated and measured timelines alike; Definitions
+// returns these texts so that a report can print them once.
+const (
+	DefFirstLatency = "First-sample latency: the completion (done) time of the sample that finishes first, " +
+		"minus that sample's release time. Ties in completion go to the lower sample id."
+	DefThroughput = "Steady-state throughput, in samples per second. When every sample has the same " +
+		"release time (a batch), it is (N−1)/(c_N − c_1) with completions c_1 ≤ … ≤ c_N: the rate at " +
+		"which samples come out once the first is out, so pipeline fill does not count. With arrivals " +
+		"(release times differ) the same formula is used, and it reads as completions per second over " +
+		"the window after warm-up, where warm-up ends with the first completion. With one sample it is " +
+		"1 / (that sample's latency); with none, or when all completions coincide, it is 0."
+	DefMakespan = "Makespan: from the origin, the earlier of the first release and the first span start, " +
+		"to the later of the last done time and the last span end."
+	DefLatency = "Sample latency: done minus release, per sample; reported as mean and as p50, p95 and " +
+		"p99 by nearest rank (the smallest latency with at least p% of the samples at or below it). " +
+		"Exact while at most 65536 samples have been seen; beyond that the percentiles come from a " +
+		"log-bucketed histogram (buckets 1% wide) whose estimate is within 0.5% of the exact value. " +
+		"The mean is always exact."
+	DefBusy = "Busy time of a device: the sum of its encode, step and decode spans (its compute work; " +
+		"they never overlap on a device). Waits and transfers are not busy time."
+	DefUtilisation = "Utilisation of a device: busy time / makespan. Its bubble fraction is 1 − utilisation."
+	DefIdle        = "Idle time of a device, makespan − busy, split three ways: fill, from the origin to the " +
+		"start of its first busy span; drain, from the end of its last busy span to the end of the " +
+		"makespan; between, the rest (gaps between its busy spans, including waits). A device with no " +
+		"busy span is all fill."
+	DefStageBusy = "Stage busy time: the busy time of the spans of one (pipeline, stage) pair, whichever " +
+		"device ran them, so that a prediction and a measurement compare stage by stage."
+	DefWarmup = "Warm-up: spans flagged warm-up contain a device's first UNet call, which is slower than a " +
+		"steady step; their total time is reported per device and overall, and is included in busy time."
+)
+
+// Definition is a metric's name and its definition in words.
+type Definition struct {
+	Name string
+	Text string
+}
+
+// Definitions returns the definition of every metric in Metrics, in the
+// order a report should print them.
+func Definitions() []Definition {
+	return []Definition{
+		{"first-sample latency", DefFirstLatency},
+		{"steady-state throughput", DefThroughput},
+		{"makespan", DefMakespan},
+		{"sample latency", DefLatency},
+		{"busy time", DefBusy},
+		{"utilisation", DefUtilisation},
+		{"idle (fill, drain, between)", DefIdle},
+		{"stage busy time", DefStageBusy},
+		{"warm-up", DefWarmup},
+	}
+}
+
+// Metrics is what one run amounts to. Times are integer nanoseconds; rates
+// and fractions are float64 (rates per second). See Definitions.
+type Metrics struct {
+	Samples int // sample records seen
+
+	FirstLatencyNS int64 // see DefFirstLatency
+	FirstSample    int   // id of the first finished sample, -1 if none
+
+	Throughput float64 // samples per second, see DefThroughput
+	// Batch is true when every sample had the same release time.
+	Batch bool
+	// ThroughputWindowNS is c_N − c_1, the window the throughput is measured over.
+	ThroughputWindowNS int64
+
+	OriginNS   int64 // start of the makespan
+	EndNS      int64 // end of the makespan
+	MakespanNS int64 // EndNS − OriginNS, see DefMakespan
+
+	LatencyMeanNS float64 // see DefLatency
+	LatencyP50NS  int64
+	LatencyP95NS  int64
+	LatencyP99NS  int64
+	LatencyMinNS  int64
+	LatencyMaxNS  int64
+	// LatencyExact is false when the percentiles come from the histogram.
+	LatencyExact bool
+
+	Devices []DeviceMetrics // in the order given to NewAccumulator, then first appearance
+	Stages  []StageMetrics  // sorted by pipeline, then stage
+
+	SpanCounts  map[Kind]int // spans by kind
+	WarmupNS    int64        // total time in warm-up spans, all devices
+	WarmupSpans int
+}
+
+// DeviceMetrics are the per-device numbers. See DefBusy, DefUtilisation,
+// DefIdle and DefWarmup.
+type DeviceMetrics struct {
+	Device      string
+	BusyNS      int64
+	Utilisation float64
+	IdleNS      int64 // makespan − busy = FillNS + DrainNS + BetweenNS
+	FillNS      int64
+	DrainNS     int64
+	BetweenNS   int64
+	WaitNS      int64 // time in wait spans (part of the idle time)
+	SendNS      int64 // time on the send stream
+	RecvNS      int64 // time on the receive stream
+	WarmupNS    int64 // time in warm-up spans
+	Spans       int   // spans of any kind on this device
+	FirstBusyNS int64 // start of the first busy span, -1 if none
+	LastBusyNS  int64 // end of the last busy span, -1 if none
+}
+
+// StageKey names a stage of a pipeline.
+type StageKey struct {
+	Pipeline int
+	Stage    int
+}
+
+// StageMetrics are the busy time of one (pipeline, stage), see DefStageBusy.
+type StageMetrics struct {
+	StageKey
+	BusyNS    int64
+	StepNS    int64 // of which step spans
+	BusySpans int
+	Devices   []string // devices that ran this stage's spans, in first-seen order
+}
+
+// Seconds converts integer nanoseconds to float64 seconds.
+func Seconds(ns int64) float64 { return float64(ns) / 1e9 }
+
+// maxExact is how many latencies the accumulator keeps for exact
+// percentiles before it switches to the histogram.
+const maxExact = 65536
+
+// histGamma is the ratio between consecutive histogram bucket bounds. A
+// value in [γ^i, γ^(i+1)) is reported as 2γ^(i+1)/(1+γ), whose relative
+// error is at most (γ−1)/(γ+1) < 0.5%.
+const histGamma = 1.01
+
+type devAcc struct {
+	m DeviceMetrics
+}
+
+type stageAcc struct {
+	m    StageMetrics
+	seen map[string]bool
+}
+
+// Accumulator computes Metrics from a stream of spans and sample records.
+// It implements Recorder, so a simulator can feed it directly instead of a
+// Timeline. Its memory does not grow with the number of samples beyond the
+// first 65536 latencies (then a fixed-size histogram takes over); it grows
+// only with the number of devices and stages. Spans and samples may arrive
+// in any order. It is not safe for concurrent use.
+type Accumulator struct {
+	devices map[string]*devAcc
+	devList []*devAcc
+	stages  map[StageKey]*stageAcc
+
+	counts      [len(kindOrder) + 1]int // by kindIndex; the last counts unknown kinds
+	other       map[Kind]int            // unknown kinds by name
+	lastDev     *devAcc
+	lastStage   *stageAcc
+	warmupNS    int64
+	warmupSpans int
+
+	haveSpan         bool
+	spanMin, spanMax int64
+	haveSample       bool
+	relMin, doneMax  int64
+	firstRelease     int64
+	sameRelease      bool
+	nSamples         int
+	firstDone        int64
+	firstID          int
+	firstLat         int64
+	doneMin          int64
+
+	latSum   float64
+	latMin   int64
+	latMax   int64
+	exact    []int64
+	hist     []int64 // counts per log bucket
+	histZero int64   // latencies of 0 ns
+	useHist  bool
+}
+
+var _ Recorder = (*Accumulator)(nil)
+
+// NewAccumulator returns an empty accumulator. devices fixes the order of
+// the per-device metrics (and makes devices that never ran a span show up
+// with zero busy time); devices not listed are appended as they appear.
+func NewAccumulator(devices []string) *Accumulator {
+	a := &Accumulator{
+		devices:     make(map[string]*devAcc, len(devices)),
+		stages:      make(map[StageKey]*stageAcc),
+		sameRelease: true,
+		firstID:     -1,
+	}
+	for _, d := range devices {
+		a.device(d)
+	}
+	return a
+}
+
+// kindOrder lists the known kinds; kindIndex maps a kind to its position.
+var kindOrder = [...]Kind{KindEncode, KindStep, KindDecode, KindSend, KindRecv, KindWait}
+
+func kindIndex(k Kind) int {
+	switch k {
+	case KindEncode:
+		return 0
+	case KindStep:
+		return 1
+	case KindDecode:
+		return 2
+	case KindSend:
+		return 3
+	case KindRecv:
+		return 4
+	case KindWait:
+		return 5
+	}
+	return len(kindOrder)
+}
+
+func (a *Accumulator) device(name string) *devAcc {
+	if a.lastDev != nil && a.lastDev.m.Device == name {
+		return a.lastDev
+	}
+	d := a.devices[name]
+	if d == nil {
+		d = &devAcc{m: DeviceMetrics{Device: name, FirstBusyNS: -1, LastBusyNS: -1}}
+		a.devices[name] = d
+		a.devList = append(a.devList, d)
+	}
+	a.lastDev = d
+	return d
+}
+
+// AddSpan accounts for one span.
+func (a *Accumulator) AddSpan(s Span) {
+	if !a.haveSpan {
+		a.spanMin, a.spanMax, a.haveSpan = s.Start, s.End, true
+	} else {
+		a.spanMin = min(a.spanMin, s.Start)
+		a.spanMax = max(a.spanMax, s.End)
+	}
+	if i := kindIndex(s.Kind); i < len(kindOrder) {
+		a.counts[i]++
+	} else {
+		if a.other == nil {
+			a.other = make(map[Kind]int)
+		}
+		a.other[s.Kind]++
+	}
+	d := a.device(s.Device)
+	d.m.Spans++
+	dur := s.End - s.Start
+	if s.Warmup {
+		a.warmupNS += dur
+		a.warmupSpans++
+		d.m.WarmupNS += dur
+	}
+	switch s.Kind {
+	case KindWait:
+		d.m.WaitNS += dur
+	case KindSend:
+		d.m.SendNS += dur
+	case KindRecv:
+		d.m.RecvNS += dur
+	}
+	if !Busy(s.Kind) {
+		return
+	}
+	d.m.BusyNS += dur
+	if d.m.FirstBusyNS < 0 || s.Start < d.m.FirstBusyNS {
+		d.m.FirstBusyNS = s.Start
+	}
+	if s.End > d.m.LastBusyNS {
+		d.m.LastBusyNS = s.End
+	}
+	k := StageKey{s.Pipeline, s.Stage}
+	st := a.lastStage
+	if st == nil || st.m.StageKey != k {
+		st = a.stages[k]
+		if st == nil {
+			st = &stageAcc{m: StageMetrics{StageKey: k}, seen: make(map[string]bool)}
+			a.stages[k] = st
+		}
+		a.lastStage = st
+	}
+	st.m.BusyNS += dur
+	st.m.BusySpans++
+	if s.Kind == KindStep {
+		st.m.StepNS += dur
+	}
+	if len(st.m.Devices) == 1 && st.m.Devices[0] == s.Device {
+		return // the common case: a stage runs on one device
+	}
+	if !st.seen[s.Device] {
+		st.seen[s.Device] = true
+		st.m.Devices = append(st.m.Devices, s.Device)
+	}
+}
+
+// AddSample accounts for one sample record.
+func (a *Accumulator) AddSample(s Sample) {
+	lat := s.Done - s.Release
+	if !a.haveSample {
+		a.haveSample = true
+		a.relMin, a.doneMax, a.doneMin = s.Release, s.Done, s.Done
+		a.firstRelease = s.Release
+		a.firstDone, a.firstID, a.firstLat = s.Done, s.ID, lat
+		a.latMin, a.latMax = lat, lat
+	} else {
+		a.relMin = min(a.relMin, s.Release)
+		a.doneMax = max(a.doneMax, s.Done)
+		a.doneMin = min(a.doneMin, s.Done)
+		a.latMin = min(a.latMin, lat)
+		a.latMax = max(a.latMax, lat)
+		if s.Release != a.firstRelease {
+			a.sameRelease = false
+		}
+		if s.Done < a.firstDone || (s.Done == a.firstDone && s.ID < a.firstID) {
+			a.firstDone, a.firstID, a.firstLat = s.Done, s.ID, lat
+		}
+	}
+	a.nSamples++
+	a.latSum += float64(lat)
+	if !a.useHist {
+		a.exact = append(a.exact, lat)
+		if len(a.exact) > maxExact {
+			a.useHist = true
+			for _, v := range a.exact {
+				a.histAdd(v)
+			}
+			a.exact = nil
+		}
+	} else {
+		a.histAdd(lat)
+	}
+}
+
+// bucket returns the histogram bucket of v > 0: floor(log_γ v).
+func bucket(v int64) int {
+	return int(math.Floor(math.Log(float64(v)) / math.Log(histGamma)))
+}
+
+func (a *Accumulator) histAdd(v int64) {
+	if v <= 0 {
+		a.histZero++
+		return
+	}
+	b := bucket(v)
+	if b >= len(a.hist) {
+		a.hist = append(a.hist, make([]int64, b+1-len(a.hist))...)
+	}
+	a.hist[b]++
+}
+
+// rank returns the nearest rank (1-based) of percentile p among n values.
+func rank(p float64, n int) int {
+	r := int(math.Ceil(p / 100 * float64(n)))
+	return max(1, min(r, n))
+}
+
+func (a *Accumulator) percentile(p float64, sorted []int64) int64 {
+	n := a.nSamples
+	if n == 0 {
+		return 0
+	}
+	r := rank(p, n)
+	if !a.useHist {
+		return sorted[r-1]
+	}
+	seen := a.histZero
+	if int64(r) <= seen {
+		return 0
+	}
+	for b, c := range a.hist {
+		seen += c
+		if int64(r) <= seen {
+			est := int64(math.Round(2 * math.Pow(histGamma, float64(b+1)) / (1 + histGamma)))
+			return max(a.latMin, min(est, a.latMax))
+		}
+	}
+	return a.latMax
+}
+
+// Result returns the metrics of everything added so far. It does not
+// change the accumulator; more spans and samples may follow.
+func (a *Accumulator) Result() Metrics {
+	m := Metrics{
+		Samples:      a.nSamples,
+		FirstSample:  -1,
+		SpanCounts:   make(map[Kind]int),
+		WarmupNS:     a.warmupNS,
+		WarmupSpans:  a.warmupSpans,
+		LatencyExact: !a.useHist,
+	}
+	for i, k := range kindOrder {
+		if a.counts[i] > 0 {
+			m.SpanCounts[k] = a.counts[i]
+		}
+	}
+	for k, v := range a.other {
+		m.SpanCounts[k] = v
+	}
+	switch {
+	case a.haveSpan && a.haveSample:
+		m.OriginNS, m.EndNS = min(a.spanMin, a.relMin), max(a.spanMax, a.doneMax)
+	case a.haveSpan:
+		m.OriginNS, m.EndNS = a.spanMin, a.spanMax
+	case a.haveSample:
+		m.OriginNS, m.EndNS = a.relMin, a.doneMax
+	}
+	m.MakespanNS = m.EndNS - m.OriginNS
+
+	if a.haveSample {
+		m.FirstSample = a.firstID
+		m.FirstLatencyNS = a.firstLat
+		m.Batch = a.sameRelease
+		m.ThroughputWindowNS = a.doneMax - a.doneMin
+		switch {
+		case a.nSamples == 1:
+			if a.firstLat > 0 {
+				m.Throughput = 1 / Seconds(a.firstLat)
+			}
+		case m.ThroughputWindowNS > 0:
+			m.Throughput = float64(a.nSamples-1) / Seconds(m.ThroughputWindowNS)
+		}
+		m.LatencyMeanNS = a.latSum / float64(a.nSamples)
+		m.LatencyMinNS, m.LatencyMaxNS = a.latMin, a.latMax
+		var sorted []int64
+		if !a.useHist {
+			sorted = append([]int64(nil), a.exact...)
+			sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		}
+		m.LatencyP50NS = a.percentile(50, sorted)
+		m.LatencyP95NS = a.percentile(95, sorted)
+		m.LatencyP99NS = a.percentile(99, sorted)
+	}
+
+	for _, d := range a.devList {
+		dm := d.m
+		dm.IdleNS = m.MakespanNS - dm.BusyNS
+		if m.MakespanNS > 0 {
+			dm.Utilisation = float64(dm.BusyNS) / float64(m.MakespanNS)
+		}
+		if dm.FirstBusyNS < 0 {
+			dm.FillNS = dm.IdleNS
+		} else {
+			dm.FillNS = dm.FirstBusyNS - m.OriginNS
+			dm.DrainNS = m.EndNS - dm.LastBusyNS
+			dm.BetweenNS = dm.IdleNS - dm.FillNS - dm.DrainNS
+		}
+		m.Devices = append(m.Devices, dm)
+	}
+
+	keys := make([]StageKey, 0, len(a.stages))
+	for k := range a.stages {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Pipeline != keys[j].Pipeline {
+			return keys[i].Pipeline < keys[j].Pipeline
+		}
+		return keys[i].Stage < keys[j].Stage
+	})
+	for _, k := range keys {
+		sm := a.stages[k].m
+		sm.Devices = append([]string(nil), sm.Devices...)
+		m.Stages = append(m.Stages, sm)
+	}
+	return m
+}
+
+// Metrics computes the metrics of t by feeding it through an Accumulator,
+// with devices in the order of t.Meta.Devices. It is the one metrics
+// implementation: the simulator's streaming path gives the same numbers.
+func (t *Timeline) Metrics() Metrics {
+	a := NewAccumulator(t.Meta.Devices)
+	for _, s := range t.Spans {
+		a.AddSpan(s)
+	}
+	for _, s := range t.Samples {
+		a.AddSample(s)
+	}
+	return a.Result()
+}
+
+// Device returns the metrics of the named device and whether it was found.
+func (m *Metrics) Device(name string) (DeviceMetrics, bool) {
+	for _, d := range m.Devices {
+		if d.Device == name {
+			return d, true
+		}
+	}
+	return DeviceMetrics{}, false
+}
+
+// Stage returns the metrics of the given stage and whether it was found.
+func (m *Metrics) Stage(pipeline, stage int) (StageMetrics, bool) {
+	for _, s := range m.Stages {
+		if s.Pipeline == pipeline && s.Stage == stage {
+			return s, true
+		}
+	}
+	return StageMetrics{}, false
+}
