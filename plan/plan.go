@@ -24,6 +24,8 @@ type Plan struct {
 	Dir       string     `yaml:"-"` // directory relative paths resolve against
 	Profile   *Profile   `yaml:"-"` // the loaded cost profile, if Costs is set
 	Pipelines []Pipeline `yaml:"-"` // the resolved layout
+
+	pos map[string]Pos // source position of every field path, for messages
 }
 
 // Model says what one UNet call looks like.
@@ -39,7 +41,8 @@ type Model struct {
 	NoiseAug     float64   `yaml:"noise_aug"`
 }
 
-// ONNXFiles are the model's graphs (paths relative to the plan file).
+// ONNXFiles are the model's graphs, as written in the plan: paths relative
+// to the plan file's directory. Use Plan.Path to get a path to open.
 type ONNXFiles struct {
 	UNet    string `yaml:"unet"`
 	Encoder string `yaml:"encoder"`

@@ -70,6 +70,12 @@ type MemoryCosts struct {
 // LinkCosts are the costs of one link kind: a transfer of b bytes takes
 // LatencyUS + b/BandwidthGBps, and the first transfer over a link also pays
 // SetupMS (lazy connection set-up, as NCCL does on its first send).
+//
+// SetupMS is measured per pair of devices: time the first send of a latent
+// between the two (after both sides have started), then the median of the
+// next sends of the same size; SetupMS is the first minus that median. With
+// NCCL this is the communicator's lazy connection set-up; with tcp, the
+// dial; with inproc it is about 0.
 type LinkCosts struct {
 	LatencyUS     float64 `yaml:"latency_us"`
 	BandwidthGBps float64 `yaml:"bandwidth_gbps"` // 1 GB = 1e9 bytes

@@ -1,0 +1,49 @@
+// Package plan is the description of a job shared by the simulator and
+// the executor: the model, the sampler, the devices, how the sampler's
+// steps are laid out on the devices, the links between them, and the
+// workload; and the cost profile that says what each piece of work costs.
+//
+// A plan is YAML:
+//
+//	name: svd-14f-320x576-4xa5000
+//	model:
+//	  family: svd                # svd | tiny
+//	  frames: 14
+//	  latent: {channels: 4, height: 40, width: 72}
+//	  dtype: fp16                # fp16 | fp32
+//	  cfg: {min: 1.0, max: 3.0}  # guidance ramped over frames; leave out for one pass
+//	sampler: {kind: euler-karras, steps: 28, sigma_min: 0.002, sigma_max: 700, rho: 7}
+//	devices: {count: 4, kind: a5000, memory_gb: 24}   # or a list of {name, kind, ...}
+//	layout:
+//	  replicas: 1                # independent pipelines over the devices
+//	  assignment: even           # even | balanced | explicit
+//	  # stages: [{device: gpu0, steps: [0, 6]}, ...]   (explicit, inclusive ranges)
+//	  encode_on: first           # first | last
+//	  decode_on: last
+//	  micro_batch: 1
+//	links: {default: pcie4, overrides: [{between: [gpu1, gpu2], kind: cross-socket}]}
+//	transport: nccl              # inproc | tcp | nccl
+//	workload: {samples: 10, arrival: {kind: batch}, seed: 42}   # or poisson (rate), interval (interval_ms)
+//	costs: profiles/a5000-svd-14f-320x576.yaml                   # relative to this file
+//
+// Load (or Parse, for bytes) reads a plan strictly: unknown fields, wrong
+// types and impossible values are errors that name the file, line, column
+// and field and say what would be right, and every problem is reported at
+// once in a *Errors. Loading then fills defaults (EnsureDefaults), checks
+// fields and the rules between them (Validate), loads and checks the cost
+// profile, and resolves the layout into Pipelines of Stages (Resolve).
+//
+// Step assignment: even splits any step count (28 steps on 3 devices is
+// 10/9/9, earlier stages taking the remainder); explicit ranges are checked
+// to cover every step exactly once per pipeline; balanced picks the
+// contiguous split that minimises the slowest stage's steady-state time
+// (StageNS), counting the device's speed, host overhead, and encode and
+// decode on the stages that run them.
+//
+// A step's position in the schedule is a StepIndex; sigma and timestep
+// values are other types, in package models.
+//
+// Apply changes a loaded plan for what-if questions (more samples, other
+// device counts), DataParallel turns it into plain data parallelism on the
+// same devices, and Describe prints the resolved layout.
+package plan

@@ -1,0 +1,380 @@
+package plan
+
+import (
+	"fmt"
+	"math"
+)
+
+// Resolve fills p.Pipelines from the layout, checking it, and returns all
+// problems as a *Errors. Pipeline r of an even or balanced layout gets the
+// devices [r·S, (r+1)·S) with S = len(Devices)/Replicas, in list order.
+//
+//   - even: stage i gets ⌊N/S⌋ steps, and the first N mod S stages one more
+//     (28 steps on 3 devices: 10, 9, 9).
+//   - balanced: the contiguous split that minimises the slowest stage's
+//     steady-state time per micro-batch (see StageNS); it needs a profile.
+//   - explicit: layout.stages (one pipeline) or layout.pipelines[].stages,
+//     checked: ranges in order, contiguous, every step exactly once per
+//     pipeline, devices that exist, a device in at most one stage.
+//
+// Encode and decode are marked on the first or last stage of each pipeline
+// as layout.encode_on and layout.decode_on say. Resolve expects defaults
+// to be filled (EnsureDefaults); Load calls it.
+func (p *Plan) Resolve() error {
+	c := newChecker(p.File, p.pos)
+	p.resolve(c)
+	return c.err()
+}
+
+func (p *Plan) resolve(c *checker) {
+	p.Pipelines = nil
+	before := len(c.errs)
+	n := p.Sampler.Steps
+	switch {
+	case n < 1 || n > maxSteps:
+		c.add("sampler.steps", "must be from 1 to %d, got %d", maxSteps, n)
+		return
+	case len(p.Devices) == 0:
+		c.add("devices", "missing; list the devices")
+		return
+	case p.Layout.Replicas < 1:
+		c.add("layout.replicas", "must be at least 1, got %d", p.Layout.Replicas)
+		return
+	}
+	var pipes []Pipeline
+	switch a := p.Layout.Assignment; a {
+	case "explicit":
+		pipes = p.resolveExplicit(c)
+	case "even", "balanced":
+		d, r := len(p.Devices), p.Layout.Replicas
+		if d%r != 0 {
+			c.add("layout.replicas", "%d devices do not split into %d pipelines of equal size; use a replica count that divides %d, or list pipelines explicitly", d, r, d)
+			return
+		}
+		s := d / r
+		if n < s {
+			c.add("sampler.steps", "%d steps cannot fill %d stages per pipeline (each stage needs a step); use fewer devices per pipeline, more replicas, or more steps", n, s)
+			return
+		}
+		for ri := 0; ri < r; ri++ {
+			devs := make([]int, s)
+			for i := range devs {
+				devs[i] = ri*s + i
+			}
+			sizes := evenSplit(n, s)
+			if a == "balanced" {
+				var ok bool
+				if sizes, ok = p.balancedSplit(c, n, devs); !ok {
+					return
+				}
+			}
+			pipes = append(pipes, p.makePipeline(ri, devs, sizes))
+		}
+	default:
+		c.add("layout.assignment", "%q is not allowed; want one of even, balanced, explicit", a)
+	}
+	if len(c.errs) == before {
+		p.Pipelines = pipes
+	}
+}
+
+// evenSplit splits n steps over s stages, the earlier stages taking the
+// remainder one step each.
+func evenSplit(n, s int) []int {
+	sizes := make([]int, s)
+	for i := range sizes {
+		sizes[i] = n / s
+		if i < n%s {
+			sizes[i]++
+		}
+	}
+	return sizes
+}
+
+// makePipeline builds pipeline idx from device indices and step counts.
+func (p *Plan) makePipeline(idx int, devs, sizes []int) Pipeline {
+	pl := Pipeline{Index: idx}
+	first := 0
+	for i, dv := range devs {
+		pl.Stages = append(pl.Stages, Stage{
+			Pipeline: idx, Index: i, Device: p.Devices[dv].Name, DevIdx: dv,
+			First: StepIndex(first), Last: StepIndex(first + sizes[i] - 1),
+		})
+		first += sizes[i]
+	}
+	p.markEnds(&pl)
+	return pl
+}
+
+func (p *Plan) markEnds(pl *Pipeline) {
+	last := len(pl.Stages) - 1
+	pick := func(where string) int {
+		if where == "last" {
+			return last
+		}
+		return 0
+	}
+	pl.Stages[pick(p.Layout.EncodeOn)].Encode = true
+	pl.Stages[pick(p.Layout.DecodeOn)].Decode = true
+}
+
+func (p *Plan) resolveExplicit(c *checker) []Pipeline {
+	l := p.Layout
+	type spec struct {
+		path   string
+		stages []StageSpec
+	}
+	var specs []spec
+	switch {
+	case len(l.Stages) > 0 && len(l.Pipelines) > 0:
+		c.add("layout.pipelines", "give either layout.stages (one pipeline) or layout.pipelines, not both")
+		return nil
+	case len(l.Stages) > 0:
+		if l.Replicas != 1 {
+			c.add("layout.replicas", "layout.stages is one pipeline, but replicas is %d; list each pipeline under layout.pipelines", l.Replicas)
+			return nil
+		}
+		specs = append(specs, spec{"layout.stages", l.Stages})
+	case len(l.Pipelines) > 0:
+		if l.Replicas != len(l.Pipelines) {
+			c.add("layout.replicas", "replicas is %d but %d pipelines are listed; remove replicas or make them agree", l.Replicas, len(l.Pipelines))
+			return nil
+		}
+		for i, ps := range l.Pipelines {
+			specs = append(specs, spec{fmt.Sprintf("layout.pipelines[%d].stages", i), ps.Stages})
+		}
+	default:
+		c.add("layout.assignment", "explicit assignment needs layout.stages or layout.pipelines[].stages; or use assignment: even")
+		return nil
+	}
+	byName := map[string]int{}
+	for i, d := range p.Devices {
+		if _, dup := byName[d.Name]; !dup {
+			byName[d.Name] = i
+		}
+	}
+	n := StepIndex(p.Sampler.Steps)
+	usedBy := map[string]string{}
+	var pipes []Pipeline
+	for pi, sp := range specs {
+		if len(sp.stages) == 0 {
+			c.add(sp.path, "a pipeline needs at least one stage")
+			continue
+		}
+		pl := Pipeline{Index: pi}
+		next := StepIndex(0) // the step the next stage must start at
+		prev := ""
+		ok := true
+		for i, st := range sp.stages {
+			at := fmt.Sprintf("%s[%d]", sp.path, i)
+			dv, found := byName[st.Device]
+			switch {
+			case st.Device == "":
+				c.add(at+".device", "missing; name the device that runs this stage")
+			case !found:
+				c.add(at+".device", "device %q is not in devices (have %s)", st.Device, p.deviceNames())
+			case usedBy[st.Device] != "":
+				c.add(at+".device", "device %s already runs %s; a device runs one stage", st.Device, usedBy[st.Device])
+			default:
+				usedBy[st.Device] = at
+			}
+			f, l := st.Steps[0], st.Steps[1]
+			switch {
+			case f < 0 || l < 0:
+				c.add(at+".steps", "range %d..%d has a negative step; steps count from 0", f, l)
+				ok = false
+			case f > l:
+				c.add(at+".steps", "range %d..%d is backwards; write [first, last] with first ≤ last", f, l)
+				ok = false
+			case l >= n:
+				c.add(at+".steps", "range %d..%d ends past step %d (steps: %d)", f, l, n-1, n)
+				ok = false
+			case f < next && i == 0:
+				c.add(at+".steps", "the first stage must start at step 0, got %d", f)
+				ok = false
+			case f < next:
+				c.add(at+".steps", "range %d..%d overlaps the previous stage (%s); start at step %d", f, l, prev, next)
+				ok = false
+			case f > next && i == 0:
+				c.add(at+".steps", "steps 0..%d are not assigned; the first stage must start at step 0", f-1)
+				ok = false
+			case f > next:
+				c.add(at+".steps", "steps %d..%d are not assigned: the previous stage (%s) ends at %d; start at step %d", next, f-1, prev, next-1, next)
+				ok = false
+			}
+			if f >= 0 && l >= f && l < n {
+				next = max(next, l+1)
+				prev = fmt.Sprintf("steps %d..%d", f, l)
+			}
+			pl.Stages = append(pl.Stages, Stage{Pipeline: pi, Index: i, Device: st.Device, DevIdx: dv, First: f, Last: l})
+		}
+		if ok && next < n {
+			c.add(fmt.Sprintf("%s[%d].steps", sp.path, len(sp.stages)-1), "steps %d..%d are not assigned; the last stage must end at step %d (steps: %d)", next, n-1, n-1, n)
+		}
+		p.markEnds(&pl)
+		pipes = append(pipes, pl)
+	}
+	return pipes
+}
+
+// stageNS is the steady-state time of a stage of k steps on device dv per
+// micro-batch (see StageNS).
+func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
+	if p.Profile == nil || dv < 0 || dv >= len(p.Devices) {
+		return 0, false
+	}
+	d := p.Devices[dv]
+	dc, ok := p.Profile.Devices[d.Kind]
+	if !ok || d.Speed <= 0 {
+		return 0, false
+	}
+	mb := p.Layout.MicroBatch
+	step, ok := dc.StepNS(mb)
+	if !ok {
+		return 0, false
+	}
+	t := float64(k) * (float64(step)/d.Speed + dc.HostMSPerStep*1e6)
+	if encode {
+		t += dc.EncodeMS * 1e6 * float64(mb) / d.Speed
+	}
+	if decode {
+		t += dc.DecodeMS * 1e6 * float64(mb) / d.Speed
+	}
+	return int64(math.Round(t)), true
+}
+
+// StageNS is the expected steady-state time of stage s per micro-batch, in
+// nanoseconds, from the plan's profile:
+//
+//	steps × (UNet step time at the micro-batch size / device speed
+//	         + host overhead per step)
+//	+ micro-batch × encode time / speed, on the encode stage
+//	+ micro-batch × decode time / speed, on the decode stage
+//
+// The first UNet call's extra warm-up is not counted: it is paid once per
+// device, so it shifts the first sample's latency but not the steady-state
+// rate that the slowest stage sets. Hand-offs between stages are not
+// counted either (they overlap with compute when handoff is buffered, and
+// are small against a step for latents). This is the time the balanced
+// assignment minimises the maximum of. It reports false without a profile
+// or without costs for the stage's device kind.
+func (p *Plan) StageNS(s Stage) (int64, bool) {
+	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode)
+}
+
+// maxBalancedWork bounds the balanced search (stages × steps²).
+const maxBalancedWork = 2e9
+
+// balancedSplit returns the step counts for the stages on devs that
+// minimise the slowest stage's StageNS. Among optimal splits it picks the
+// one whose later stages are themselves as balanced as possible, earlier
+// stages taking more on a tie (so equal devices without encode and decode
+// split as evenly as the even assignment does).
+//
+// g[i][m] is the best bottleneck for stages i..S-1 covering m steps (each
+// stage at least one); g[i][m] = min over k of max(cost_i(k), g[i+1][m-k]).
+func (p *Plan) balancedSplit(c *checker, n int, devs []int) ([]int, bool) {
+	if p.Profile == nil {
+		c.add("layout.assignment", "balanced assignment needs a cost profile; set costs: path/to/profile.yaml, or use assignment: even")
+		return nil, false
+	}
+	s := len(devs)
+	if float64(s)*float64(n)*float64(n) > maxBalancedWork {
+		c.add("layout.assignment", "balanced assignment of %d steps over %d stages is too large to search; use even or explicit", n, s)
+		return nil, false
+	}
+	encode, decode := 0, s-1
+	if p.Layout.EncodeOn == "last" {
+		encode = s - 1
+	}
+	if p.Layout.DecodeOn == "first" {
+		decode = 0
+	}
+	cost := make([][]int64, s) // cost[i][k]: stage i with k steps
+	for i, dv := range devs {
+		cost[i] = make([]int64, n+1)
+		for k := 1; k <= n; k++ {
+			t, ok := p.stageNS(dv, k, i == encode, i == decode)
+			if !ok {
+				c.add("layout.assignment", "balanced assignment needs costs for device kind %q (device %s) in profile %s", p.Devices[dv].Kind, p.Devices[dv].Name, p.Profile.File)
+				return nil, false
+			}
+			cost[i][k] = t
+		}
+	}
+	g := make([][]int64, s)
+	g[s-1] = cost[s-1]
+	for i := s - 2; i >= 0; i-- {
+		g[i] = make([]int64, n+1)
+		rest := s - 1 - i // stages after i
+		for m := rest + 1; m <= n; m++ {
+			best := int64(math.MaxInt64)
+			for k := 1; k <= m-rest; k++ {
+				best = min(best, max(cost[i][k], g[i+1][m-k]))
+			}
+			g[i][m] = best
+		}
+	}
+	sizes := make([]int, s)
+	m := n
+	for i := 0; i < s-1; i++ {
+		rest := s - 1 - i
+		bestK, best := 0, int64(math.MaxInt64)
+		for k := 1; k <= m-rest; k++ {
+			if t := max(cost[i][k], g[i+1][m-k]); t <= best {
+				bestK, best = k, t
+			}
+		}
+		sizes[i] = bestK
+		m -= bestK
+	}
+	sizes[s-1] = m
+	return sizes, true
+}
+
+// StageMemoryGB is the device memory stage s needs, in GB: the UNet
+// weights and the runtime's overhead, activations for one micro-batch,
+// and the encoder's or decoder's weights on the stage that runs them. It
+// reports false without a profile or without costs for the device kind.
+func (p *Plan) StageMemoryGB(s Stage) (float64, bool) {
+	if p.Profile == nil || s.DevIdx < 0 || s.DevIdx >= len(p.Devices) {
+		return 0, false
+	}
+	dc, ok := p.Profile.Devices[p.Devices[s.DevIdx].Kind]
+	if !ok {
+		return 0, false
+	}
+	m := dc.Memory
+	need := m.UNet + m.Runtime + m.ActivationsPerSample*float64(p.Layout.MicroBatch)
+	if s.Encode {
+		need += m.Encoder
+	}
+	if s.Decode {
+		need += m.Decoder
+	}
+	return need, true
+}
+
+// Hop is one device-to-device transfer a pipeline makes per micro-batch,
+// with the link kind it goes over.
+type Hop struct {
+	From, To string // device names
+	Kind     string // link kind (Links.LinkKind)
+}
+
+// Hops lists the transfers of pipeline pl: the latent from each stage to
+// the next, and, when the pipeline has more than one stage and encoding
+// runs on the last stage or decoding on the first, the hop from the last
+// stage back to the first (the conditioning, or the finished latent).
+func (p *Plan) Hops(pl Pipeline) []Hop {
+	var hops []Hop
+	st := pl.Stages
+	for i := 0; i+1 < len(st); i++ {
+		hops = append(hops, Hop{st[i].Device, st[i+1].Device, p.Links.LinkKind(st[i].Device, st[i+1].Device)})
+	}
+	if len(st) > 1 && (p.Layout.EncodeOn == "last" || p.Layout.DecodeOn == "first") {
+		a, b := st[len(st)-1].Device, st[0].Device
+		hops = append(hops, Hop{a, b, p.Links.LinkKind(a, b)})
+	}
+	return hops
+}

@@ -1,0 +1,393 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Validate checks every field of a plan whose defaults are filled, and the
+// rules between fields, and returns all problems as a *Errors. The layout
+// itself (step ranges) is checked by Resolve.
+func (p *Plan) Validate() error {
+	c := newChecker(p.File, p.pos)
+	p.validate(c)
+	return c.err()
+}
+
+// oneOf checks that v is one of the allowed words.
+func oneOf(c *checker, path, v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	if v == "" {
+		c.add(path, "missing; want one of %s", strings.Join(allowed, ", "))
+	} else {
+		c.add(path, "%q is not allowed; want one of %s", v, strings.Join(allowed, ", "))
+	}
+	return false
+}
+
+// count checks a whole number that must be in [lo, hi]. A zero that is
+// not written in the file is reported as missing, with what to write.
+func count(c *checker, path string, v, lo, hi int, what string) {
+	switch {
+	case v == 0 && lo > 0 && !c.has(path):
+		c.add(path, "missing; set %s (a whole number ≥ %d)", what, lo)
+	case v < lo:
+		c.add(path, "must be at least %d, got %d", lo, v)
+	case v > hi:
+		c.add(path, "must be at most %d, got %d", hi, v)
+	}
+}
+
+const maxShape = 4096 // frames, channels, height, width
+
+func (p *Plan) validate(c *checker) {
+	m := p.Model
+	oneOf(c, "model.family", m.Family, "svd", "tiny")
+	count(c, "model.frames", m.Frames, 1, maxShape, "the number of frames")
+	count(c, "model.latent.channels", m.Latent.Channels, 1, maxShape, "the latent channels, e.g. 4")
+	count(c, "model.latent.height", m.Latent.Height, 1, maxShape, "the latent height (pixels / 8)")
+	count(c, "model.latent.width", m.Latent.Width, 1, maxShape, "the latent width (pixels / 8)")
+	oneOf(c, "model.dtype", m.Dtype, "fp16", "fp32")
+	if m.CFG != nil {
+		if m.CFG.Min < 0 {
+			c.add("model.cfg.min", "must be ≥ 0, got %g", m.CFG.Min)
+		}
+		if m.CFG.Max < m.CFG.Min {
+			c.add("model.cfg.max", "must be ≥ cfg.min (%g), got %g", m.CFG.Min, m.CFG.Max)
+		}
+	}
+	if m.FPS < 1 {
+		c.add("model.fps", "must be at least 1, got %d", m.FPS)
+	}
+	if m.MotionBucket < 0 {
+		c.add("model.motion_bucket", "must be ≥ 0, got %d", m.MotionBucket)
+	}
+	if m.NoiseAug < 0 {
+		c.add("model.noise_aug", "must be ≥ 0, got %g", m.NoiseAug)
+	}
+
+	s := p.Sampler
+	oneOf(c, "sampler.kind", s.Kind, "euler-karras")
+	count(c, "sampler.steps", s.Steps, 1, maxSteps, "the number of sampler steps, e.g. steps: 25")
+	if s.SigmaMin <= 0 {
+		c.add("sampler.sigma_min", "must be > 0, got %g", s.SigmaMin)
+	} else if s.SigmaMin >= s.SigmaMax {
+		c.add("sampler.sigma_max", "must be greater than sigma_min (%g), got %g", s.SigmaMin, s.SigmaMax)
+	}
+	if s.Rho <= 0 {
+		c.add("sampler.rho", "must be > 0, got %g", s.Rho)
+	}
+
+	p.validateDevices(c)
+	p.validateLayout(c)
+	p.validateLinks(c)
+
+	if oneOf(c, "transport", p.Transport, "inproc", "tcp", "nccl") && p.Transport == "nccl" {
+		var cpu []string
+		for _, d := range p.Devices {
+			if d.Provider != "cuda" {
+				cpu = append(cpu, d.Name)
+			}
+		}
+		if len(cpu) > 0 {
+			c.add("transport", "transport nccl needs cuda devices, but %s run on provider cpu; use transport inproc or tcp", strings.Join(cpu, ", "))
+		}
+	}
+
+	w := p.Workload
+	count(c, "workload.samples", w.Samples, 1, 1<<30, "the number of samples, e.g. samples: 10")
+	a := w.Arrival
+	if oneOf(c, "workload.arrival.kind", a.Kind, "batch", "poisson", "interval") {
+		switch {
+		case a.Kind == "poisson" && a.Rate <= 0:
+			c.add("workload.arrival.rate", "poisson arrivals need rate > 0 (samples per second), got %g", a.Rate)
+		case a.Kind != "poisson" && a.Rate != 0:
+			c.add("workload.arrival.rate", "rate is only for kind poisson (kind is %s); remove it or set kind: poisson", a.Kind)
+		}
+		switch {
+		case a.Kind == "interval" && a.IntervalMS <= 0:
+			c.add("workload.arrival.interval_ms", "interval arrivals need interval_ms > 0, got %g", a.IntervalMS)
+		case a.Kind != "interval" && a.IntervalMS != 0:
+			c.add("workload.arrival.interval_ms", "interval_ms is only for kind interval (kind is %s); remove it or set kind: interval", a.Kind)
+		}
+	}
+}
+
+func (p *Plan) validateDevices(c *checker) {
+	if len(p.Devices) == 0 {
+		c.add("devices", "missing; list the devices, or write {count: 2, kind: a5000, memory_gb: 24}")
+		return
+	}
+	if len(p.Devices) > maxDevices {
+		c.add("devices", "at most %d devices, got %d", maxDevices, len(p.Devices))
+		return
+	}
+	names := map[string]int{}
+	for i, d := range p.Devices {
+		at := fmt.Sprintf("devices[%d]", i)
+		if j, dup := names[d.Name]; dup {
+			c.add(at+".name", "name %q is already used by devices[%d]; names must be unique", d.Name, j)
+		}
+		names[d.Name] = i
+		if d.Kind == "" {
+			c.add(at+".kind", "missing; set the device kind, the key of its costs in the profile (e.g. a5000, cpu)")
+		}
+		if d.MemoryGB < 0 {
+			c.add(at+".memory_gb", "must be ≥ 0 (0: not checked), got %g", d.MemoryGB)
+		}
+		if d.NUMA < 0 {
+			c.add(at+".numa", "must be ≥ 0, got %d", d.NUMA)
+		}
+		if d.Speed <= 0 {
+			c.add(at+".speed", "must be > 0 (1 = as in the profile, 2 = twice as fast), got %g", d.Speed)
+		}
+		if oneOf(c, at+".provider", d.Provider, "cpu", "cuda") && d.Kind == "cpu" && d.Provider != "cpu" {
+			c.add(at+".provider", "kind cpu runs on provider cpu, got %s", d.Provider)
+		}
+		if d.Threads < 1 {
+			c.add(at+".threads", "must be at least 1, got %d", d.Threads)
+		}
+		if d.Index < 0 {
+			c.add(at+".index", "must be ≥ 0, got %d", d.Index)
+		}
+	}
+}
+
+func (p *Plan) validateLayout(c *checker) {
+	l := p.Layout
+	if l.Replicas < 1 {
+		c.add("layout.replicas", "must be at least 1, got %d", l.Replicas)
+	}
+	if oneOf(c, "layout.assignment", l.Assignment, "even", "balanced", "explicit") && l.Assignment != "explicit" {
+		if len(l.Stages) > 0 {
+			c.add("layout.stages", "stages are given but assignment is %s; set assignment: explicit or remove stages", l.Assignment)
+		}
+		if len(l.Pipelines) > 0 {
+			c.add("layout.pipelines", "pipelines are given but assignment is %s; set assignment: explicit or remove pipelines", l.Assignment)
+		}
+	}
+	oneOf(c, "layout.encode_on", l.EncodeOn, "first", "last")
+	oneOf(c, "layout.decode_on", l.DecodeOn, "first", "last")
+	if l.MicroBatch < 1 {
+		c.add("layout.micro_batch", "must be at least 1, got %d", l.MicroBatch)
+	}
+	oneOf(c, "layout.handoff", l.Handoff, "blocking", "buffered")
+	oneOf(c, "layout.dispatch", l.Dispatch, "round-robin")
+}
+
+func (p *Plan) validateLinks(c *checker) {
+	if p.Links.Default == "" {
+		c.add("links.default", "missing; name the default link kind, e.g. pcie4")
+	}
+	names := map[string]bool{}
+	for _, d := range p.Devices {
+		names[d.Name] = true
+	}
+	pairs := map[[2]string]int{}
+	for i, o := range p.Links.Overrides {
+		at := fmt.Sprintf("links.overrides[%d]", i)
+		for j, n := range o.Between {
+			if !names[n] {
+				c.add(fmt.Sprintf("%s.between[%d]", at, j), "device %q is not in devices (have %s)", n, p.deviceNames())
+			}
+		}
+		if o.Between[0] == o.Between[1] {
+			c.add(at+".between", "a link joins two different devices, got %s twice", o.Between[0])
+		}
+		key := o.Between
+		if key[0] > key[1] {
+			key[0], key[1] = key[1], key[0]
+		}
+		if j, dup := pairs[key]; dup {
+			c.add(at+".between", "the link %s–%s is already overridden by links.overrides[%d]", key[0], key[1], j)
+		}
+		pairs[key] = i
+		if o.Kind == "" {
+			c.add(at+".kind", "missing; name the link kind, e.g. cross-socket")
+		}
+	}
+}
+
+// deviceNames lists the device names for messages, shortened when long.
+func (p *Plan) deviceNames() string {
+	var names []string
+	for _, d := range p.Devices {
+		names = append(names, d.Name)
+	}
+	if len(names) > 8 {
+		return strings.Join(names[:4], ", ") + ", …, " + names[len(names)-1]
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// describeModel is a one-line summary of a model shape, for messages.
+func describeModel(family string, frames int, lat Latent, dtype string, cfg bool) string {
+	g := "cfg off"
+	if cfg {
+		g = "cfg on"
+	}
+	return fmt.Sprintf("%s, %d frames, latent %d×%d×%d, %s, %s", family, frames, lat.Channels, lat.Height, lat.Width, dtype, g)
+}
+
+// checkProfile checks that the loaded profile fits the plan: the same
+// model shape, and costs for every device kind.
+func (p *Plan) checkProfile(c *checker) {
+	pm, m := p.Profile.Model, p.Model
+	if pm.Family != m.Family || pm.Frames != m.Frames || pm.Latent != m.Latent || pm.Dtype != m.Dtype || pm.CFG != (m.CFG != nil) {
+		c.add("costs", "profile %s is for %s, but the plan's model is %s; use a profile measured for this model",
+			p.Profile.File, describeModel(pm.Family, pm.Frames, pm.Latent, pm.Dtype, pm.CFG),
+			describeModel(m.Family, m.Frames, m.Latent, m.Dtype, m.CFG != nil))
+	}
+	seen := map[string]bool{}
+	for i, d := range p.Devices {
+		if seen[d.Kind] || d.Kind == "" {
+			continue
+		}
+		seen[d.Kind] = true
+		if _, ok := p.Profile.Devices[d.Kind]; !ok {
+			c.add(fmt.Sprintf("devices[%d].kind", i), "no costs for kind %q in profile %s (it has: %s)", d.Kind, p.Profile.File, keys(p.Profile.Devices))
+		}
+	}
+}
+
+// checkLinks checks that every link kind the resolved layout uses has
+// costs in the profile.
+func (p *Plan) checkLinks(c *checker) {
+	for _, pl := range p.Pipelines {
+		for _, h := range p.Hops(pl) {
+			if _, ok := p.Profile.Links[h.Kind]; ok {
+				continue
+			}
+			path := "links.default"
+			for i, o := range p.Links.Overrides {
+				if (o.Between[0] == h.From && o.Between[1] == h.To) || (o.Between[0] == h.To && o.Between[1] == h.From) {
+					path = fmt.Sprintf("links.overrides[%d].kind", i)
+				}
+			}
+			c.add(path, "link kind %q (%s→%s) has no costs in profile %s (it has: %s)", h.Kind, h.From, h.To, p.Profile.File, keys(p.Profile.Links))
+		}
+	}
+}
+
+// checkMemory checks that every stage fits its device's memory, when both
+// the device's memory and the profile's memory costs are known.
+func (p *Plan) checkMemory(c *checker) {
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			d := p.Devices[st.DevIdx]
+			need, ok := p.StageMemoryGB(st)
+			if ok && d.MemoryGB > 0 && need > d.MemoryGB {
+				c.add(fmt.Sprintf("devices[%d].memory_gb", st.DevIdx), "pipeline %d stage %d needs %.2f GB (weights, runtime, activations for micro-batch %d) but %s has %g GB; lower micro_batch or use a larger device",
+					pl.Index, st.Index, need, p.Layout.MicroBatch, d.Name, d.MemoryGB)
+			}
+		}
+	}
+}
+
+func keys[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// validate checks a profile's provenance and costs.
+func (prof *Profile) validate(c *checker) {
+	pv := prof.Provenance
+	if oneOf(c, "provenance.source", pv.Source, "measured", "publication", "estimate") {
+		if pv.Source == "measured" && pv.Machine == "" {
+			c.add("provenance.machine", "missing; a measured profile names the machine it was measured on")
+		}
+		if pv.Source != "measured" && pv.Reference == "" {
+			c.add("provenance.reference", "missing; a %s profile names the publication or method its numbers come from", pv.Source)
+		}
+	}
+	if pv.Date == "" {
+		c.add("provenance.date", "missing; the date the numbers were taken, YYYY-MM-DD")
+	} else if _, err := time.Parse("2006-01-02", pv.Date); err != nil {
+		c.add("provenance.date", "want a date YYYY-MM-DD, got %q", pv.Date)
+	}
+	m := prof.Model
+	oneOf(c, "model.family", m.Family, "svd", "tiny")
+	count(c, "model.frames", m.Frames, 1, maxShape, "the number of frames")
+	count(c, "model.latent.channels", m.Latent.Channels, 1, maxShape, "the latent channels")
+	count(c, "model.latent.height", m.Latent.Height, 1, maxShape, "the latent height")
+	count(c, "model.latent.width", m.Latent.Width, 1, maxShape, "the latent width")
+	oneOf(c, "model.dtype", m.Dtype, "fp16", "fp32")
+
+	if len(prof.Devices) == 0 {
+		c.add("devices", "missing; give the costs of at least one device kind")
+	}
+	for _, k := range sortedKeys(prof.Devices) {
+		d := prof.Devices[k]
+		at := "devices." + k
+		if len(d.UNetMS) == 0 {
+			c.add(at+".unet_ms", "missing; the time of one step by micro-batch size, e.g. unet_ms: {1: 300}")
+		}
+		for b, v := range d.UNetMS {
+			if v <= 0 {
+				c.add(fmt.Sprintf("%s.unet_ms[%d]", at, b), "must be > 0 ms, got %g", v)
+			}
+		}
+		for b, v := range d.FirstCallMS {
+			if v <= 0 {
+				c.add(fmt.Sprintf("%s.first_call_ms[%d]", at, b), "must be > 0 ms, got %g", v)
+			}
+		}
+		nonNeg(c, at+".encode_ms", d.EncodeMS)
+		nonNeg(c, at+".decode_ms", d.DecodeMS)
+		nonNeg(c, at+".host_ms_per_step", d.HostMSPerStep)
+		if d.Jitter < 0 || d.Jitter >= 1 {
+			c.add(at+".jitter", "must be in [0, 1) (a relative standard deviation), got %g", d.Jitter)
+		}
+		mem := d.Memory
+		nonNeg(c, at+".memory_gb.unet", mem.UNet)
+		nonNeg(c, at+".memory_gb.encoder", mem.Encoder)
+		nonNeg(c, at+".memory_gb.decoder", mem.Decoder)
+		nonNeg(c, at+".memory_gb.activations_per_sample", mem.ActivationsPerSample)
+		nonNeg(c, at+".memory_gb.runtime", mem.Runtime)
+	}
+	for _, group := range []struct {
+		name string
+		m    map[string]LinkCosts
+	}{{"links", prof.Links}, {"transports", prof.Transports}} {
+		for _, k := range sortedKeys(group.m) {
+			l := group.m[k]
+			at := group.name + "." + k
+			nonNeg(c, at+".latency_us", l.LatencyUS)
+			if l.BandwidthGBps <= 0 {
+				c.add(at+".bandwidth_gbps", "must be > 0 GB/s, got %g", l.BandwidthGBps)
+			}
+			nonNeg(c, at+".setup_ms", l.SetupMS)
+		}
+	}
+}
+
+func nonNeg(c *checker, path string, v float64) {
+	if v < 0 {
+		c.add(path, "must be ≥ 0, got %g", v)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,194 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Overrides are what-if changes to a loaded plan, as the CLIs take them
+// from flags. A nil field leaves the plan as it is.
+type Overrides struct {
+	Samples    *int
+	Steps      *int
+	Devices    *int // rebuild the device list with this many devices
+	MicroBatch *int
+	Replicas   *int
+	Seed       *uint64
+	// LatentShape is B C F H W: micro-batch, latent channels, frames,
+	// latent height, latent width.
+	LatentShape *[5]int
+}
+
+// Apply changes the plan as o says, then validates it, checks it against
+// its profile and resolves the layout again. On error the plan is left as
+// it was.
+//
+// Devices N keeps the first min(N, len) devices and adds copies of the
+// first device (named like it: gpu7, gpu8, …) as needed; it needs the
+// devices to be alike (kind, memory, speed, provider, threads) and an even
+// or balanced layout. A data-parallel plan (replicas = devices) stays data
+// parallel, other plans keep their replica count; link overrides naming a
+// device that is gone are dropped.
+func (p *Plan) Apply(o Overrides) error {
+	q := p.Clone()
+	explicit := q.Layout.Assignment == "explicit"
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	positive := func(name string, v *int) bool {
+		if v != nil && *v < 1 {
+			bad("%s must be at least 1, got %d", name, *v)
+			return false
+		}
+		return v != nil
+	}
+	if positive("samples", o.Samples) {
+		q.Workload.Samples = *o.Samples
+	}
+	if positive("steps", o.Steps) {
+		if explicit && *o.Steps != q.Sampler.Steps {
+			bad("steps cannot change a plan with an explicit layout (its stages name step ranges); edit the plan")
+		}
+		q.Sampler.Steps = *o.Steps
+	}
+	if positive("micro-batch", o.MicroBatch) {
+		q.Layout.MicroBatch = *o.MicroBatch
+	}
+	if positive("replicas", o.Replicas) {
+		if explicit {
+			bad("replicas cannot change a plan with an explicit layout; edit the plan")
+		}
+		q.Layout.Replicas = *o.Replicas
+	}
+	if o.Seed != nil {
+		q.Workload.Seed = *o.Seed
+	}
+	if o.LatentShape != nil {
+		sh := *o.LatentShape
+		if sh[0] < 1 || sh[1] < 1 || sh[2] < 1 || sh[3] < 1 || sh[4] < 1 {
+			bad("latent shape B C F H W must be all positive, got %v", sh)
+		} else {
+			q.Layout.MicroBatch = sh[0]
+			q.Model.Latent = Latent{Channels: sh[1], Height: sh[3], Width: sh[4]}
+			q.Model.Frames = sh[2]
+		}
+	}
+	if positive("devices", o.Devices) {
+		if explicit {
+			bad("devices cannot change a plan with an explicit layout; edit the plan")
+		} else if err := q.resizeDevices(*o.Devices, o.Replicas == nil); err != nil {
+			bad("%v", err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("plan: override: %s", strings.Join(errs, "; "))
+	}
+	if err := q.recheck(); err != nil {
+		return err
+	}
+	*p = *q
+	return nil
+}
+
+// resizeDevices rebuilds the device list with n devices (see Apply).
+func (p *Plan) resizeDevices(n int, keepDP bool) error {
+	if len(p.Devices) == 0 {
+		return fmt.Errorf("the plan has no devices to copy")
+	}
+	if n > maxDevices {
+		return fmt.Errorf("devices must be at most %d, got %d", maxDevices, n)
+	}
+	t := p.Devices[0]
+	for _, d := range p.Devices[1:] {
+		if d.Kind != t.Kind || d.MemoryGB != t.MemoryGB || d.Speed != t.Speed || d.Provider != t.Provider || d.Threads != t.Threads {
+			return fmt.Errorf("devices can only be resized when all are alike, but %s (%s) differs from %s (%s); edit the plan", d.Name, d.Kind, t.Name, t.Kind)
+		}
+	}
+	if keepDP && p.Layout.Replicas == len(p.Devices) {
+		p.Layout.Replicas = n
+	}
+	prefix := strings.TrimRight(t.Name, "0123456789")
+	cuda := 0
+	for _, d := range p.Devices {
+		if d.Provider == "cuda" {
+			cuda = max(cuda, d.Index+1)
+		}
+	}
+	devs := make(Devices, n)
+	have := map[string]bool{}
+	for i := range devs {
+		if i < len(p.Devices) {
+			devs[i] = p.Devices[i]
+		} else {
+			d := t
+			d.Name = fmt.Sprintf("%s%d", prefix, i)
+			if d.Provider == "cuda" {
+				d.Index = cuda
+				cuda++
+			}
+			devs[i] = d
+		}
+		have[devs[i].Name] = true
+	}
+	var links []LinkOverride
+	for _, o := range p.Links.Overrides {
+		if have[o.Between[0]] && have[o.Between[1]] {
+			links = append(links, o)
+		}
+	}
+	p.Devices, p.Links.Overrides = devs, links
+	return nil
+}
+
+// recheck validates a changed plan, checks it against its profile and
+// resolves it.
+func (p *Plan) recheck() error {
+	c := newChecker(p.File, p.pos)
+	p.validate(c)
+	if p.Profile != nil {
+		p.checkProfile(c)
+	}
+	p.resolve(c)
+	if p.Profile != nil && len(p.Pipelines) > 0 {
+		p.checkLinks(c)
+		p.checkMemory(c)
+	}
+	return c.err()
+}
+
+// DataParallel returns a copy of the plan in which every device is its own
+// one-stage pipeline (replicas = devices, encode and decode on it), for
+// comparing a step pipeline with plain data parallelism on the same
+// devices and workload. Its name gets the suffix "-dp".
+func (p *Plan) DataParallel() (*Plan, error) {
+	q := p.Clone()
+	q.Name += "-dp"
+	q.Layout.Assignment = "even"
+	q.Layout.Stages, q.Layout.Pipelines = nil, nil
+	q.Layout.Replicas = len(q.Devices)
+	if err := q.recheck(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// Clone returns a deep copy of the plan. The profile is shared: it is
+// read-only once loaded.
+func (p *Plan) Clone() *Plan {
+	q := *p
+	if p.Model.CFG != nil {
+		cfg := *p.Model.CFG
+		q.Model.CFG = &cfg
+	}
+	q.Devices = append(Devices(nil), p.Devices...)
+	q.Layout.Stages = append([]StageSpec(nil), p.Layout.Stages...)
+	q.Layout.Pipelines = nil
+	for _, ps := range p.Layout.Pipelines {
+		q.Layout.Pipelines = append(q.Layout.Pipelines, PipelineSpec{Stages: append([]StageSpec(nil), ps.Stages...)})
+	}
+	q.Links.Overrides = append([]LinkOverride(nil), p.Links.Overrides...)
+	q.Pipelines = nil
+	for _, pl := range p.Pipelines {
+		q.Pipelines = append(q.Pipelines, Pipeline{Index: pl.Index, Stages: append([]Stage(nil), pl.Stages...)})
+	}
+	return &q
+}
