@@ -1,0 +1,497 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/vdpp/vdpp/timeline"
+)
+
+const (
+	arrBatch = iota
+	arrPoisson
+	arrInterval
+)
+
+// Device states.
+const (
+	devIdle    uint8 = iota
+	devCompute       // running a phase of a job (encode, step or decode)
+	devSend          // blocking hand-off: waiting for the receiver, then sending
+	devRecv          // blocking hand-off: receiving a job it will run next
+)
+
+// Compute phases of a job at a stage.
+const (
+	phEncode uint8 = iota
+	phStep
+	phDecode
+)
+
+// stageRT is a stage with its costs precomputed by micro-batch size
+// (index b, 1..micro_batch; index 0 unused).
+type stageRT struct {
+	pipe, idx, dev int32
+	first, last    int32
+	steps          int64
+	encode, decode bool
+	next           int32 // flattened index of the next stage; -1 for the last
+	link           int32 // link to the next stage's device; -1 when none (last stage or same device)
+	enc, dec       []int64
+	step, warm     []int64 // per UNet step, host work included, speed applied
+	xfer           []int64 // hand-off of the micro-batch to the next stage, set-up excluded
+}
+
+type pipeRT struct {
+	first    int32 // flattened index of stage 0
+	queued   int   // released samples not yet taken into a micro-batch
+	nextTake int   // id of the next sample to take
+	rel      ring[int64]
+}
+
+type devRT struct {
+	name       string
+	state      uint8
+	phase      uint8
+	warmed     bool // had its first UNet call
+	sendBusy   bool // buffered: send stream in use
+	recvBusy   bool // buffered: receive stream in use
+	job        int32
+	phaseStart int64
+	jitter     float64
+	incoming   ring[int32] // blocking: senders' jobs waiting for this device; buffered: received jobs
+	outgoing   ring[int32] // buffered: jobs waiting for a transfer
+	entries    []int32     // pipelines whose first stage is on this device
+	senders    []int32     // devices that hand off to this device
+}
+
+type linkRT struct {
+	setup int64
+	used  bool
+}
+
+// job is a micro-batch: b samples of one pipeline (ids first, first+R, ...)
+// travelling together.
+type job struct {
+	stage   int32
+	b       int32
+	first   int
+	readyAt int64 // when it became ready for what it waits for now
+	xStart  int64 // start of its current transfer
+	samples []int // sample ids, only when recording
+}
+
+type engine struct {
+	now    int64
+	seq    uint64
+	events int64
+	h      eventHeap
+
+	stages []stageRT
+	pipes  []pipeRT
+	devs   []devRT
+	links  []linkRT
+	jobs   []job
+	free   []int32
+
+	mb       int
+	blocking bool
+	nSamples int
+	done     int
+	makespan int64
+
+	arrival    int
+	rate       float64
+	intervalMS float64
+	arrRng     *rand.Rand
+	jitRng     *rand.Rand
+	nextRel    int   // next sample id to release
+	nextRelT   int64 // its release time
+
+	rec  timeline.Recorder
+	meta timeline.Meta
+}
+
+func (e *engine) schedule(t int64, k evKind, a int32) {
+	e.seq++
+	e.h.push(mkEvent(t, e.seq, k, a))
+}
+
+// releaseAt is the release time of sample id for batch and interval
+// arrivals (poisson times are drawn in order and kept in pipeRT.rel).
+func (e *engine) releaseAt(id int) int64 {
+	if e.arrival == arrInterval {
+		return int64(math.Round(float64(id) * e.intervalMS * 1e6))
+	}
+	return 0
+}
+
+func (e *engine) run() error {
+	e.nextRelT = 0
+	e.schedule(0, evRelease, 0)
+	for len(e.h) > 0 {
+		ev := e.h.pop()
+		if ev.t < e.now {
+			return fmt.Errorf("sim: internal: clock went back from %d to %d ns", e.now, ev.t)
+		}
+		e.now = ev.t
+		e.events++
+		switch ev.kind() {
+		case evRelease:
+			e.release()
+		case evPhase:
+			e.phaseDone(ev.arg())
+		case evXfer:
+			e.xferDone(ev.arg())
+		}
+		if e.seq >= maxSeq {
+			return fmt.Errorf("sim: plan %q: more than %d events; simulate fewer samples", e.meta.Plan, maxSeq)
+		}
+	}
+	if e.done != e.nSamples {
+		return fmt.Errorf("sim: plan %q: deadlock: %d of %d samples completed (blocking hand-offs wait on each other; try layout.handoff: buffered or one stage per device)", e.meta.Plan, e.done, e.nSamples)
+	}
+	return nil
+}
+
+// release releases every sample due now into its pipeline's queue (round
+// robin by sample id) and schedules the next release.
+func (e *engine) release() {
+	np := len(e.pipes)
+	touched := 0
+	for e.nextRel < e.nSamples && e.nextRelT <= e.now {
+		p := &e.pipes[e.nextRel%np]
+		p.queued++
+		if e.arrival == arrPoisson {
+			p.rel.push(e.nextRelT)
+		}
+		e.nextRel++
+		touched++
+		switch e.arrival {
+		case arrPoisson:
+			gap := e.arrRng.ExpFloat64() / e.rate * 1e9
+			e.nextRelT += int64(math.Round(gap))
+		case arrInterval:
+			e.nextRelT = e.releaseAt(e.nextRel)
+		}
+	}
+	if e.nextRel < e.nSamples {
+		e.schedule(e.nextRelT, evRelease, 0)
+	}
+	for i := 0; i < min(touched, np); i++ {
+		// Pipelines released into, in release order (round robin).
+		pi := (e.nextRel - touched + i) % np
+		e.tryStart(e.stages[e.pipes[pi].first].dev)
+	}
+}
+
+func (e *engine) newJob() int32 {
+	if n := len(e.free); n > 0 {
+		j := e.free[n-1]
+		e.free = e.free[:n-1]
+		return j
+	}
+	e.jobs = append(e.jobs, job{})
+	return int32(len(e.jobs) - 1)
+}
+
+// entryReady is the release time of the first queued sample of pipeline p.
+func (e *engine) entryReady(p *pipeRT) int64 {
+	if e.arrival == arrPoisson {
+		return p.rel.at(p.rel.len() - p.queued)
+	}
+	return e.releaseAt(p.nextTake)
+}
+
+// tryStart gives an idle device its next piece of work: the waiting job
+// (a sender in blocking mode, a received micro-batch in buffered mode) or
+// queued samples of a pipeline it enters, whichever has waited longest;
+// on a tie, work already in flight goes first.
+func (e *engine) tryStart(d int32) {
+	dv := &e.devs[d]
+	if dv.state != devIdle {
+		return
+	}
+	best := int32(-1) // pipeline
+	var bestT int64
+	if dv.incoming.len() > 0 {
+		bestT = e.jobs[dv.incoming.at(0)].readyAt
+	}
+	for _, pi := range dv.entries {
+		p := &e.pipes[pi]
+		if p.queued == 0 {
+			continue
+		}
+		if t := e.entryReady(p); (best < 0 && dv.incoming.len() == 0) || t < bestT {
+			best, bestT = pi, t
+		}
+	}
+	switch {
+	case best >= 0:
+		e.startEntry(d, best)
+	case dv.incoming.len() > 0:
+		j := dv.incoming.pop()
+		if e.stages[e.jobs[j].stage].dev == d {
+			e.startCompute(d, j) // received (buffered) or handed on within the device
+		} else {
+			e.startXfer(j) // a blocked sender: receive its micro-batch
+		}
+	}
+}
+
+// startEntry forms a micro-batch of up to micro_batch queued samples of
+// pipeline pi and starts it on device d (the pipeline's first stage).
+func (e *engine) startEntry(d, pi int32) {
+	p := &e.pipes[pi]
+	b := min(p.queued, e.mb)
+	j := e.newJob()
+	jb := &e.jobs[j]
+	jb.stage = p.first
+	jb.b = int32(b)
+	jb.first = p.nextTake
+	jb.samples = nil
+	if e.rec != nil {
+		jb.samples = make([]int, b)
+		for i := range b {
+			jb.samples[i] = p.nextTake + i*len(e.pipes)
+		}
+	}
+	p.queued -= b
+	p.nextTake += b * len(e.pipes)
+	e.startCompute(d, j)
+}
+
+// startCompute starts the job's work at its current stage on device d.
+func (e *engine) startCompute(d, j int32) {
+	dv := &e.devs[d]
+	dv.state = devCompute
+	dv.job = j
+	st := &e.stages[e.jobs[j].stage]
+	if st.encode {
+		e.startPhase(d, phEncode)
+	} else {
+		e.startPhase(d, phStep)
+	}
+}
+
+func (e *engine) startPhase(d int32, ph uint8) {
+	dv := &e.devs[d]
+	jb := &e.jobs[dv.job]
+	st := &e.stages[jb.stage]
+	b := jb.b
+	var dur int64
+	switch ph {
+	case phEncode:
+		dur = st.enc[b]
+	case phDecode:
+		dur = st.dec[b]
+	default:
+		n := st.steps
+		if dv.jitter > 0 {
+			for i := int64(0); i < n; i++ {
+				base := st.step[b]
+				if i == 0 && !dv.warmed {
+					base = st.warm[b]
+				}
+				f := 1 + dv.jitter*e.jitRng.NormFloat64()
+				dur += int64(math.Round(float64(base) * max(f, 0)))
+			}
+		} else if !dv.warmed {
+			dur = st.warm[b] + (n-1)*st.step[b]
+		} else {
+			dur = n * st.step[b]
+		}
+	}
+	dv.phase = ph
+	dv.phaseStart = e.now
+	e.schedule(e.now+dur, evPhase, d)
+}
+
+func (e *engine) phaseDone(d int32) {
+	dv := &e.devs[d]
+	j := dv.job
+	jb := &e.jobs[j]
+	st := &e.stages[jb.stage]
+	switch dv.phase {
+	case phEncode:
+		if e.rec != nil {
+			e.emit(d, timeline.KindEncode, jb, st, dv.phaseStart, -1, false)
+		}
+		e.startPhase(d, phStep)
+		return
+	case phStep:
+		warm := !dv.warmed
+		dv.warmed = true
+		if e.rec != nil {
+			e.emit(d, timeline.KindStep, jb, st, dv.phaseStart, -1, warm)
+		}
+		if st.decode {
+			e.startPhase(d, phDecode)
+			return
+		}
+	case phDecode:
+		if e.rec != nil {
+			e.emit(d, timeline.KindDecode, jb, st, dv.phaseStart, -1, false)
+		}
+	}
+	dv.job = -1
+	if st.next < 0 {
+		e.complete(j)
+		dv.state = devIdle
+		e.tryStart(d)
+		return
+	}
+	jb.readyAt = e.now
+	nst := &e.stages[st.next]
+	if st.link < 0 { // next stage on the same device: no transfer
+		jb.stage = st.next
+		dv.state = devIdle
+		dv.incoming.push(j)
+		e.tryStart(d)
+		return
+	}
+	if e.blocking {
+		dv.state = devSend
+		e.devs[nst.dev].incoming.push(j)
+		e.tryStart(nst.dev)
+		return
+	}
+	dv.state = devIdle
+	dv.outgoing.push(j)
+	e.tryXferFrom(d)
+	e.tryStart(d)
+}
+
+// complete records the samples of job j as done and frees the job.
+func (e *engine) complete(j int32) {
+	jb := &e.jobs[j]
+	st := &e.stages[jb.stage]
+	p := &e.pipes[st.pipe]
+	for i := range int(jb.b) {
+		id := jb.first + i*len(e.pipes)
+		var rel int64
+		if e.arrival == arrPoisson {
+			rel = p.rel.pop()
+		} else {
+			rel = e.releaseAt(id)
+		}
+		if e.rec != nil {
+			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: rel, Done: e.now})
+		}
+	}
+	e.done += int(jb.b)
+	e.makespan = e.now
+	jb.samples = nil
+	e.free = append(e.free, j)
+}
+
+// startXfer starts the hand-off of job j from its stage's device to the
+// next stage's device, now.
+func (e *engine) startXfer(j int32) {
+	jb := &e.jobs[j]
+	st := &e.stages[jb.stage]
+	nst := &e.stages[st.next]
+	dur := st.xfer[jb.b]
+	if l := &e.links[st.link]; !l.used {
+		l.used = true
+		dur += l.setup
+	}
+	if e.blocking {
+		if jb.readyAt < e.now {
+			if e.rec != nil {
+				e.emit(st.dev, timeline.KindWait, jb, st, jb.readyAt, nst.dev, false)
+			}
+		}
+		e.devs[nst.dev].state = devRecv
+	} else {
+		e.devs[st.dev].sendBusy = true
+		e.devs[nst.dev].recvBusy = true
+	}
+	jb.xStart = e.now
+	e.schedule(e.now+dur, evXfer, j)
+}
+
+func (e *engine) xferDone(j int32) {
+	jb := &e.jobs[j]
+	st := &e.stages[jb.stage]
+	from, to := st.dev, e.stages[st.next].dev
+	if e.rec != nil {
+		e.emit(from, timeline.KindSend, jb, st, jb.xStart, to, false)
+		e.emit(to, timeline.KindRecv, jb, &e.stages[st.next], jb.xStart, from, false)
+	}
+	jb.stage = st.next
+	if e.blocking {
+		e.startCompute(to, j)
+		e.devs[from].state = devIdle
+		e.tryStart(from)
+		return
+	}
+	e.devs[from].sendBusy = false
+	e.devs[to].recvBusy = false
+	jb.readyAt = e.now
+	e.devs[to].incoming.push(j)
+	e.tryStart(to)
+	e.tryXferTo(to)
+	e.tryXferFrom(from)
+}
+
+// tryXferFrom starts the transfer at the head of device d's outgoing queue
+// if d's send stream and the receiver's receive stream are free (buffered).
+func (e *engine) tryXferFrom(d int32) {
+	dv := &e.devs[d]
+	if dv.sendBusy || dv.outgoing.len() == 0 {
+		return
+	}
+	j := dv.outgoing.at(0)
+	to := e.stages[e.stages[e.jobs[j].stage].next].dev
+	if e.devs[to].recvBusy {
+		return
+	}
+	dv.outgoing.pop()
+	e.startXfer(j)
+}
+
+// tryXferTo starts, when device d's receive stream is free, the transfer
+// to d that has waited longest among its senders' outgoing heads.
+func (e *engine) tryXferTo(d int32) {
+	if e.devs[d].recvBusy {
+		return
+	}
+	best := int32(-1)
+	var bestT int64
+	for _, s := range e.devs[d].senders {
+		sv := &e.devs[s]
+		if sv.sendBusy || sv.outgoing.len() == 0 {
+			continue
+		}
+		jb := &e.jobs[sv.outgoing.at(0)]
+		if e.stages[e.stages[jb.stage].next].dev != d {
+			continue
+		}
+		if best < 0 || jb.readyAt < bestT {
+			best, bestT = s, jb.readyAt
+		}
+	}
+	if best >= 0 {
+		e.tryXferFrom(best)
+	}
+}
+
+// emit records a span on device d ending now. peer is the other device of
+// a transfer or wait, or -1.
+// Callers check e.rec first, so that a run without a recorder pays nothing.
+func (e *engine) emit(d int32, k timeline.Kind, jb *job, st *stageRT, start int64, peer int32, warm bool) {
+	s := timeline.Span{
+		Device: e.devs[d].name, Kind: k, Samples: jb.samples,
+		Pipeline: int(st.pipe), Stage: int(st.idx),
+		FirstStep: -1, LastStep: -1, Start: start, End: e.now, Warmup: warm,
+	}
+	if k == timeline.KindStep {
+		s.FirstStep, s.LastStep = int(st.first), int(st.last)
+	}
+	if peer >= 0 {
+		s.Peer = e.devs[peer].name
+	}
+	e.rec.AddSpan(s)
+}

@@ -1,0 +1,123 @@
+package sim
+
+// evKind is what an event does when it fires.
+type evKind uint8
+
+const (
+	evRelease evKind = iota // release the samples due now
+	evPhase                 // a device finishes its current compute phase
+	evXfer                  // a hand-off transfer completes (a = job)
+)
+
+// event is a value in the engine's queue: 16 bytes, so that heap moves are
+// cheap. Events are ordered by time, then by the sequence number given
+// when they were scheduled, so that events at the same instant fire in the
+// order they were created (the order never depends on heap internals).
+// key packs the sequence number (high 36 bits), the kind (2 bits) and the
+// argument (low 26 bits: a device or a job index); sequence numbers are
+// unique, so comparing keys compares sequence numbers.
+type event struct {
+	t   int64
+	key uint64
+}
+
+const (
+	argBits  = 26
+	kindBits = 2
+	maxArg   = 1<<argBits - 1
+	maxSeq   = 1<<(64-argBits-kindBits) - 1
+)
+
+func mkEvent(t int64, seq uint64, k evKind, a int32) event {
+	return event{t: t, key: seq<<(argBits+kindBits) | uint64(k)<<argBits | uint64(a)}
+}
+
+func (x event) kind() evKind { return evKind(x.key>>argBits) & (1<<kindBits - 1) }
+func (x event) arg() int32   { return int32(x.key & maxArg) }
+
+func (x event) before(y event) bool {
+	return x.t < y.t || (x.t == y.t && x.key < y.key)
+}
+
+// eventHeap is a binary min-heap of event values. It is written out for the
+// event type (no container/heap, no interface boxing) because it is the
+// engine's hot path.
+type eventHeap []event
+
+func (h *eventHeap) push(e event) {
+	s := append(*h, e)
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s[i].before(s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+	*h = s
+}
+
+// pop removes and returns the earliest event; the heap must not be empty.
+func (h *eventHeap) pop() event {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && s[r].before(s[l]) {
+			m = r
+		}
+		if !s[m].before(s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// ring is a FIFO queue on a growable circular buffer whose size is a
+// power of two (indices wrap with a mask, not a division).
+type ring[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+func (r *ring[T]) len() int { return r.n }
+
+func (r *ring[T]) push(v T) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = v
+	r.n++
+}
+
+func (r *ring[T]) grow() {
+	nb := make([]T, max(8, 2*len(r.buf)))
+	for i := 0; i < r.n; i++ {
+		nb[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
+	}
+	r.buf, r.head = nb, 0
+}
+
+// at returns the i-th element from the front; 0 <= i < len.
+func (r *ring[T]) at(i int) T { return r.buf[(r.head+i)&(len(r.buf)-1)] }
+
+// pop removes and returns the front element; the ring must not be empty.
+func (r *ring[T]) pop() T {
+	v := r.buf[r.head]
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return v
+}
