@@ -1,0 +1,83 @@
+// Package exec is the real executor: it runs a resolved plan with one
+// worker per stage, each with its own model session, hands latents from
+// stage to stage, records every span into the shared timeline type, writes
+// each sample's outputs as it finishes, and measures cost profiles for the
+// simulator (Profile).
+//
+// # What a run does (the simulator in sim/ models exactly this)
+//
+//   - One worker goroutine per stage, each with its own models.Model from
+//     the Factory (CPU: its own intra-op thread count; CUDA: its device id).
+//     A device runs at most one stage; plans that put two stages on one
+//     device are refused.
+//   - Samples are released as the workload says (batch: all at 0; poisson:
+//     exponential gaps from a PCG stream of workload.seed, sample 0 at 0;
+//     interval: i × interval) and dispatched to pipelines round-robin by
+//     sample id. A micro-batch forms at the pipeline's entry: when the first
+//     stage is free and samples are queued, it takes up to micro_batch of
+//     them, first in first out; samples released at the same instant are
+//     queued together. The micro-batch travels together to the end.
+//   - At a stage, per micro-batch: if the stage encodes (always the first
+//     stage), an encode span (conditioning images → embedding and image
+//     latent; the seeded noise is drawn here, from (seed, sample id) only);
+//     then one step span covering the stage's whole step range, flagged
+//     Warmup when it contains the device's first UNet call; if the stage
+//     decodes (always the last), a decode span, after which the frames go
+//     to an output writer goroutine (writing files never stalls the stage)
+//     and the sample records are emitted with Done = end of decode;
+//     otherwise a hand-off to the next stage.
+//   - Hand-off of the micro-batch's sampler states (latent, conditioning,
+//     next step index, seed, sample id). Blocking (the default): the
+//     receiver signals when it is idle and waiting for input; the sender,
+//     after computing, waits for that signal (a wait span on its compute
+//     stream, only when it had to wait a positive time), then transfers
+//     (a send span on the sender and a recv span on the receiver over the
+//     same interval in-process; over TCP the recv span is the receiver's
+//     read of the frame) and continues once the transfer is complete.
+//     Buffered: the sender copies the micro-batch into the receiver's queue
+//     (its send span) and continues; the receiver records that transfer as
+//     its recv span and takes micro-batches from its queue when free.
+//   - Span times are integer nanoseconds from the run's start on the
+//     monotonic clock. The timeline's Meta names the plan, Source "exec",
+//     the machine, the Go (and caller-supplied runtime) versions, and the
+//     devices in plan order; spans are sorted by start time at the end.
+//
+// Under testing/synctest, with a fake model that sleeps the profile's
+// costs, a run produces the simulator's spans exactly (exec_test.go).
+//
+// # Transports
+//
+// inproc: channels between goroutines (the states are deep-copied, as a
+// transfer would). tcp: one worker process per stage device, started by
+// Options.WorkerCommand; each process calls RunWorker. The coordinator
+// (Run) listens on 127.0.0.1:0; each worker says hello with the plan's
+// hash (PlanHash) and its data address; the coordinator refuses unknown or
+// duplicate devices and mismatched plans, assigns each worker the address
+// of its next stage and the output directory, waits until every worker
+// has opened its model and links (all bounded by Options.Timeout, 30 s by
+// default), then broadcasts start. Micro-batches travel as length-prefixed
+// binary frames (little-endian float32 latents); control messages are
+// JSON. The start message carries the coordinator's start instant on the
+// host's wall clock; each worker converts it to its own monotonic clock
+// (now − (wall now − wall start)) and times its spans from there. Processes
+// on one host share the wall clock, so the clocks agree to within the
+// microseconds between two clock reads, unless the wall clock is stepped
+// (NTP) during the rendezvous. At the end every worker reports its spans, sample records
+// and outputs. nccl is refused before any work: it is not available in
+// this build.
+//
+// # Outputs, interruption, failures
+//
+// Each finished sample gets OutDir/sample_NNNNN/ with frame_000.png…, an
+// animated video.gif and sample.json (SampleRecord: seed, conditioning,
+// release and done times, per-stage timings, a hash of the final latent),
+// written into a temporary directory and renamed into place, so no
+// half-written sample is ever visible. Cancelling the context stops
+// admitting samples; with OnInterrupt "finish" the samples already
+// admitted complete, with "abandon" every stage stops at its next step
+// boundary and in-flight samples produce nothing. The timeline is returned
+// either way (Result.Interrupted). A failing model call or a dead worker
+// process stops the run with an error naming the stage, its device and the
+// samples it held; outputs finished before stay. The timeline JSON, trace
+// and metrics are left to the caller (timeline.WriteFile, timeline.Metrics).
+package exec

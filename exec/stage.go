@@ -1,0 +1,424 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/vdpp/vdpp/models"
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// StageTiming is the time one stage spent on a sample (from the start of
+// its first span to the end of its last one, hand-offs excluded), in ns
+// from the start of the process that ran the stage.
+type StageTiming struct {
+	Stage  int    `json:"stage"`
+	Device string `json:"device"`
+	Start  int64  `json:"start_ns"`
+	End    int64  `json:"end_ns"`
+}
+
+// item is one sample travelling through a pipeline.
+type item struct {
+	id      int
+	release int64
+	state   *models.State // nil until the encode stage starts it
+	timings []StageTiming
+}
+
+// batch is a micro-batch: samples that travel together.
+type batch struct {
+	items []*item
+}
+
+func (b *batch) ids() []int {
+	ids := make([]int, len(b.items))
+	for i, it := range b.items {
+		ids[i] = it.id
+	}
+	return ids
+}
+
+// interval is a span's start and end.
+type interval struct{ start, end int64 }
+
+// source gives a stage its next micro-batch; io.EOF when no more will come.
+// The interval, when not nil, is the transfer that delivered it (a recv
+// span on the receiving device).
+type source interface {
+	next(ctx context.Context) (*batch, *interval, error)
+}
+
+// sender hands micro-batches to the next stage.
+type sender interface {
+	// send hands b over. readyAt is when the receiver was ready (blocking
+	// mode; 0 otherwise) and waited reports that the sender had to wait
+	// for it; xfer is the transfer.
+	send(ctx context.Context, b *batch) (readyAt int64, waited bool, xfer interval, err error)
+	// close tells the receiver that no more micro-batches will come.
+	close() error
+}
+
+// linkError is a failed hand-off: usually the consequence of a failure
+// elsewhere (the peer died), reported only when nothing better is known.
+type linkError struct{ err error }
+
+func (e *linkError) Error() string { return e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
+
+// stageWorker runs one stage: it takes micro-batches from its source, runs
+// encode, its step range and decode as the stage says, and hands the
+// micro-batch on.
+type stageWorker struct {
+	p      *plan.Plan
+	st     plan.Stage
+	model  models.Model
+	smp    *models.Sampler
+	scfg   models.SamplerConfig
+	images func(int) ([]float32, error)
+	now    func() int64
+
+	in     source
+	out    sender // nil on the decode stage
+	peer   string // the next stage's device
+	prev   string // the previous stage's device
+	emit   timeline.Recorder
+	finish func(b *batch, frames []float32, done int64) // the decode stage's sink
+	busy   func(ids []int)                              // reports the micro-batch taken (tcp)
+
+	warmed bool
+	// buffers reused across micro-batches
+	images3, emb, lat, lats []float32
+}
+
+func newStageWorker(p *plan.Plan, st plan.Stage, m models.Model, scfg models.SamplerConfig, images func(int) ([]float32, error), now func() int64) (*stageWorker, error) {
+	smp, err := models.NewSampler(m, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("exec: stage %d of pipeline %d (device %s): %w", st.Index, st.Pipeline, st.Device, err)
+	}
+	w := &stageWorker{p: p, st: st, model: m, smp: smp, scfg: scfg, images: images, now: now}
+	if st.Index > 0 {
+		w.prev = p.Pipelines[st.Pipeline].Stages[st.Index-1].Device
+	}
+	return w, nil
+}
+
+// run processes micro-batches until its source is exhausted or ctx ends.
+func (w *stageWorker) run(ctx context.Context) error {
+	for {
+		b, xfer, err := w.in.next(ctx)
+		if err == io.EOF {
+			if w.out != nil {
+				return w.out.close()
+			}
+			return nil
+		}
+		if err != nil {
+			return w.fail(nil, &linkError{fmt.Errorf("receive from %s: %w", w.prev, err)})
+		}
+		if xfer != nil {
+			w.span(timeline.KindRecv, b, -1, -1, xfer.start, xfer.end, w.prev, false)
+		}
+		if w.busy != nil {
+			w.busy(b.ids())
+		}
+		if err := w.process(ctx, b); err != nil {
+			return w.fail(b, err)
+		}
+	}
+}
+
+// fail names the stage, its device and the samples it held.
+func (w *stageWorker) fail(b *batch, err error) error {
+	if b == nil {
+		return fmt.Errorf("exec: stage %d of pipeline %d (device %s): %w", w.st.Index, w.st.Pipeline, w.st.Device, err)
+	}
+	return fmt.Errorf("exec: stage %d of pipeline %d (device %s), samples %v: %w", w.st.Index, w.st.Pipeline, w.st.Device, b.ids(), err)
+}
+
+func (w *stageWorker) span(k timeline.Kind, b *batch, first, last int, start, end int64, peer string, warm bool) {
+	w.emit.AddSpan(timeline.Span{
+		Device: w.st.Device, Kind: k, Samples: b.ids(), Pipeline: w.st.Pipeline, Stage: w.st.Index,
+		FirstStep: first, LastStep: last, Start: start, End: end, Peer: peer, Warmup: warm,
+	})
+}
+
+func (w *stageWorker) process(ctx context.Context, b *batch) error {
+	n := len(b.items)
+	c := w.scfg
+	frame := c.Channels * c.Height * c.Width
+	t0 := w.now()
+	if w.st.Encode {
+		shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
+		px := 3 * 64 * c.Height * c.Width
+		w.images3 = grow(w.images3, n*px)
+		for i, it := range b.items {
+			img, err := w.images(it.id)
+			if err != nil {
+				return fmt.Errorf("conditioning image: %w", err)
+			}
+			if len(img) != px {
+				return fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)
+			}
+			copy(w.images3[i*px:], img)
+		}
+		w.emb = grow(w.emb, n*models.Embedding)
+		w.lat = grow(w.lat, n*frame)
+		if err := w.model.Encode(shape, w.images3, w.emb, w.lat); err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		for i, it := range b.items {
+			cond := models.Conditioning{
+				Embedding:   append([]float32(nil), w.emb[i*models.Embedding:(i+1)*models.Embedding]...),
+				ImageLatent: append([]float32(nil), w.lat[i*frame:(i+1)*frame]...),
+			}
+			it.state = w.smp.Start(w.p.Workload.Seed, it.id, cond)
+		}
+		w.span(timeline.KindEncode, b, -1, -1, t0, w.now(), "", false)
+	}
+
+	states := make([]*models.State, n)
+	for i, it := range b.items {
+		if it.state == nil {
+			return fmt.Errorf("sample %d arrived without a sampler state", it.id)
+		}
+		if it.state.Next != models.Step(w.st.First) {
+			return fmt.Errorf("sample %d arrived at step %d, the stage starts at step %d", it.id, it.state.Next, w.st.First)
+		}
+		states[i] = it.state
+	}
+	ts := w.now()
+	warm := !w.warmed
+	done := int(w.st.First) - 1
+	for s := w.st.First; s <= w.st.Last; s++ {
+		if ctx.Err() != nil {
+			if done >= int(w.st.First) {
+				w.span(timeline.KindStep, b, int(w.st.First), done, ts, w.now(), "", warm)
+			}
+			return context.Cause(ctx)
+		}
+		if err := w.smp.Step(states); err != nil {
+			return err
+		}
+		w.warmed = true
+		done = int(s)
+	}
+	tend := w.now()
+	w.span(timeline.KindStep, b, int(w.st.First), int(w.st.Last), ts, tend, "", warm)
+
+	if w.st.Decode {
+		td := w.now()
+		shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
+		ll := c.LatentLen()
+		w.lats = grow(w.lats, n*ll)
+		for i, st := range states {
+			copy(w.lats[i*ll:], st.X)
+		}
+		frames := make([]float32, n*c.Frames*3*64*c.Height*c.Width)
+		if err := w.model.Decode(shape, w.lats, frames); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		tend = w.now()
+		w.span(timeline.KindDecode, b, -1, -1, td, tend, "", false)
+		for _, it := range b.items {
+			it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
+			w.emit.AddSample(timeline.Sample{ID: it.id, Pipeline: w.st.Pipeline, Release: it.release, Done: tend})
+		}
+		if w.finish != nil {
+			w.finish(b, frames, tend)
+		}
+		return nil
+	}
+	for _, it := range b.items {
+		it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
+	}
+	readyAt, waited, xfer, err := w.out.send(ctx, b)
+	if err != nil {
+		return &linkError{fmt.Errorf("hand-off to %s: %w", w.peer, err)}
+	}
+	if waited && readyAt > tend {
+		w.span(timeline.KindWait, b, -1, -1, tend, readyAt, w.peer, false)
+	}
+	w.span(timeline.KindSend, b, -1, -1, xfer.start, xfer.end, w.peer, false)
+	return nil
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// entryQueue holds a pipeline's released samples until its first stage
+// takes them, up to micro_batch at a time, first in first out.
+type entryQueue struct {
+	mu     sync.Mutex
+	items  []*item
+	done   bool // no more samples will be released
+	closed bool // admission stopped: pending samples are dropped
+	notify chan struct{}
+	mb     int
+}
+
+func newEntryQueue(mb int) *entryQueue {
+	return &entryQueue{mb: mb, notify: make(chan struct{}, 1)}
+}
+
+func (q *entryQueue) push(items []*item) {
+	q.mu.Lock()
+	if !q.closed {
+		q.items = append(q.items, items...)
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+func (q *entryQueue) poke() {
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// finish marks the end of the releases.
+func (q *entryQueue) finish() {
+	q.mu.Lock()
+	q.done = true
+	q.mu.Unlock()
+	q.poke()
+}
+
+// close stops admission: samples not yet taken are dropped.
+func (q *entryQueue) close() {
+	q.mu.Lock()
+	q.closed, q.done = true, true
+	q.items = nil
+	q.mu.Unlock()
+	q.poke()
+}
+
+func (q *entryQueue) next(ctx context.Context) (*batch, *interval, error) {
+	for {
+		q.mu.Lock()
+		if n := min(len(q.items), q.mb); n > 0 {
+			b := &batch{items: append([]*item(nil), q.items[:n]...)}
+			q.items = q.items[n:]
+			q.mu.Unlock()
+			return b, nil, nil
+		}
+		done := q.done
+		q.mu.Unlock()
+		if done {
+			return nil, nil, io.EOF
+		}
+		select {
+		case <-q.notify:
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		}
+	}
+}
+
+// cloneBatch deep-copies the states of b, as a transfer between devices
+// does: the receiver never shares memory with the sender.
+func cloneBatch(b *batch) *batch {
+	out := &batch{items: make([]*item, len(b.items))}
+	for i, it := range b.items {
+		c := *it
+		c.timings = append([]StageTiming(nil), it.timings...)
+		if it.state != nil {
+			s := *it.state
+			s.X = append([]float32(nil), s.X...)
+			s.Cond.Embedding = append([]float32(nil), s.Cond.Embedding...)
+			s.Cond.ImageLatent = append([]float32(nil), s.Cond.ImageLatent...)
+			c.state = &s
+		}
+		out.items[i] = &c
+	}
+	return out
+}
+
+// chanLink is the in-process transport between two stages.
+//
+// Blocking: the receiver posts on ready when it is idle and waiting for
+// input; the sender, after computing, takes that signal (waiting for it if
+// needed), copies the micro-batch and delivers it; both record the copy as
+// their send and recv spans. Buffered: the sender copies the micro-batch
+// into the receiver's queue and continues; the receiver's recv span is that
+// same copy, recorded when it dequeues it.
+type chanLink struct {
+	blocking bool
+	ready    chan struct{}
+	data     chan delivery
+	now      func() int64
+}
+
+type delivery struct {
+	b    *batch
+	xfer interval
+}
+
+func newChanLink(blocking bool, capacity int, now func() int64) *chanLink {
+	l := &chanLink{blocking: blocking, ready: make(chan struct{}, 1), now: now}
+	if blocking {
+		l.data = make(chan delivery)
+	} else {
+		l.data = make(chan delivery, capacity)
+	}
+	return l
+}
+
+func (l *chanLink) send(ctx context.Context, b *batch) (int64, bool, interval, error) {
+	var readyAt int64
+	waited := false
+	if l.blocking {
+		select {
+		case <-l.ready:
+		default:
+			waited = true
+			select {
+			case <-l.ready:
+			case <-ctx.Done():
+				return 0, true, interval{}, context.Cause(ctx)
+			}
+		}
+		readyAt = l.now()
+	}
+	start := l.now()
+	c := cloneBatch(b)
+	d := delivery{b: c, xfer: interval{start, l.now()}}
+	select {
+	case l.data <- d:
+	case <-ctx.Done():
+		return readyAt, waited, d.xfer, context.Cause(ctx)
+	}
+	return readyAt, waited, d.xfer, nil
+}
+
+func (l *chanLink) close() error {
+	close(l.data)
+	return nil
+}
+
+func (l *chanLink) next(ctx context.Context) (*batch, *interval, error) {
+	if l.blocking {
+		select {
+		case l.ready <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		}
+	}
+	select {
+	case d, ok := <-l.data:
+		if !ok {
+			return nil, nil, io.EOF
+		}
+		return d.b, &d.xfer, nil
+	case <-ctx.Done():
+		return nil, nil, context.Cause(ctx)
+	}
+}

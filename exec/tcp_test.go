@@ -1,0 +1,185 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vdpp/vdpp/models"
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// Worker processes of the TCP tests are this test binary, re-executed with
+// these environment variables set.
+const (
+	envWorker  = "VDPP_EXEC_TEST_WORKER"   // device name
+	envRdv     = "VDPP_EXEC_TEST_RDV"      // rendezvous address
+	envPlan    = "VDPP_EXEC_TEST_PLAN"     // handoff mode of tcpPlan, or "other"
+	envCrashAt = "VDPP_EXEC_TEST_CRASH_AT" // device:call — exit(3) at that UNet call
+)
+
+func TestMain(m *testing.M) {
+	if dev := os.Getenv(envWorker); dev != "" {
+		os.Exit(workerMain(dev))
+	}
+	os.Exit(m.Run())
+}
+
+// tcpPlan is the plan of the TCP tests: 3 uneven stages and a second
+// single-stage pipeline (a hybrid), 5 samples.
+func tcpPlan(handoff string) *plan.Plan {
+	p := testPlan("tcp", 6, 5, 1, [][2]int{{0, 0}, {1, 4}, {5, 5}}, [][2]int{{0, 5}})
+	p.Layout.Handoff = handoff
+	p.Transport = "tcp"
+	return p
+}
+
+func workerMain(dev string) int {
+	name := os.Getenv(envPlan)
+	p := tcpPlan(name)
+	if name == "other" {
+		p = tcpPlan("blocking")
+		p.Workload.Seed++
+	}
+	f := fakeFactory(fakeModel{})
+	if c := os.Getenv(envCrashAt); c != "" {
+		var cdev string
+		var at int
+		fmt.Sscanf(strings.Replace(c, ":", " ", 1), "%s %d", &cdev, &at)
+		inner := f
+		f = func(d plan.Device, st plan.Stage) (models.Model, error) {
+			m, err := inner(d, st)
+			if d.Name == cdev {
+				return &crashModel{Model: m, at: at}, err
+			}
+			return m, err
+		}
+	}
+	err := RunWorker(context.Background(), WorkerConfig{Plan: p, Device: dev, Rendezvous: os.Getenv(envRdv), Factory: f, Images: fakeImages(p)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// crashModel kills its process at its at-th UNet call, as a crashed
+// runtime would.
+type crashModel struct {
+	models.Model
+	at, calls int
+}
+
+func (m *crashModel) UNet(in models.UNetInput, out []float32) error {
+	m.calls++
+	if m.calls == m.at {
+		fmt.Fprintln(os.Stderr, "crash model: dying")
+		os.Exit(3)
+	}
+	return m.Model.UNet(in, out)
+}
+
+func workerCommand(plan string, extra ...string) func(dev, rdv string) (*osexec.Cmd, error) {
+	return func(dev, rdv string) (*osexec.Cmd, error) {
+		cmd := osexec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envWorker+"="+dev, envRdv+"="+rdv, envPlan+"="+plan)
+		cmd.Env = append(cmd.Env, extra...)
+		return cmd, nil
+	}
+}
+
+// TestTCPMatchesInproc runs the same plan with one worker process per
+// device over loopback TCP and in-process, and compares the outputs byte
+// for byte.
+func TestTCPMatchesInproc(t *testing.T) {
+	for _, handoff := range []string{"blocking", "buffered"} {
+		t.Run(handoff, func(t *testing.T) {
+			p := tcpPlan(handoff)
+			inDir, tcpDir := t.TempDir(), t.TempDir()
+			ip := tcpPlan(handoff)
+			ip.Transport = "inproc"
+			if _, err := runPlan(t, ip, fakeFactory(fakeModel{}), Options{OutDir: inDir}); err != nil {
+				t.Fatal(err)
+			}
+			var progress []int
+			res, err := Run(context.Background(), p, nil, Options{
+				OutDir: tcpDir, Images: fakeImages(p), WorkerCommand: workerCommand(handoff),
+				Progress: func(e ProgressEvent) { progress = append(progress, e.Done) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Done != 5 || len(res.Outputs) != 5 || len(progress) != 5 || progress[4] != 5 {
+				t.Fatalf("done %d, outputs %d, progress %v: want 5 each", res.Done, len(res.Outputs), progress)
+			}
+			// Spans come from four processes, on clocks aligned through
+			// the host's wall clock: causality must hold across them.
+			if err := timeline.ValidateSteps(res.Timeline, 6); err != nil {
+				t.Errorf("cross-process timeline: %v", err)
+			}
+			kinds := map[timeline.Kind]int{}
+			for _, s := range res.Timeline.Spans {
+				kinds[s.Kind]++
+			}
+			// 3 samples cross 2 links in pipeline 0: 6 sends and 6 recvs.
+			if kinds[timeline.KindSend] != 6 || kinds[timeline.KindRecv] != 6 || kinds[timeline.KindStep] != 3*3+2 {
+				t.Errorf("span kinds %v: want 6 send, 6 recv, 11 step", kinds)
+			}
+			in, got := readOutputs(t, inDir), readOutputs(t, tcpDir)
+			if len(in) != 20 || len(got) != len(in) {
+				t.Fatalf("%d tcp files, %d in-process files, want 20", len(got), len(in))
+			}
+			for k, v := range in {
+				if string(got[k]) != string(v) {
+					t.Errorf("%s differs between tcp and in-process runs", k)
+				}
+			}
+		})
+	}
+}
+
+// TestTCPFailures: a worker that dies names its stage and samples; a
+// worker with another plan is refused at the rendezvous.
+func TestTCPFailures(t *testing.T) {
+	p := tcpPlan("blocking")
+	dir := t.TempDir()
+	_, err := Run(context.Background(), p, nil, Options{OutDir: dir, Images: fakeImages(p),
+		// cpu1 runs steps 1..4 (4 UNet calls a sample) for pipeline 0, which
+		// gets samples 0, 2, 4: its 5th call is the first of sample 2.
+		WorkerCommand: workerCommand("blocking", envCrashAt+"=cpu1:5")})
+	if err == nil {
+		t.Fatal("crashed worker: no error")
+	}
+	for _, want := range []string{"device cpu1", "stage 1 of pipeline 0", "exit status 3", "samples [2]", "crash model: dying"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("crashed worker: error %q does not say %q", err, want)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("partial output %s", e.Name())
+		}
+	}
+
+	_, err = Run(context.Background(), p, nil, Options{Images: fakeImages(p), WorkerCommand: workerCommand("other")})
+	if err == nil || !strings.Contains(err.Error(), "plan mismatch") {
+		t.Errorf("mismatched plan: %v", err)
+	}
+}
+
+// TestTCPRendezvousTimeout: workers that never join fail the run clearly
+// once the timeout passes.
+func TestTCPRendezvousTimeout(t *testing.T) {
+	p := tcpPlan("blocking")
+	_, err := Run(context.Background(), p, nil, Options{Images: fakeImages(p), Timeout: 200 * time.Millisecond,
+		WorkerCommand: func(dev, rdv string) (*osexec.Cmd, error) { return osexec.Command("sleep", "10"), nil }})
+	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") || !strings.Contains(err.Error(), "cpu0") {
+		t.Errorf("error %v, want a rendezvous timeout naming the missing devices", err)
+	}
+}
