@@ -11,12 +11,14 @@ import (
 const (
 	DefFirstLatency = "First-sample latency: the completion (done) time of the sample that finishes first, " +
 		"minus that sample's release time. Ties in completion go to the lower sample id."
-	DefThroughput = "Steady-state throughput, in samples per second. When every sample has the same " +
-		"release time (a batch), it is (N−1)/(c_N − c_1) with completions c_1 ≤ … ≤ c_N: the rate at " +
-		"which samples come out once the first is out, so pipeline fill does not count. With arrivals " +
-		"(release times differ) the same formula is used, and it reads as completions per second over " +
-		"the window after warm-up, where warm-up ends with the first completion. With one sample it is " +
-		"1 / (that sample's latency); with none, or when all completions coincide, it is 0."
+	DefThroughput = "Steady-state throughput, in samples per second: the rate at which samples come out " +
+		"once the pipeline is full, so pipeline fill does not count. For one pipeline fed one sample at a " +
+		"time it is (N−1)/(c_N − c_1) with completions c_1 ≤ … ≤ c_N. In general it is the sum over " +
+		"pipelines (replicas) of each one's rate (n − k)/(c_last − c_first), where k samples finished " +
+		"together at its first completion c_first (its first micro-batch); a pipeline whose samples all " +
+		"finished together counts n / (their latency). So data parallel with fewer samples than a full " +
+		"wave per device is not credited with the gap between waves. With arrivals (release times " +
+		"differ) the same formula reads as completions per second after each pipeline's first completion."
 	DefMakespan = "Makespan: from the origin, the earlier of the first release and the first span start, " +
 		"to the later of the last done time and the last span end."
 	DefLatency = "Sample latency: done minus release, per sample; reported as mean and as p50, p95 and " +
@@ -70,7 +72,8 @@ type Metrics struct {
 	Throughput float64 // samples per second, see DefThroughput
 	// Batch is true when every sample had the same release time.
 	Batch bool
-	// ThroughputWindowNS is c_N − c_1, the window the throughput is measured over.
+	// ThroughputWindowNS is c_N − c_1 over all samples (for reference; the
+	// throughput itself is computed per pipeline, see DefThroughput).
 	ThroughputWindowNS int64
 
 	OriginNS   int64 // start of the makespan
@@ -173,6 +176,7 @@ type Accumulator struct {
 	relMin, doneMax  int64
 	firstRelease     int64
 	sameRelease      bool
+	pipes            map[int]*pipeAcc // per pipeline completions, for throughput
 	nSamples         int
 	firstDone        int64
 	firstID          int
@@ -199,6 +203,7 @@ func NewAccumulator(devices []string) *Accumulator {
 		stages:      make(map[StageKey]*stageAcc),
 		sameRelease: true,
 		firstID:     -1,
+		pipes:       make(map[int]*pipeAcc),
 	}
 	for _, d := range devices {
 		a.device(d)
@@ -329,6 +334,12 @@ func (a *Accumulator) AddSample(s Sample) {
 			a.firstDone, a.firstID, a.firstLat = s.Done, s.ID, lat
 		}
 	}
+	pa := a.pipes[s.Pipeline]
+	if pa == nil {
+		pa = &pipeAcc{first: s.Done, last: s.Done, firstLat: lat}
+		a.pipes[s.Pipeline] = pa
+	}
+	pa.add(s.Done, lat)
 	a.nSamples++
 	a.latSum += float64(lat)
 	if !a.useHist {
@@ -425,14 +436,7 @@ func (a *Accumulator) Result() Metrics {
 		m.FirstLatencyNS = a.firstLat
 		m.Batch = a.sameRelease
 		m.ThroughputWindowNS = a.doneMax - a.doneMin
-		switch {
-		case a.nSamples == 1:
-			if a.firstLat > 0 {
-				m.Throughput = 1 / Seconds(a.firstLat)
-			}
-		case m.ThroughputWindowNS > 0:
-			m.Throughput = float64(a.nSamples-1) / Seconds(m.ThroughputWindowNS)
-		}
+		m.Throughput = a.throughput()
 		m.LatencyMeanNS = a.latSum / float64(a.nSamples)
 		m.LatencyMinNS, m.LatencyMaxNS = a.latMin, a.latMax
 		var sorted []int64
@@ -511,4 +515,46 @@ func (m *Metrics) Stage(pipeline, stage int) (StageMetrics, bool) {
 		}
 	}
 	return StageMetrics{}, false
+}
+
+// pipeAcc is what throughput needs of one pipeline's completions.
+type pipeAcc struct {
+	n        int   // samples completed
+	k        int   // samples completed at first
+	first    int64 // earliest done time
+	last     int64 // latest done time
+	firstLat int64 // latency of a sample done at first
+}
+
+func (p *pipeAcc) add(done, lat int64) {
+	switch {
+	case p.n == 0 || done < p.first:
+		p.first, p.k, p.firstLat = done, 1, lat
+	case done == p.first:
+		p.k++
+		p.firstLat = min(p.firstLat, lat)
+	}
+	p.last = max(p.last, done)
+	p.n++
+}
+
+// throughput sums the pipelines' rates (see DefThroughput), in pipeline
+// order so that the floating-point sum does not depend on map order.
+func (a *Accumulator) throughput() float64 {
+	ids := make([]int, 0, len(a.pipes))
+	for id := range a.pipes {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	var sum float64
+	for _, id := range ids {
+		p := a.pipes[id]
+		switch {
+		case p.last > p.first:
+			sum += float64(p.n-p.k) / Seconds(p.last-p.first)
+		case p.firstLat > 0:
+			sum += float64(p.n) / Seconds(p.firstLat)
+		}
+	}
+	return sum
 }

@@ -244,3 +244,39 @@ func BenchmarkAccumulator(b *testing.B) {
 		}
 	})
 }
+
+// TestThroughputPerPipeline checks the throughput definition on waves of
+// data-parallel completions and on micro-batches, where the plain
+// (N−1)/(c_N − c_1) would count a whole wave as if it came out at once.
+func TestThroughputPerPipeline(t *testing.T) {
+	const s = int64(1e9)
+	// Three replicas, 5 samples of 2 s each: waves at 2 s (3 samples) and 4 s (2 samples).
+	// Each replica runs one sample per 2 s, so the steady rate is 3/2 samples/s.
+	dp := &Timeline{}
+	for id := 0; id < 5; id++ {
+		done := 2 * s
+		if id >= 3 {
+			done = 4 * s
+		}
+		dp.AddSample(Sample{ID: id, Pipeline: id % 3, Release: 0, Done: done})
+	}
+	if got := dp.Metrics().Throughput; math.Abs(got-1.5) > 1e-12 {
+		t.Errorf("data parallel waves: throughput %v, want 1.5", got)
+	}
+	// One pipeline, micro-batches of 2: pairs done at 3 s and 5 s: 2 samples per 2 s.
+	mb := &Timeline{}
+	for id := 0; id < 4; id++ {
+		mb.AddSample(Sample{ID: id, Release: 0, Done: (3 + 2*int64(id/2)) * s})
+	}
+	if got := mb.Metrics().Throughput; math.Abs(got-1.0) > 1e-12 {
+		t.Errorf("micro-batches: throughput %v, want 1", got)
+	}
+	// One pipeline, one sample at a time: the plain (N−1)/(c_N − c_1).
+	pl := &Timeline{}
+	for id := 0; id < 4; id++ {
+		pl.AddSample(Sample{ID: id, Release: 0, Done: (5 + 2*int64(id)) * s})
+	}
+	if got := pl.Metrics().Throughput; math.Abs(got-0.5) > 1e-12 {
+		t.Errorf("pipeline: throughput %v, want 3/6", got)
+	}
+}

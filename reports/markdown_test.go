@@ -1,0 +1,226 @@
+package reports
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// twoStage builds a timeline of a 2-stage pipeline: n samples released at
+// 0, stage 0 takes a ns per sample, stage 1 b ns, hand-off instant.
+func twoStage(source string, n int, a, b int64) *timeline.Timeline {
+	tl := &timeline.Timeline{Meta: timeline.Meta{
+		Plan: "svd-14f-320x576-2xa5000", Source: source, Devices: []string{"gpu0", "gpu1"},
+		Machine: source + "-machine", Versions: map[string]string{"go": "go1.26", "vdpp": "dev"},
+		Created: "2026-01-02T03:04:05Z",
+	}}
+	var free0, free1 int64
+	for i := 0; i < n; i++ {
+		s0, e0 := free0, free0+a
+		free0 = e0
+		s1 := max(e0, free1)
+		e1 := s1 + b
+		free1 = e1
+		tl.AddSpan(timeline.Span{Device: "gpu0", Kind: timeline.KindStep, Samples: []int{i}, Stage: 0, FirstStep: 0, LastStep: 13, Start: s0, End: e0, Warmup: i == 0})
+		tl.AddSpan(timeline.Span{Device: "gpu1", Kind: timeline.KindStep, Samples: []int{i}, Stage: 1, FirstStep: 14, LastStep: 27, Start: s1, End: e1, Warmup: i == 0})
+		tl.AddSample(timeline.Sample{ID: i, Release: 0, Done: e1})
+	}
+	return tl
+}
+
+// dataParallel builds two one-stage pipelines running whole samples of t ns.
+func dataParallel(n int, t int64) *timeline.Timeline {
+	tl := &timeline.Timeline{Meta: timeline.Meta{Plan: "svd-14f-320x576-2xa5000-dp", Source: "sim", Devices: []string{"gpu0", "gpu1"}}}
+	for i := 0; i < n; i++ {
+		d := i % 2
+		s := int64(i/2) * t
+		tl.AddSpan(timeline.Span{Device: []string{"gpu0", "gpu1"}[d], Kind: timeline.KindStep, Samples: []int{i}, Pipeline: d, FirstStep: 0, LastStep: 27, Start: s, End: s + t})
+		tl.AddSample(timeline.Sample{ID: i, Pipeline: d, Release: 0, Done: s + t})
+	}
+	return tl
+}
+
+func loadPlan(t *testing.T) *plan.Plan {
+	t.Helper()
+	p, err := plan.Load("../configs/svd-14f-320x576-2xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+		for i := 0; i < len(gl) || i < len(wl); i++ {
+			var g, w string
+			if i < len(gl) {
+				g = gl[i]
+			}
+			if i < len(wl) {
+				w = wl[i]
+			}
+			if g != w {
+				t.Fatalf("%s differs at line %d:\n got: %s\nwant: %s\n(run go test -update if the change is intended)", path, i+1, g, w)
+			}
+		}
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	p := loadPlan(t)
+	// Measured stages are 10% and 30% slower than predicted.
+	pred := twoStage("sim", 4, 1_000_000_000, 2_000_000_000)
+	meas := twoStage("exec", 4, 1_100_000_000, 2_600_000_000)
+	base := dataParallel(4, 3_000_000_000)
+	cases := []struct {
+		name string
+		r    Report
+	}{
+		{"markdown_compare.golden", Report{Plan: p, Predicted: NewRun(pred), Measured: NewRun(meas), Baseline: NewRun(base),
+			Images: []Image{{Title: "Gantt charts", Path: "gantt.png"}}}},
+		{"markdown_predicted.golden", Report{Plan: p, Predicted: NewRun(pred), BaselineNote: "turned off with --no-dp"}},
+		{"markdown_noplan.golden", Report{Title: "two timelines", Predicted: NewRun(pred), Measured: NewRun(meas)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := RenderMarkdown(&buf, c.r); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, c.name, buf.Bytes())
+		})
+	}
+}
+
+// TestMarkdownErrors checks the numbers of the error table against values
+// computed by hand from the timelines' construction, not from the code.
+func TestMarkdownErrors(t *testing.T) {
+	pred := twoStage("sim", 4, 1_000_000_000, 2_000_000_000)
+	meas := twoStage("exec", 4, 1_100_000_000, 2_600_000_000)
+	var buf bytes.Buffer
+	if err := RenderMarkdown(&buf, Report{Plan: loadPlan(t), Predicted: NewRun(pred), Measured: NewRun(meas)}); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	// First sample: predicted 1+2 = 3 s, measured 1.1+2.6 = 3.7 s: −18.9%.
+	// Throughput: stage 1 sets the rate, 1/2 against 1/2.6 samples/s: +30.0%.
+	// Stage 0 busy: 4 s against 4.4 s: −9.09%; stage 1: 8 s against 10.4 s: −23.1%.
+	for _, want := range []string{
+		"| first-sample latency | 3.00 s | 3.70 s | −18.9% |",
+		"| steady-state throughput | 0.500 samples/s | 0.385 samples/s | +30.0% |",
+		"| 0 | 0 | gpu0 | 4.00 s | 4.40 s | −9.09% |",
+		"| 0 | 1 | gpu1 | 8.00 s | 10.4 s | −23.1% |",
+		"> **Warning:** " + CostWarning,
+		"![Gantt", // no images given: must not appear
+	} {
+		has := strings.Contains(md, want)
+		if want == "![Gantt" {
+			has = !has
+		}
+		if !has {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if err := RenderMarkdown(&buf, Report{}); err == nil {
+		t.Error("a report without runs was accepted")
+	}
+}
+
+func TestWriteMarkdownAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.md")
+	r := Report{Predicted: NewRun(twoStage("sim", 3, 1e9, 1e9))}
+	if err := WriteMarkdown(path, r); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("want only report.md in the directory, got %d entries", len(entries))
+	}
+	if err := WriteMarkdown(filepath.Join(dir, "missing", "r.md"), r); err == nil || !strings.HasPrefix(err.Error(), "reports: markdown:") {
+		t.Errorf("write into a missing directory: got %v", err)
+	}
+}
+
+func TestSweepMarkdownGolden(t *testing.T) {
+	one := twoStage("sim", 4, 1e9, 1e9).Metrics()
+	two := dataParallel(4, 2e9).Metrics()
+	rows := []SweepRow{
+		{Layout: "pipeline", Devices: 1, Replicas: 1, Stages: 1, Metrics: &one},
+		{Layout: "data parallel", Devices: 2, Replicas: 2, Stages: 1, Metrics: &two},
+		{Layout: "pipeline", Devices: 40, Replicas: 1, Stages: 40, Err: "28 steps cannot fill 40 stages"},
+	}
+	var buf bytes.Buffer
+	if err := RenderSweepMarkdown(&buf, SweepReport{Plan: loadPlan(t), Rows: rows, Images: []Image{{"scaling", "scaling.png"}}}); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "markdown_sweep.golden", buf.Bytes())
+	_, cells := SweepTable(rows)
+	// 4 samples through two 1 s stages: throughput 3/3 s = 1/s. Data parallel,
+	// 2 s per sample on 2 devices: pairs done at 2 s and 4 s, each device
+	// one sample per 2 s, so 2 × 1/2 s = 1/s (a whole wave is not counted
+	// as coming out at once).
+	if cells[0][3] != "1.00 samples/s" || cells[1][4] != "1.00×" || !strings.Contains(cells[2][7], "cannot fill") {
+		t.Errorf("sweep cells: %q", cells)
+	}
+	if err := RenderSweepMarkdown(&buf, SweepReport{}); err == nil {
+		t.Error("empty sweep accepted")
+	}
+}
+
+func TestFormat(t *testing.T) {
+	cases := []struct{ got, want string }{
+		{FormatSeconds(10.34), "10.3 s"},
+		{FormatSeconds(0.8125), "812 ms"},
+		{FormatSeconds(0.9999), "1.00 s"},
+		{FormatSeconds(9.996), "10.0 s"},
+		{FormatSeconds(1234.6), "1235 s"},
+		{FormatSeconds(45e-6), "45.0 µs"},
+		{FormatSeconds(3e-9), "3.00 ns"},
+		{FormatSeconds(0), "0 s"},
+		{FormatNS(267_000), "267 µs"},
+		{FormatRate(0.49749), "0.497 samples/s"},
+		{FormatPercent(0.873), "87.3%"},
+		{FormatPercent(1), "100%"},
+		{FormatRatio(1.0), "1.00×"},
+		{FormatSignedPercent(0.02314), "+2.31%"},
+		{FormatSignedPercent(-0.00512), "−0.512%"},
+		{FormatSignedPercent(0), "0%"},
+		{FormatSignedPercent(math.NaN()), "n/a%"},
+		{FormatSignedPP(0.012), "+1.20 pp"},
+		{FormatSignedPP(-0.2), "−20.0 pp"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	if e := RelError(0, 0); e != 0 {
+		t.Errorf("RelError(0, 0) = %v", e)
+	}
+	if e := RelError(1, 0); !math.IsNaN(e) {
+		t.Errorf("RelError(1, 0) = %v, want NaN", e)
+	}
+	if e := RelError(3, 4); e != -0.25 {
+		t.Errorf("RelError(3, 4) = %v", e)
+	}
+}
