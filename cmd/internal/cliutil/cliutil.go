@@ -1,0 +1,258 @@
+// Package cliutil holds what the vdpp command-line tools (vdsim, vdexec)
+// share: building a urfave/cli app that tests can run with their own
+// writers, parsing flags written after the positional arguments, loading a
+// plan (or an embedded default) with what-if overrides, and the JSON form
+// of the metrics.
+package cliutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/plan"
+)
+
+// NewApp returns an app that writes to stdout and stderr, never calls
+// os.Exit (errors, cli.Exit included, come back from App.Run), and turns
+// flag errors into one-line messages that name the command. Call Finish
+// after adding the commands.
+func NewApp(name, usage string, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 name,
+		Usage:                usage,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: false,
+		HideHelpCommand:      true,
+		// Without this, App.Run calls os.Exit on a cli.ExitCoder error.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	app.OnUsageError = usageError(name)
+	return app
+}
+
+// Finish sets the flag-error handler on every command of app (so a bad
+// flag gives one clear line instead of the help text) and checks that
+// every flag of every command has an environment variable.
+func Finish(app *cli.App) error {
+	var walk func(prefix string, cmds []*cli.Command) error
+	walk = func(prefix string, cmds []*cli.Command) error {
+		for _, c := range cmds {
+			if c.OnUsageError == nil {
+				c.OnUsageError = usageError(prefix + " " + c.Name)
+			}
+			for _, f := range c.Flags {
+				if e, ok := f.(interface{ GetEnvVars() []string }); ok && len(e.GetEnvVars()) == 0 {
+					return fmt.Errorf("cliutil: %s %s: flag %s has no environment variable", prefix, c.Name, f.Names()[0])
+				}
+			}
+			if err := walk(prefix+" "+c.Name, c.Subcommands); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(app.Name, app.Commands)
+}
+
+func usageError(where string) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		return fmt.Errorf("%s: %w (see '%s --help')", where, err, where)
+	}
+}
+
+// Main runs app with args (os.Args), prints an error to stderr as
+// "NAME: message" (one line per problem of a plan), and returns the exit
+// status: 0, the code of a cli.ExitCoder, or 1.
+func Main(app *cli.App, args []string, stderr io.Writer) int {
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+		if code == 0 {
+			code = 1
+		}
+	}
+	if msg := err.Error(); msg != "" {
+		for _, line := range strings.Split(msg, "\n") {
+			fmt.Fprintf(stderr, "%s: %s\n", app.Name, line)
+		}
+	}
+	return code
+}
+
+// errHelp is returned by Positional when a trailing -h/--help printed the
+// command's help.
+var errHelp = errors.New("help shown")
+
+// IsHelp reports whether err says that help was printed instead of
+// running the command (a trailing --help); the command then returns nil.
+func IsHelp(err error) bool { return errors.Is(err, errHelp) }
+
+// Positional returns the command's positional arguments. urfave/cli stops
+// parsing flags at the first positional argument, so `vdsim run plan.yaml
+// --samples 9` leaves "--samples 9" among the arguments: Positional parses
+// such trailing flags as if they came first (with --flag value,
+// --flag=value, boolean --flag) and sets them on c. An unknown flag or a
+// flag without its value is an error; everything after "--" is positional.
+func Positional(c *cli.Context) ([]string, error) {
+	args := c.Args().Slice()
+	var pos []string
+	var flags []cli.Flag
+	cmd := "command"
+	if c.Command != nil {
+		flags, cmd = c.Command.Flags, c.Command.Name
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		value, hasValue := "", false
+		if k := strings.IndexByte(name, '='); k >= 0 {
+			name, value, hasValue = name[:k], name[k+1:], true
+		}
+		if name == "h" || name == "help" {
+			if err := cli.ShowSubcommandHelp(c); err != nil {
+				return nil, err
+			}
+			return nil, errHelp
+		}
+		f := lookup(flags, name)
+		if f == nil {
+			return nil, fmt.Errorf("%s: flag provided but not defined: %s (see '%s --help')", cmd, a, cmd)
+		}
+		if takesValue(f) {
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, fmt.Errorf("%s: flag needs an argument: %s", cmd, a)
+				}
+				i++
+				value = args[i]
+			}
+		} else if !hasValue {
+			value = "true"
+		}
+		// urfave/cli keeps a value per name; set the aliases too, as its
+		// own parsing does.
+		for _, n := range f.Names() {
+			if err := c.Set(n, value); err != nil {
+				return nil, fmt.Errorf("%s: invalid value %q for flag %s: %w", cmd, value, a, err)
+			}
+		}
+	}
+	return pos, nil
+}
+
+func lookup(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func takesValue(f cli.Flag) bool {
+	if d, ok := f.(cli.DocGenerationFlag); ok {
+		return d.TakesValue()
+	}
+	return true
+}
+
+// DefaultPlan is a plan a CLI embeds, used when no plan file is given.
+type DefaultPlan struct {
+	FS   fs.FS
+	Name string // path of the plan in FS
+	// Note is what the CLI tells the user on stderr when it uses the
+	// default ("using the built-in plan ...").
+	Note string
+}
+
+// LoadPlan loads the plan named by the only positional argument, or the
+// default when there is none (saying so on stderr), then replaces its cost
+// profile when costs is not empty. It rejects more than one argument.
+func LoadPlan(args []string, def *DefaultPlan, costs string, stderr io.Writer) (*plan.Plan, error) {
+	var p *plan.Plan
+	var err error
+	switch {
+	case len(args) > 1:
+		return nil, fmt.Errorf("want one plan file, got %d arguments: %s (flags go before or after the plan file, not between file names)", len(args), strings.Join(args, " "))
+	case len(args) == 1:
+		p, err = plan.Load(args[0])
+	case def == nil:
+		return nil, errors.New("no plan file given")
+	default:
+		if def.Note != "" {
+			fmt.Fprintln(stderr, def.Note)
+		}
+		p, err = plan.LoadFS(def.FS, def.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if costs != "" {
+		prof, err := plan.LoadProfile(costs)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.SetProfile(costs, prof); err != nil {
+			return nil, fmt.Errorf("--costs %s: %w", costs, err)
+		}
+	}
+	return p, nil
+}
+
+// ParseInts parses a comma- or space-separated list of positive integers
+// ("1,2,4,7").
+func ParseInts(s string) ([]int, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("empty list %q; want numbers such as 1,2,4,7", s)
+	}
+	out := make([]int, len(fields))
+	for i, f := range fields {
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q in %q is not a positive whole number; want a list such as 1,2,4,7", f, s)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// ParseShape parses a latent shape "B C F H W" (micro-batch, channels,
+// frames, latent height, latent width), separated by spaces, commas or x.
+func ParseShape(s string) ([5]int, error) {
+	var sh [5]int
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == 'x' || r == '×' })
+	if len(fields) != 5 {
+		return sh, fmt.Errorf("latent shape %q has %d numbers; want 5: B C F H W (micro-batch, channels, frames, latent height, latent width), e.g. \"1 4 14 40 72\"", s, len(fields))
+	}
+	for i, f := range fields {
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 {
+			return sh, fmt.Errorf("latent shape %q: %q is not a positive whole number", s, f)
+		}
+		sh[i] = v
+	}
+	return sh, nil
+}

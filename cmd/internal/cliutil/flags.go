@@ -1,0 +1,94 @@
+package cliutil
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/plan"
+)
+
+// Flag names of the what-if overrides.
+const (
+	FlagSamples     = "samples"
+	FlagSteps       = "steps"
+	FlagDevices     = "devices"
+	FlagMicroBatch  = "micro-batch"
+	FlagReplicas    = "replicas"
+	FlagSeed        = "seed"
+	FlagLatentShape = "latent-shape"
+	FlagCosts       = "costs"
+)
+
+// Env returns the environment variable of a flag: PREFIX_NAME with the
+// name in upper case and dashes as underscores (VDSIM_MICRO_BATCH).
+func Env(prefix, name string) []string {
+	b := []byte(prefix + "_" + name)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return []string{string(b)}
+}
+
+// WhatIfFlags are the flags that change a loaded plan for a quick what-if
+// (see Overrides), with the reference tool's names as aliases
+// (--num-samples, --total-steps, --latent-shape). withLayout adds
+// --devices and --replicas (a sweep sets those itself). Environment
+// variables are PREFIX_SAMPLES and so on.
+func WhatIfFlags(prefix string, withLayout bool) []cli.Flag {
+	fs := []cli.Flag{
+		&cli.IntFlag{Name: FlagSamples, Aliases: []string{"num-samples"}, EnvVars: Env(prefix, FlagSamples), Usage: "number of samples (overrides workload.samples)"},
+		&cli.IntFlag{Name: FlagSteps, Aliases: []string{"total-steps"}, EnvVars: Env(prefix, FlagSteps), Usage: "sampler steps (overrides sampler.steps)"},
+		&cli.IntFlag{Name: FlagMicroBatch, EnvVars: Env(prefix, FlagMicroBatch), Usage: "samples per micro-batch (overrides layout.micro_batch)"},
+		&cli.Uint64Flag{Name: FlagSeed, EnvVars: Env(prefix, FlagSeed), Usage: "workload seed (arrivals, jitter)"},
+		&cli.StringFlag{Name: FlagLatentShape, EnvVars: Env(prefix, FlagLatentShape), Usage: "latent shape `\"B C F H W\"`: micro-batch, channels, frames, latent height, latent width (the cost profile must match)"},
+		&cli.StringFlag{Name: FlagCosts, EnvVars: Env(prefix, FlagCosts), Usage: "cost profile `FILE` to use instead of the plan's costs"},
+	}
+	if withLayout {
+		fs = append(fs,
+			&cli.IntFlag{Name: FlagDevices, EnvVars: Env(prefix, FlagDevices), Usage: "number of devices: keep the first N, or add copies of the first (devices must be alike)"},
+			&cli.IntFlag{Name: FlagReplicas, EnvVars: Env(prefix, FlagReplicas), Usage: "independent pipelines sharing the devices (devices/replicas stages each)"},
+		)
+	}
+	return fs
+}
+
+// Overrides reads the what-if flags that are set (on the command line or
+// in the environment) into plan.Overrides.
+func Overrides(c *cli.Context) (plan.Overrides, error) {
+	var o plan.Overrides
+	intFlag := func(name string) *int {
+		if !c.IsSet(name) {
+			return nil
+		}
+		v := c.Int(name)
+		return &v
+	}
+	o.Samples = intFlag(FlagSamples)
+	o.Steps = intFlag(FlagSteps)
+	o.MicroBatch = intFlag(FlagMicroBatch)
+	if _, ok := lookup(c.Command.Flags, FlagDevices).(*cli.IntFlag); ok {
+		o.Devices = intFlag(FlagDevices)
+		o.Replicas = intFlag(FlagReplicas)
+	}
+	if c.IsSet(FlagSeed) {
+		v := c.Uint64(FlagSeed)
+		o.Seed = &v
+	}
+	if c.IsSet(FlagLatentShape) {
+		sh, err := ParseShape(c.String(FlagLatentShape))
+		if err != nil {
+			return o, err
+		}
+		if o.MicroBatch != nil && *o.MicroBatch != sh[0] {
+			return o, fmt.Errorf("--micro-batch %d disagrees with B = %d of --latent-shape; give one of them", *o.MicroBatch, sh[0])
+		}
+		o.LatentShape = &sh
+	}
+	return o, nil
+}
