@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 )
 
 // LoadFS is Load for a plan stored in a file system, such as the plans a
@@ -19,40 +18,9 @@ func LoadFS(fsys fs.FS, name string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	// The same steps as parse, with the profile read from fsys.
-	p := &Plan{File: name, pos: map[string]Pos{}}
-	c := newChecker(name, p.pos)
-	parseYAML(data, p, c)
-	if len(c.errs) > 0 && len(p.pos) == 0 {
-		return nil, c.err()
-	}
-	if p.Name == "" {
-		p.Name = strings.TrimSuffix(path.Base(name), path.Ext(name))
-	}
-	p.EnsureDefaults()
-	p.validate(c)
-	if p.Costs != "" {
-		prof, err := loadProfileFS(fsys, path.Join(path.Dir(name), p.Costs))
-		if err != nil {
-			if list, ok := err.(*Errors); ok {
-				c.errs = append(c.errs, list.List...)
-			} else {
-				c.add("costs", "%v", strings.TrimPrefix(err.Error(), "plan: "))
-			}
-		} else {
-			p.Profile = prof
-			p.checkProfile(c)
-		}
-	}
-	p.resolve(c)
-	if p.Profile != nil && len(p.Pipelines) > 0 {
-		p.checkLinks(c)
-		p.checkMemory(c)
-	}
-	if err := c.err(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return parse(data, name, "", func(p *Plan) (*Profile, error) {
+		return loadProfileFS(fsys, path.Join(path.Dir(name), p.Costs))
+	})
 }
 
 func loadProfileFS(fsys fs.FS, name string) (*Profile, error) {

@@ -17,17 +17,22 @@ func Load(path string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	return parse(data, path, filepath.Dir(path))
+	return parse(data, path, filepath.Dir(path), nil)
 }
 
 // Parse is Load for a plan held in memory (the CLIs embed a default plan).
 // name stands for the file in messages; relative paths resolve against the
 // current directory.
 func Parse(data []byte, name string) (*Plan, error) {
-	return parse(data, name, "")
+	return parse(data, name, "", nil)
 }
 
-func parse(data []byte, name, dir string) (*Plan, error) {
+// parse does the work of Load, Parse and LoadFS. loadProfile reads the
+// profile a plan names; nil reads it from the OS file system at p.Path.
+func parse(data []byte, name, dir string, loadProfile func(p *Plan) (*Profile, error)) (*Plan, error) {
+	if loadProfile == nil {
+		loadProfile = func(p *Plan) (*Profile, error) { return LoadProfile(p.Path(p.Costs)) }
+	}
 	p := &Plan{File: name, Dir: dir, pos: map[string]Pos{}}
 	c := newChecker(name, p.pos)
 	parseYAML(data, p, c)
@@ -40,7 +45,7 @@ func parse(data []byte, name, dir string) (*Plan, error) {
 	p.EnsureDefaults()
 	p.validate(c)
 	if p.Costs != "" {
-		prof, err := LoadProfile(p.Path(p.Costs))
+		prof, err := loadProfile(p)
 		if err != nil {
 			if list, ok := err.(*Errors); ok {
 				c.errs = append(c.errs, list.List...)
