@@ -170,7 +170,9 @@ func (s *Sampler) Step(batch []*State) error {
 	}
 
 	cskip, cout := sigma.CSkip(), sigma.COut()
-	dt := float64(next) - float64(sigma)
+	// x ← x + (x − x̂₀)/σ·(σ_next − σ), with x̂₀ = c_skip·x + c_out·v; at the
+	// last step (σ_next = 0) this is x̂₀ itself, which is taken exactly.
+	k := (float64(next) - float64(sigma)) / float64(sigma)
 	ll := c.LatentLen()
 	for j, st := range batch {
 		v := s.out[j*ll : (j+1)*ll] // the conditional pass when CFG is off
@@ -180,17 +182,23 @@ func (s *Sampler) Step(batch []*State) error {
 		}
 		for f := 0; f < c.Frames; f++ {
 			g := c.guidanceScale(f)
-			for k := f * frame; k < (f+1)*frame; k++ {
-				vk := float64(v[k])
-				if vc != nil {
-					vk += g * (float64(vc[k]) - vk)
+			xs := st.X[f*frame : (f+1)*frame]
+			vs := v[f*frame : (f+1)*frame]
+			var vcs []float32
+			if vc != nil {
+				vcs = vc[f*frame : (f+1)*frame]
+			}
+			for n, x32 := range xs {
+				vk := float64(vs[n])
+				if vcs != nil {
+					vk += g * (float64(vcs[n]) - vk)
 				}
-				x := float64(st.X[k])
+				x := float64(x32)
 				x0 := cskip*x + cout*vk
 				if next == 0 {
-					st.X[k] = float32(x0)
+					xs[n] = float32(x0)
 				} else {
-					st.X[k] = float32(x + (x-x0)/float64(sigma)*dt)
+					xs[n] = float32(x + (x-x0)*k)
 				}
 			}
 		}

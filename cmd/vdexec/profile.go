@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/reports"
+)
+
+// Flag names of profile.
+const (
+	flagReps   = "reps"
+	flagWarmup = "warmup"
+	flagTCP    = "tcp"
+	flagDate   = "date"
+)
+
+func profileCommand() *cli.Command {
+	flags := append(cliutil.WhatIfFlags(envPrefix, true),
+		ortLibFlag(),
+		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "profile.yaml"), EnvVars: cliutil.Env(envPrefix, "profile-out"),
+			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs)"},
+		&cli.IntFlag{Name: flagReps, Value: 10, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: "timed repetitions of each measurement"},
+		&cli.IntFlag{Name: flagWarmup, Value: 2, EnvVars: cliutil.Env(envPrefix, flagWarmup), Usage: "untimed calls before the timed ones"},
+		&cli.BoolFlag{Name: flagTCP, EnvVars: cliutil.Env(envPrefix, flagTCP), Usage: "also measure hand-offs over loopback TCP (always done for plans with transport tcp)"},
+		&cli.StringFlag{Name: flagDate, EnvVars: cliutil.Env(envPrefix, flagDate), Usage: "provenance date `YYYY-MM-DD` (default today)"},
+	)
+	return &cli.Command{
+		Name:      "profile",
+		Usage:     "measure the plan's costs on this machine and write a cost profile for vdsim",
+		ArgsUsage: "[PLAN]",
+		Description: "Opens one session per stage device, as a run does, and measures with all devices busy at once: " +
+			"the UNet call per micro-batch size the plan uses (median of --reps after --warmup), the first call of a " +
+			"fresh session, image encode, VAE decode, host time per step outside the UNet call, hand-off time per " +
+			"transport, and memory. The profile records its provenance (CPU, threads, ONNX Runtime and Go " +
+			"versions, date). Predict with it: vdsim run PLAN --costs FILE.",
+		Flags:  flags,
+		Action: profileAction,
+	}
+}
+
+func profileAction(c *cli.Context) error {
+	args, err := cliutil.Positional(c)
+	if err != nil {
+		if cliutil.IsHelp(err) {
+			return nil
+		}
+		return err
+	}
+	p, err := loadPlanArgs(c, args)
+	if err != nil {
+		return err
+	}
+	reps, warm := c.Int(flagReps), c.Int(flagWarmup)
+	if reps < 1 {
+		return fmt.Errorf("profile: --%s %d: want at least 1 repetition", flagReps, reps)
+	}
+	if warm < 0 {
+		return fmt.Errorf("profile: --%s %d: want 0 or more", flagWarmup, warm)
+	}
+	out := c.String(flagOut)
+	if out == "" {
+		return fmt.Errorf("profile: --%s is empty: give the profile's file name", flagOut)
+	}
+	if err := checkRunnable(p); err != nil {
+		return err
+	}
+	if err := checkModelFiles(p, true); err != nil {
+		return err
+	}
+	if err := initORT(c); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(out); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("profile: --%s: %w", flagOut, err)
+		}
+	}
+	if warm == 0 {
+		warm = -1 // exec.ProfileOptions: negative means none, 0 the default
+	}
+	fmt.Fprintf(c.App.ErrWriter, "vdexec: profiling %s on %d device(s): %d warm-up and %d timed repetitions each\n", p.Name, len(p.Devices), max(warm, 0), reps)
+	prof, err := exec.Profile(c.Context, p, ortFactory(p, nil, true), exec.ProfileOptions{
+		Reps: reps, Warmup: warm, TCP: c.Bool(flagTCP),
+		Runtime: runtimeString(p),
+		Date:    c.String(flagDate),
+	})
+	if err != nil {
+		return err
+	}
+	if err := exec.WriteProfile(out, prof); err != nil {
+		return err
+	}
+	writeProfileSummary(c.App.Writer, p, prof)
+	planArg := "configs/" + defaultPlanName
+	if len(args) == 1 {
+		planArg = args[0]
+	}
+	fmt.Fprintf(c.App.Writer, "\nwrote %s\npredict with it: vdsim run %s --costs %s\n", out, planArg, out)
+	return nil
+}
+
+// runtimeString names the runtime for the profile's provenance:
+// "onnxruntime 1.24.3 cpu, intra-op 1" (exec.Profile adds the Go version).
+func runtimeString(p *plan.Plan) string {
+	providers := map[string]bool{}
+	threads := map[int]bool{}
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			d := p.Devices[st.DevIdx]
+			providers[d.Provider] = true
+			if d.Provider != "cuda" {
+				threads[d.Threads] = true
+			}
+		}
+	}
+	s := "onnxruntime " + ort.Version() + " " + strings.Join(sortedKeys(providers), "+")
+	if len(threads) > 0 {
+		var ts []string
+		for t := range threads {
+			ts = append(ts, strconv.Itoa(t))
+		}
+		sort.Strings(ts)
+		s += ", intra-op " + strings.Join(ts, "/")
+	}
+	return s
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k == "" {
+			k = "cpu"
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// writeProfileSummary prints what was measured: per device kind the UNet
+// call per micro-batch, the first call, encode, decode and host time per
+// step; per transport the hand-off of this plan's latent.
+func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
+	pv := prof.Provenance
+	fmt.Fprintf(w, "cost profile of %s, measured on %s (%s), %s\n\n", p.Name, pv.Machine, pv.Date, pv.Runtime)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "device kind\tUNet per micro-batch\tfirst call\tencode\tdecode\thost per step\t")
+	kinds := make([]string, 0, len(prof.Devices))
+	for k := range prof.Devices {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		d := prof.Devices[k]
+		var unet []string
+		sizes := make([]int, 0, len(d.UNetMS))
+		for b := range d.UNetMS {
+			sizes = append(sizes, b)
+		}
+		sort.Ints(sizes)
+		for _, b := range sizes {
+			unet = append(unet, fmt.Sprintf("b%d %s", b, formatMS(d.UNetMS[b])))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", k, strings.Join(unet, ", "), formatMS(d.FirstCallMS[1]),
+			formatMS(d.EncodeMS), formatMS(d.DecodeMS), formatMS(d.HostMSPerStep))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nhand-off of one latent (%d bytes):\n", p.Model.LatentBytes())
+	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "transport\tlatency\tbandwidth\tthis latent\t")
+	names := make([]string, 0, len(prof.Transports))
+	for t := range prof.Transports {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		l := prof.Transports[t]
+		fmt.Fprintf(tw, "%s\t%.3g µs\t%.3g GB/s\t%s\t\n", t, l.LatencyUS, l.BandwidthGBps, reports.FormatNS(l.TransferNS(p.Model.LatentBytes())))
+	}
+	tw.Flush()
+	for _, k := range kinds {
+		d := prof.Devices[k]
+		if u := d.UNetMS[1]; u > 0 {
+			fmt.Fprintf(w, "host time per step on %s: %s of a step (%s outside a %s UNet call)\n", k,
+				reports.FormatPercent(d.HostMSPerStep/(u+d.HostMSPerStep)), formatMS(d.HostMSPerStep), formatMS(u))
+		}
+	}
+}
+
+// formatMS prints milliseconds with three significant digits.
+func formatMS(ms float64) string {
+	return reports.FormatSeconds(ms / 1e3)
+}

@@ -1,0 +1,569 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	osexec "os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/reports"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// Flag names of run.
+const (
+	flagOut         = "out"
+	flagOnInterrupt = "on-interrupt"
+	flagTimeout     = "timeout"
+	flagJSON        = "json"
+)
+
+// exitInterrupted is the exit status of a run stopped by Ctrl-C (128 + SIGINT).
+const exitInterrupted = 130
+
+// exitNow ends the process at a second Ctrl-C; a variable so that nothing
+// in the tests can call os.Exit by accident.
+var exitNow = os.Exit
+
+func runCommand() *cli.Command {
+	flags := append(cliutil.WhatIfFlags(envPrefix, true),
+		ortLibFlag(),
+		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "run"), EnvVars: cliutil.Env(envPrefix, flagOut),
+			Usage: "output `DIR`: one sample_NNNNN folder per finished sample, then timeline.json, trace.json (Perfetto), gantt.png and metrics.json"},
+		&cli.StringFlag{Name: flagOnInterrupt, Value: exec.InterruptFinish, EnvVars: cliutil.Env(envPrefix, flagOnInterrupt),
+			Usage: "at Ctrl-C: finish (let the samples already admitted complete) or abandon (stop at the next step; in-flight samples produce nothing)"},
+		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, flagTimeout),
+			Usage: "transport tcp: how long to wait for the worker processes to start and connect"},
+		&cli.BoolFlag{Name: flagJSON, EnvVars: cliutil.Env(envPrefix, flagJSON), Usage: "print the metrics as JSON (as in metrics.json) instead of a table"},
+	)
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a plan for real: videos, timeline, Perfetto trace, Gantt chart and metrics",
+		ArgsUsage: "[PLAN]",
+		Description: "Runs the plan with ONNX Runtime: one session per stage device (cpu: the device's threads as " +
+			"intra-op threads; cuda: its device index), samples pipelined through the stages as the plan says. " +
+			"Each finished sample gets DIR/sample_NNNNN/ (PNG frames, video.gif, sample.json); at the end " +
+			"DIR/timeline.json, trace.json, gantt.png and metrics.json are written (atomically) and the metrics " +
+			"printed, with the executor's own overhead per step. Transport tcp starts one `vdexec worker` " +
+			"process per device on this host. Ctrl-C stops admitting samples (see --on-interrupt) and still " +
+			"writes the timeline; a second Ctrl-C exits at once.",
+		Flags:  flags,
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	args, err := cliutil.Positional(c)
+	if err != nil {
+		if cliutil.IsHelp(err) {
+			return nil
+		}
+		return err
+	}
+	p, err := loadPlanArgs(c, args)
+	if err != nil {
+		return err
+	}
+	mode := c.String(flagOnInterrupt)
+	if mode != exec.InterruptFinish && mode != exec.InterruptAbandon {
+		return fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, mode, exec.InterruptFinish, exec.InterruptAbandon)
+	}
+	if c.Duration(flagTimeout) <= 0 {
+		return fmt.Errorf("run: --%s %s: want a positive duration such as 30s", flagTimeout, c.Duration(flagTimeout))
+	}
+	if err := checkRunnable(p); err != nil {
+		return err
+	}
+	if err := checkModelFiles(p, false); err != nil {
+		return err
+	}
+	if err := initORT(c); err != nil {
+		return err
+	}
+	out := c.String(flagOut)
+	if out == "" {
+		return fmt.Errorf("run: --%s is empty: give an output folder", flagOut)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("run: --%s: %w", flagOut, err)
+	}
+
+	stderr := c.App.ErrWriter
+	pr := newProgress(stderr, isTerminal(stderr))
+	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
+		p.Name, p.Workload.Samples, layoutLabel(p), p.Sampler.Steps, transportName(p), ort.Version(), out)
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	stopSignals := watchSignals(cancel, pr, mode)
+	defer stopSignals()
+
+	var timer *unetTimer
+	if p.Transport != "tcp" {
+		timer = newUNetTimer()
+	}
+	opts := exec.Options{
+		OutDir:      out,
+		OnInterrupt: mode,
+		Progress:    pr.update,
+		Timeout:     c.Duration(flagTimeout),
+		Versions:    map[string]string{"onnxruntime": ort.Version()},
+	}
+	if p.Transport == "tcp" {
+		opts.WorkerCommand, err = workerLauncher(c, args)
+		if err != nil {
+			return err
+		}
+	}
+	res, runErr := exec.Run(ctx, p, ortFactory(p, timer, false), opts)
+	pr.end()
+	if res == nil || res.Timeline == nil {
+		if runErr == nil {
+			runErr = errors.New("run: the executor returned no result")
+		}
+		return runErr
+	}
+	tl := res.Timeline
+	m := tl.Metrics()
+	overhead := stepOverhead(tl, timer)
+	files, werr := writeRunFiles(out, p, res, m, overhead)
+	if c.Bool(flagJSON) {
+		if err := writeMetricsJSON(c.App.Writer, runJSON(p, res, m, overhead)); err != nil {
+			return err
+		}
+	} else {
+		writeRunTable(c.App.Writer, p, res, m, overhead)
+	}
+	w := c.App.Writer
+	if c.Bool(flagJSON) {
+		w = stderr
+	}
+	fmt.Fprintf(w, "\nwrote %d sample folder(s) in %s", len(res.Outputs), out)
+	if len(files) > 0 {
+		fmt.Fprintln(w, ", and:")
+		for _, f := range files {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+	} else {
+		fmt.Fprintln(w)
+	}
+	switch {
+	case runErr != nil:
+		return errors.Join(runErr, werr)
+	case werr != nil:
+		return werr
+	case res.Interrupted:
+		return cli.Exit(fmt.Sprintf("run interrupted: %d of %d samples finished (--on-interrupt %s); the timeline and metrics of what ran are written", res.Done, res.Total, mode), exitInterrupted)
+	}
+	return nil
+}
+
+// watchSignals makes the first SIGINT or SIGTERM cancel the run (stop
+// admitting samples) and a second one exit at once with status 130. The
+// returned function stops watching.
+func watchSignals(cancel context.CancelFunc, pr *progress, mode string) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			what := "finishing the samples already admitted"
+			if mode == exec.InterruptAbandon {
+				what = "abandoning the samples in flight at their next step"
+			}
+			pr.printf("vdexec: %s: no new samples will start; %s, then writing the timeline (again to exit at once)\n", s, what)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			pr.printf("vdexec: %s again: exiting now; finished samples stay, no timeline is written\n", s)
+			exitNow(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// workerLauncher returns the command that starts the worker process of a
+// device for transport tcp: this binary's `worker` command with the same
+// plan (the same file, or the built-in one), the same what-if flags and
+// the same ONNX Runtime library.
+func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous string) (*osexec.Cmd, error), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("run: transport tcp: find this program to start workers: %w", err)
+	}
+	planArg := ""
+	if len(args) == 1 {
+		if planArg, err = filepath.Abs(args[0]); err != nil {
+			return nil, fmt.Errorf("run: %s: %w", args[0], err)
+		}
+	}
+	var fwd []string
+	for _, f := range cliutil.WhatIfFlags(envPrefix, true) {
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			fwd = append(fwd, fmt.Sprintf("--%s=%v", name, c.Value(name)))
+		}
+	}
+	timeout := c.Duration(flagTimeout)
+	return func(device, rendezvous string) (*osexec.Cmd, error) {
+		a := []string{"worker", "--plan", planArg, "--device", device, "--rendezvous", rendezvous,
+			"--" + flagORTLib, ort.Library(), "--" + flagTimeout, timeout.String()}
+		cmd := osexec.Command(self, append(a, fwd...)...)
+		cmd.Stdout = os.Stderr
+		return cmd, nil
+	}, nil
+}
+
+// layoutLabel names a plan's layout: "pipeline 1×2", "data parallel 2×1",
+// "hybrid 2×2" (pipelines × stages).
+func layoutLabel(p *plan.Plan) string {
+	r := len(p.Pipelines)
+	s := 0
+	if r > 0 {
+		s = len(p.Pipelines[0].Stages)
+	}
+	kind := "hybrid"
+	switch {
+	case s == 1:
+		kind = "data parallel"
+	case r == 1:
+		kind = "pipeline"
+	}
+	return fmt.Sprintf("%s %d×%d", kind, r, s)
+}
+
+func transportName(p *plan.Plan) string {
+	if p.Transport == "" {
+		return "inproc"
+	}
+	return p.Transport
+}
+
+// deviceOverhead is the executor's own time per step on one device: step
+// spans minus the UNet calls inside them.
+type deviceOverhead struct {
+	Device string `json:"device"`
+	// StepNS is the total time of the device's step spans.
+	StepNS int64 `json:"step_span_ns"`
+	// UNetNS is the total time inside UNet calls.
+	UNetNS int64 `json:"unet_call_ns"`
+	// Calls is the number of UNet calls (sampler steps × micro-batches).
+	Calls int `json:"unet_calls"`
+	// PerStepNS is (StepNS − UNetNS) / Calls.
+	PerStepNS float64 `json:"overhead_per_step_ns"`
+	// Fraction is (StepNS − UNetNS) / StepNS.
+	Fraction float64 `json:"overhead_fraction"`
+}
+
+// stepOverhead measures, per device, the time of the step spans outside
+// the UNet calls (sampler math, copies, bookkeeping); nil when the UNet
+// calls were not timed (transport tcp: they ran in other processes).
+func stepOverhead(tl *timeline.Timeline, timer *unetTimer) []deviceOverhead {
+	if timer == nil {
+		return nil
+	}
+	step := map[string]int64{}
+	for _, s := range tl.Spans {
+		if s.Kind == timeline.KindStep {
+			step[s.Device] += s.End - s.Start
+		}
+	}
+	var out []deviceOverhead
+	for _, dev := range tl.Meta.Devices {
+		u, n := timer.get(dev)
+		st := step[dev]
+		if n == 0 || st == 0 {
+			continue
+		}
+		o := deviceOverhead{Device: dev, StepNS: st, UNetNS: int64(u), Calls: n}
+		o.PerStepNS = float64(st-int64(u)) / float64(n)
+		o.Fraction = float64(st-int64(u)) / float64(st)
+		out = append(out, o)
+	}
+	return out
+}
+
+// totalOverhead sums the per-device overheads into one.
+func totalOverhead(list []deviceOverhead) (deviceOverhead, bool) {
+	var t deviceOverhead
+	for _, o := range list {
+		t.StepNS += o.StepNS
+		t.UNetNS += o.UNetNS
+		t.Calls += o.Calls
+	}
+	if t.Calls == 0 || t.StepNS == 0 {
+		return t, false
+	}
+	t.Device = "all"
+	t.PerStepNS = float64(t.StepNS-t.UNetNS) / float64(t.Calls)
+	t.Fraction = float64(t.StepNS-t.UNetNS) / float64(t.StepNS)
+	return t, true
+}
+
+// runResult is the JSON of metrics.json and of run --json.
+type runResult struct {
+	Plan        string              `json:"plan"`
+	File        string              `json:"file,omitempty"`
+	Layout      string              `json:"layout"`
+	Source      string              `json:"source"`
+	Machine     string              `json:"machine,omitempty"`
+	Versions    map[string]string   `json:"versions,omitempty"`
+	Done        int                 `json:"done"`
+	Total       int                 `json:"total"`
+	Interrupted bool                `json:"interrupted"`
+	Metrics     cliutil.MetricsJSON `json:"metrics"`
+	// Overhead is the executor's own time per step, per device (inproc only).
+	Overhead []deviceOverhead `json:"executor_overhead,omitempty"`
+}
+
+func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) runResult {
+	return runResult{
+		Plan: p.Name, File: p.File, Layout: layoutLabel(p), Source: "exec",
+		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
+		Done: res.Done, Total: res.Total, Interrupted: res.Interrupted,
+		Metrics: cliutil.NewMetricsJSON(m), Overhead: overhead,
+	}
+}
+
+func writeMetricsJSON(w io.Writer, r runResult) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("run: write json: %w", err)
+	}
+	return nil
+}
+
+// writeRunFiles writes timeline.json, trace.json, gantt.png and
+// metrics.json into dir, each atomically, and returns the paths written.
+// It writes as many as it can and returns the errors together.
+func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) ([]string, error) {
+	tl := res.Timeline
+	var files []string
+	var errs []error
+	try := func(name string, write func(path string) error) {
+		path := filepath.Join(dir, name)
+		if err := write(path); err != nil {
+			errs = append(errs, fmt.Errorf("run: %w", err))
+			return
+		}
+		files = append(files, path)
+	}
+	try("timeline.json", func(path string) error { return timeline.WriteFile(path, tl) })
+	try("trace.json", func(path string) error {
+		var buf bytes.Buffer
+		if err := timeline.WriteTrace(&buf, tl); err != nil {
+			return err
+		}
+		return timeline.AtomicWriteFile(path, buf.Bytes())
+	})
+	if len(tl.Spans) > 0 {
+		try("gantt.png", func(path string) error {
+			panels := []reports.GanttPanel{{Title: "measured, " + layoutLabel(p), TL: tl}}
+			return reports.WriteGanttPNG(path, panels, reports.GanttOptions{})
+		})
+	}
+	try("metrics.json", func(path string) error {
+		data, err := json.MarshalIndent(runJSON(p, res, m, overhead), "", "  ")
+		if err != nil {
+			return err
+		}
+		return timeline.AtomicWriteFile(path, append(data, '\n'))
+	})
+	return files, errors.Join(errs...)
+}
+
+// writeRunTable prints the run's metrics: the headline numbers, then one
+// row per device, then the executor's overhead per step.
+func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) {
+	kind := "?"
+	if len(p.Devices) > 0 {
+		kind = p.Devices[0].Kind
+	}
+	status := ""
+	if res.Interrupted {
+		status = " (interrupted)"
+	}
+	fmt.Fprintf(w, "%s: %d of %d samples%s, %s on %d × %s, %d steps, measured on %s\n",
+		p.Name, res.Done, res.Total, status, layoutLabel(p), len(p.Devices), kind, p.Sampler.Steps, res.Timeline.Meta.Machine)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "metric\tmeasured\t\n")
+	row := func(name, v string) { fmt.Fprintf(tw, "%s\t%s\t\n", name, v) }
+	if m.Samples == 0 {
+		row("samples finished", "0")
+	} else {
+		row("first-sample latency", reports.FormatNS(m.FirstLatencyNS))
+		row("steady-state throughput", reports.FormatRate(m.Throughput))
+		row("makespan", reports.FormatNS(m.MakespanNS))
+		row("sample latency mean", reports.FormatSeconds(m.LatencyMeanNS/1e9))
+		row("sample latency p50", reports.FormatNS(m.LatencyP50NS))
+		row("sample latency p95", reports.FormatNS(m.LatencyP95NS))
+		row("sample latency p99", reports.FormatNS(m.LatencyP99NS))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "device\tutilisation\tbusy\tidle: fill\tdrain\tbetween\twait\twarm-up\t")
+	for _, d := range m.Devices {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.Device, reports.FormatPercent(d.Utilisation), reports.FormatNS(d.BusyNS),
+			reports.FormatNS(d.FillNS), reports.FormatNS(d.DrainNS), reports.FormatNS(d.BetweenNS), reports.FormatNS(d.WaitNS), reports.FormatNS(d.WarmupNS))
+	}
+	tw.Flush()
+
+	if len(overhead) == 0 {
+		if p.Transport == "tcp" {
+			fmt.Fprintln(w, "\nexecutor overhead per step: not measured with transport tcp (the UNet calls run in the worker processes)")
+		}
+		return
+	}
+	fmt.Fprintln(w, "\nexecutor overhead per step (step-span time outside the UNet call: sampler math, copies, bookkeeping)")
+	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "device\tUNet calls\tUNet per call\toverhead per step\tof a step\t")
+	all := overhead
+	if t, ok := totalOverhead(overhead); ok && len(overhead) > 1 {
+		all = append(append([]deviceOverhead(nil), overhead...), t)
+	}
+	for _, o := range all {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", o.Device, o.Calls, reports.FormatSeconds(float64(o.UNetNS)/float64(o.Calls)/1e9),
+			formatMicros(o.PerStepNS), reports.FormatPercent(o.Fraction))
+	}
+	tw.Flush()
+}
+
+// formatMicros prints nanoseconds as microseconds with three significant
+// digits.
+func formatMicros(ns float64) string {
+	return strconv.FormatFloat(ns/1e3, 'g', 3, 64) + " µs"
+}
+
+// progress reports samples as they finish: a bar redrawn in place on a
+// terminal, one line per sample otherwise.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	hist  []exec.ProgressEvent // the last few events, for the current rate
+	width int                  // length of the last bar drawn
+	mu    sync.Mutex           // shared with the signal goroutine's messages
+}
+
+func newProgress(w io.Writer, tty bool) *progress {
+	return &progress{w: w, tty: tty}
+}
+
+// printf prints a message line, clearing the bar first on a terminal.
+func (pr *progress) printf(format string, args ...any) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.clear()
+	fmt.Fprintf(pr.w, format, args...)
+	pr.width = 0
+}
+
+func (pr *progress) clear() {
+	if pr.tty && pr.width > 0 {
+		fmt.Fprintf(pr.w, "\r%*s\r", pr.width, "")
+	}
+}
+
+// rateWindow is how many recent completions the current throughput uses.
+const rateWindow = 5
+
+// update is exec.Options.Progress.
+func (pr *progress) update(e exec.ProgressEvent) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.hist = append(pr.hist, e)
+	if len(pr.hist) > rateWindow+1 {
+		pr.hist = pr.hist[len(pr.hist)-rateWindow-1:]
+	}
+	rate := e.Throughput
+	if first := pr.hist[0]; len(pr.hist) > 1 && e.Elapsed > first.Elapsed {
+		rate = float64(e.Done-first.Done) / (e.Elapsed - first.Elapsed).Seconds()
+	}
+	eta := "?"
+	if rate > 0 && e.Total > e.Done {
+		eta = formatDuration(time.Duration(float64(e.Total-e.Done) / rate * float64(time.Second)))
+	} else if e.Total <= e.Done {
+		eta = "0s"
+	}
+	if !pr.tty {
+		fmt.Fprintf(pr.w, "vdexec: %d/%d samples done at %s (%.3g samples/s now, ETA %s)\n",
+			e.Done, e.Total, formatDuration(e.Elapsed), rate, eta)
+		return
+	}
+	const barLen = 30
+	filled := 0
+	if e.Total > 0 {
+		filled = min(barLen, e.Done*barLen/e.Total)
+	}
+	bar := make([]byte, barLen)
+	for i := range bar {
+		bar[i] = '.'
+		if i < filled {
+			bar[i] = '#'
+		}
+	}
+	line := fmt.Sprintf("[%s] %d/%d samples  %.3g samples/s  elapsed %s  ETA %s", bar, e.Done, e.Total, rate, formatDuration(e.Elapsed), eta)
+	pad := max(0, pr.width-len(line))
+	fmt.Fprintf(pr.w, "\r%s%*s", line, pad, "")
+	pr.width = len(line)
+}
+
+// end finishes the bar's line on a terminal.
+func (pr *progress) end() {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.tty && pr.width > 0 {
+		fmt.Fprintln(pr.w)
+		pr.width = 0
+	}
+}
+
+// formatDuration rounds a duration for a progress line.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

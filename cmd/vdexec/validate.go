@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/plan"
+)
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a plan and everything a run of it needs, without running it",
+		ArgsUsage: "[PLAN]",
+		Description: "Loads the plan, reports every problem with its file:line:col, prints the resolved layout " +
+			"(per pipeline: stage, device, step range), then checks what the executor needs before any work: " +
+			"the model files exist, the ONNX Runtime library loads, each stage's session opens on its device " +
+			"(provider available, CUDA device present) and the model's inputs and outputs match the plan's shapes.",
+		Flags: append(cliutil.WhatIfFlags(envPrefix, true), ortLibFlag()),
+		Action: func(c *cli.Context) error {
+			p, err := loadPlan(c)
+			if err != nil {
+				if cliutil.IsHelp(err) {
+					return nil
+				}
+				return err
+			}
+			w := c.App.Writer
+			p.Describe(w)
+			fmt.Fprintln(w)
+			if err := preflight(c, p, w); err != nil {
+				return err
+			}
+			fmt.Fprintln(w, "ok")
+			return nil
+		},
+	}
+}
+
+// checkRunnable checks what the executor needs of a plan that does not
+// depend on the machine: a model family with built-in conditioning and a
+// transport this build has.
+func checkRunnable(p *plan.Plan) error {
+	var errs []error
+	if p.Model.Family != "tiny" {
+		errs = append(errs, fmt.Errorf("%s: model.family %s: vdexec supplies conditioning images only for the built-in tiny model (family tiny); "+
+			"simulate this plan with vdsim, or run a tiny-model plan such as configs/%s", p.File, p.Model.Family, defaultPlanName))
+	}
+	switch p.Transport {
+	case "", "inproc", "tcp":
+	case "nccl":
+		errs = append(errs, fmt.Errorf("%s: transport nccl is not available in this build (no CUDA/NCCL); use transport: inproc (one process) or tcp (one process per device)", p.File))
+	default:
+		errs = append(errs, fmt.Errorf("%s: transport %q: want inproc, tcp or nccl", p.File, p.Transport))
+	}
+	return errors.Join(errs...)
+}
+
+// preflight checks, before any work, everything a run of p needs on this
+// machine: the plan is runnable, the model files exist, the ONNX Runtime
+// library loads, and every stage's session opens on its device with the
+// plan's shapes (the sessions are closed again). It prints one line per
+// check to w.
+func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
+	if err := checkRunnable(p); err != nil {
+		return err
+	}
+	if err := checkModelFiles(p, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "model files: %s\n", strings.Join(modelFileList(p), ", "))
+	if err := initORT(c); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "ONNX Runtime %s loaded from %s\n", ort.Version(), ort.Library())
+	f := ortFactory(p, nil, false)
+	var errs []error
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			d := p.Devices[st.DevIdx]
+			m, err := f(d, st)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("pipeline %d stage %d: %w", st.Pipeline, st.Index, err))
+				continue
+			}
+			if c, ok := m.(io.Closer); ok {
+				c.Close()
+			}
+			fmt.Fprintf(w, "pipeline %d stage %d on %s (%s): %s opened, inputs and outputs match %s\n",
+				st.Pipeline, st.Index, d.Name, describeProvider(d), strings.Join(parts(st), "+"), shapeString(p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parts names the graphs a stage opens.
+func parts(st plan.Stage) []string {
+	out := []string{"unet"}
+	if st.Encode {
+		out = append(out, "encoder")
+	}
+	if st.Decode {
+		out = append(out, "decoder")
+	}
+	return out
+}
+
+// modelFileList lists the plan's model files as they will be opened.
+func modelFileList(p *plan.Plan) []string {
+	var out []string
+	for _, f := range []string{p.Model.ONNX.UNet, p.Model.ONNX.Encoder, p.Model.ONNX.Decoder} {
+		if f != "" {
+			out = append(out, p.Path(f))
+		}
+	}
+	return out
+}
+
+// shapeString is the plan's latent shape per call, B×F×C×h×w.
+func shapeString(p *plan.Plan) string {
+	return fmt.Sprintf("latent %d×%d×%d×%d×%d (micro-batch × frames × channels × h × w)", p.Layout.MicroBatch, p.Model.Frames,
+		p.Model.Latent.Channels, p.Model.Latent.Height, p.Model.Latent.Width)
+}
