@@ -12,6 +12,8 @@ vdexec=bin/vdexec
 for b in "$vdsim" "$vdexec"; do
   [ -x "$b" ] || { echo "demo: $b is missing; run 'make build' first" >&2; exit 1; }
 done
+export VDPP_ORT_LIB=${VDPP_ORT_LIB:-$PWD/third_party/onnxruntime-1.24.3/libonnxruntime.so.1}
+[ -f "$VDPP_ORT_LIB" ] || { echo "demo: ONNX Runtime library $VDPP_ORT_LIB not found: run 'make ort' (or set VDPP_ORT_LIB)" >&2; exit 1; }
 mkdir -p "$out"
 start=$SECONDS
 
