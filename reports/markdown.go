@@ -241,6 +241,9 @@ func (r *Report) verdict() []string {
 		}
 		out = append(out, fmt.Sprintf("Prediction against measurement: first-sample latency %s, throughput %s (%s).",
 			FormatSignedPercent(fe), FormatSignedPercent(te), judge))
+		if line := computeDrift(p, q); line != "" {
+			out = append(out, line)
+		}
 	}
 	return out
 }
@@ -691,4 +694,28 @@ func (r *Report) writeSources(md *mdWriter) {
 		}
 		md.line("")
 	}
+}
+
+// computeDrift says when the stages' compute itself (busy time summed over
+// all stages) differs between prediction and measurement by more than 3%.
+// That part of an error comes from the per-step costs, not from the
+// pipeline model: on a shared machine, its speed between profiling and the
+// run. It returns "" when the compute agrees.
+func computeDrift(pred, meas timeline.Metrics) string {
+	var bp, bm int64
+	for _, st := range pred.Stages {
+		bp += st.BusyNS
+	}
+	for _, st := range meas.Stages {
+		bm += st.BusyNS
+	}
+	e := RelError(float64(bp), float64(bm))
+	if math.IsNaN(e) || math.Abs(e) <= 0.03 {
+		return ""
+	}
+	return fmt.Sprintf("The stages' compute (busy time over all stages: %s predicted, %s measured, %s) "+
+		"did not take what the cost profile says, so this part of the error is in the per-step costs, "+
+		"not the pipeline model: the machine ran at another speed during the run than while profiling "+
+		"(shared or throttled CPUs), or the profile is stale. Profile again right before the run, with more --reps.",
+		FormatNS(bp), FormatNS(bm), FormatSignedPercent(e))
 }

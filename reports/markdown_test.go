@@ -224,3 +224,21 @@ func TestFormat(t *testing.T) {
 		t.Errorf("RelError(3, 4) = %v", e)
 	}
 }
+
+func TestComputeDrift(t *testing.T) {
+	st := func(ns ...int64) timeline.Metrics {
+		var m timeline.Metrics
+		for i, v := range ns {
+			m.Stages = append(m.Stages, timeline.StageMetrics{StageKey: timeline.StageKey{Stage: i}, BusyNS: v})
+		}
+		return m
+	}
+	// Stages off in opposite directions but equal in sum: no drift line.
+	if got := computeDrift(st(100, 200), st(150, 150)); got != "" {
+		t.Errorf("equal total compute: got %q", got)
+	}
+	// 10% more compute predicted than measured: the line names +10.0%.
+	if got := computeDrift(st(110, 110), st(100, 100)); !strings.Contains(got, "+10.0%") {
+		t.Errorf("10%% drift: got %q", got)
+	}
+}
