@@ -435,7 +435,7 @@ func runInproc(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Res
 			w.in = in
 			w.emit = col
 			if st.Decode {
-				w.finish = out.finish
+				w.encode, w.finish = out.encode, out.finish
 			}
 			if si+1 < len(pl.Stages) {
 				l := newChanLink(blocking, len(rel)+1, now)

@@ -50,8 +50,8 @@ type outputs struct {
 }
 
 type outJob struct {
-	rec    SampleRecord
-	frames []float32 // [F, 3, H, W]
+	rec   SampleRecord
+	video *models.Video // nil when no outputs are written
 }
 
 type outResult struct {
@@ -67,10 +67,31 @@ func newOutputs(p *plan.Plan, opts Options, start time.Time, total int) *outputs
 	return o
 }
 
-// finish hands the decoded micro-batch b to the writer.
-func (o *outputs) finish(b *batch, frames []float32, done int64) {
+// encode encodes the n decoded clips in frames [n, F, 3, H, W] as videos;
+// nothing when the run writes no outputs.
+func (o *outputs) encode(frames []float32, n int) ([]*models.Video, error) {
+	if o.opts.OutDir == "" {
+		return nil, nil
+	}
 	m := o.p.Model
 	per := m.Frames * 3 * 64 * m.Latent.Height * m.Latent.Width
+	videos := make([]*models.Video, n)
+	for i := range n {
+		v, err := models.EncodeVideo(frames[i*per:(i+1)*per], m.Frames, 8*m.Latent.Height, 8*m.Latent.Width, gifDelayCS)
+		if err != nil {
+			return nil, err
+		}
+		videos[i] = v
+	}
+	return videos, nil
+}
+
+// gifDelayCS is the GIF frame delay, in hundredths of a second.
+const gifDelayCS = 10
+
+// finish hands the micro-batch b and its encoded videos to the writer.
+func (o *outputs) finish(b *batch, videos []*models.Video, done int64) {
+	m := o.p.Model
 	for i, it := range b.items {
 		rec := SampleRecord{
 			Sample: it.id, Seed: o.p.Workload.Seed, Pipeline: it.id % max(len(o.p.Pipelines), 1),
@@ -78,7 +99,11 @@ func (o *outputs) finish(b *batch, frames []float32, done int64) {
 			Width: 8 * m.Latent.Width, Height: 8 * m.Latent.Height,
 			Release: it.release, Done: done, Stages: it.timings, LatentSHA256: latentHash(it.state.X),
 		}
-		o.jobs <- outJob{rec: rec, frames: frames[i*per : (i+1)*per]}
+		var v *models.Video
+		if i < len(videos) {
+			v = videos[i]
+		}
+		o.jobs <- outJob{rec: rec, video: v}
 	}
 }
 
@@ -87,8 +112,8 @@ func (o *outputs) loop() {
 	for j := range o.jobs {
 		var dir string
 		var err error
-		if o.opts.OutDir != "" {
-			dir, err = writeSample(o.opts.OutDir, j.rec, j.frames)
+		if o.opts.OutDir != "" && j.video != nil {
+			dir, err = writeSample(o.opts.OutDir, j.rec, j.video)
 		}
 		o.mu.Lock()
 		if err != nil && o.finished.err == nil {
@@ -128,7 +153,7 @@ func latentHash(x []float32) string {
 // writeSample writes a sample's GIF, PNG frames and JSON into a temporary
 // directory inside dir and renames it into place, so a reader (or an
 // interrupted run) never sees half a sample.
-func writeSample(dir string, rec SampleRecord, frames []float32) (string, error) {
+func writeSample(dir string, rec SampleRecord, video *models.Video) (string, error) {
 	final := filepath.Join(dir, SampleDir(rec.Sample))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("exec: outputs: %w", err)
@@ -141,10 +166,10 @@ func writeSample(dir string, rec SampleRecord, frames []float32) (string, error)
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("exec: outputs: sample %d: %w", rec.Sample, err)
 	}
-	if _, err := models.WritePNGFrames(tmp, "frame_", frames, rec.Frames, rec.Height, rec.Width); err != nil {
+	if _, err := video.WritePNGs(tmp, "frame_"); err != nil {
 		return fail(err)
 	}
-	if err := models.WriteGIF(filepath.Join(tmp, "video.gif"), frames, rec.Frames, rec.Height, rec.Width, 10); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "video.gif"), video.GIF, 0o644); err != nil {
 		return fail(err)
 	}
 	js, err := json.MarshalIndent(rec, "", "  ")

@@ -41,10 +41,18 @@ type ProfileOptions struct {
 // session, as in a real run, so that stages contend for memory bandwidth
 // and clocks as they will then:
 //
-//   - unet_ms[b] for b = 1..micro_batch: the median UNet call of a sampler
-//     step (both CFG halves when the plan uses CFG); min and max in notes;
-//   - first_call_ms[1]: the first UNet call of a fresh session;
-//   - encode_ms, decode_ms: per sample, batch 1;
+//   - unet_ms[b] for b = 1..micro_batch: the mean UNet call of a sampler
+//     step (both CFG halves when the plan uses CFG); median, min and max in
+//     notes. The mean, not the median: a run's time is the sum of its calls,
+//     and on a machine whose speed drifts the mean is what sums right.
+//     The probes walk a real sampling trajectory (step 0, 1, …, the last,
+//     then again from the same noise), so every noise level's data is timed;
+//   - first_call_ms[1]: the warm-up of a fresh session, as the time of one
+//     call that also carries it: the median steady call plus the excess over
+//     it of the session's first Warmup+1 calls (a session's first calls are
+//     slower than its later ones, not only the very first);
+//   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
+//     the sample's GIF and PNG frames, which the decode stage does too;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
 //   - transports inproc (and tcp when asked): a hand-off of a one-value
 //     state gives the latency, one of the plan's latent gives the bandwidth,
@@ -100,7 +108,6 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		}
 	}()
 	rssOpen := rss()
-	mid := models.Step(scfg.Steps() / 2)
 	images := func(i int) []float32 {
 		img := make([]float32, 3*64*scfg.Height*scfg.Width)
 		for k := range img {
@@ -138,9 +145,11 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			}
 		}
 		batch := pr.states[:b]
-		for i, st := range batch {
-			st.Next = mid
-			copy(st.X, pr.x0[i])
+		if int(batch[0].Next) >= scfg.Steps() {
+			for i, st := range batch {
+				st.Next = 0
+				copy(st.X, pr.x0[i])
+			}
 		}
 		pr.timed.last = 0
 		t0 := time.Now()
@@ -154,12 +163,14 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		}
 		return nil
 	}
-	// First call of a fresh session.
+	// The first calls of a fresh session.
 	if err := all(func(pr *probe) error {
-		if err := step(pr, 1, false); err != nil {
-			return err
+		for r := 0; r <= opts.Warmup; r++ {
+			if err := step(pr, 1, false); err != nil {
+				return err
+			}
+			pr.warm = append(pr.warm, msOf(pr.timed.last))
 		}
-		pr.first = msOf(pr.timed.last)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("exec: profile: first call: %w", err)
@@ -189,6 +200,10 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			}
 			t1 := time.Now()
 			if err := pr.model.Decode(shape, pr.x0[0], frames); err != nil {
+				return fmt.Errorf("device %s: decode: %w", pr.dev.Name, err)
+			}
+			// The decode stage also encodes the videos (see stageWorker).
+			if _, err := models.EncodeVideo(frames, scfg.Frames, 8*scfg.Height, 8*scfg.Width, gifDelayCS); err != nil {
 				return fmt.Errorf("device %s: decode: %w", pr.dev.Name, err)
 			}
 			if r >= opts.Warmup {
@@ -233,7 +248,12 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
 		var first, enc, dec, host []float64
 		for _, pr := range prs {
-			first = append(first, pr.first)
+			steady := mean(pr.unet[1])
+			excess := 0.0
+			for _, w := range pr.warm {
+				excess += w - steady
+			}
+			first = append(first, steady+max(excess, 0))
 			enc = append(enc, pr.enc...)
 			dec = append(dec, pr.dec...)
 			host = append(host, pr.host[1]...)
@@ -243,9 +263,9 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			for _, pr := range prs {
 				all = append(all, pr.unet[b]...)
 				lo, hi := spread(pr.unet[b])
-				notes = append(notes, fmt.Sprintf("%s unet batch %d: median %.3f ms, min %.3f, max %.3f over %d calls", pr.dev.Name, b, median(pr.unet[b]), lo, hi, len(pr.unet[b])))
+				notes = append(notes, fmt.Sprintf("%s unet batch %d: mean %.3f ms, median %.3f, min %.3f, max %.3f over %d calls", pr.dev.Name, b, mean(pr.unet[b]), median(pr.unet[b]), lo, hi, len(pr.unet[b])))
 			}
-			c.UNetMS[b] = round3(median(all))
+			c.UNetMS[b] = round3(mean(all))
 		}
 		c.FirstCallMS[1] = round3(median(first))
 		c.EncodeMS = round3(median(enc))
@@ -322,7 +342,7 @@ type probe struct {
 	smp      *models.Sampler
 	states   []*models.State
 	x0       [][]float32
-	first    float64
+	warm     []float64 // the session's first calls, ms
 	unet     map[int][]float64
 	host     map[int][]float64
 	enc, dec []float64
@@ -463,6 +483,17 @@ func sig4(v float64) float64 {
 	}
 	scale := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
 	return math.Round(v*scale) / scale
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
 }
 
 func median(v []float64) float64 {

@@ -86,8 +86,9 @@ type stageWorker struct {
 	peer   string // the next stage's device
 	prev   string // the previous stage's device
 	emit   timeline.Recorder
-	finish func(b *batch, frames []float32, done int64) // the decode stage's sink
-	busy   func(ids []int)                              // reports the micro-batch taken (tcp)
+	encode func(frames []float32, n int) ([]*models.Video, error) // the decode stage's video encoder
+	finish func(b *batch, videos []*models.Video, done int64)     // the decode stage's sink
+	busy   func(ids []int)                                        // reports the micro-batch taken (tcp)
 
 	warmed bool
 	// buffers reused across micro-batches
@@ -221,6 +222,15 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 		if err := w.model.Decode(shape, w.lats, frames); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
+		// Encoding the videos is part of the decode span (the profile's
+		// decode_ms measures both); only the file writes run in the background.
+		var videos []*models.Video
+		if w.encode != nil {
+			var err error
+			if videos, err = w.encode(frames, n); err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+		}
 		tend = w.now()
 		w.span(timeline.KindDecode, b, -1, -1, td, tend, "", false)
 		for _, it := range b.items {
@@ -228,7 +238,7 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 			w.emit.AddSample(timeline.Sample{ID: it.id, Pipeline: w.st.Pipeline, Release: it.release, Done: tend})
 		}
 		if w.finish != nil {
-			w.finish(b, frames, tend)
+			w.finish(b, videos, tend)
 		}
 		return nil
 	}

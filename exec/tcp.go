@@ -582,7 +582,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		o.OutDir = asg.OutDir
 		o.Progress = func(ProgressEvent) { cc.send(control{Type: "done"}) }
 		out = newOutputs(p, o, startAt, p.Workload.Samples)
-		w.finish = out.finish
+		w.encode, w.finish = out.encode, out.finish
 	}
 	runErr := w.run(runCtx)
 	stopOnce.Do(func() { close(stopRelease) })

@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"image/gif"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 )
@@ -36,11 +35,14 @@ func FrameImage(frames []float32, i, height, width int) (*image.RGBA, error) {
 
 // to8 maps [-1, 1] to 0..255 (NaN to 0).
 func to8(v float32) uint8 {
-	f := (float64(v) + 1) * 127.5
-	if !(f > 0) {
+	f := (v + 1) * 127.5
+	switch {
+	case !(f > 0): // also NaN
 		return 0
+	case f >= 255:
+		return 255
 	}
-	return uint8(math.Min(255, math.Round(f)))
+	return uint8(f + 0.5)
 }
 
 // gifPalette is the 6×6×6 colour cube; index 36r + 6g + b.
@@ -68,62 +70,84 @@ func checkVideo(frames []float32, f, height, width int) error {
 	return nil
 }
 
-// WriteGIF writes frames [F, 3, H, W] (values in [-1, 1]) to path as an
-// animated, looping GIF with delayCS hundredths of a second per frame. The
-// colours are mapped to a fixed 6×6×6 cube. The file is written atomically.
-func WriteGIF(path string, frames []float32, f, height, width, delayCS int) error {
+// Video is a clip encoded for writing: an animated GIF and one PNG per
+// frame. Encoding is CPU work of its own (tens of milliseconds for a small
+// clip), so the executor does it inside the decode stage, where the cost
+// profile measures it, and only the file writes happen in the background.
+type Video struct {
+	GIF  []byte
+	PNGs [][]byte
+}
+
+// EncodeVideo encodes frames [F, 3, H, W] (values in [-1, 1]) as an
+// animated, looping GIF with delayCS hundredths of a second per frame
+// (colours mapped to a fixed 6×6×6 cube) and as one PNG per frame.
+func EncodeVideo(frames []float32, f, height, width, delayCS int) (*Video, error) {
 	if err := checkVideo(frames, f, height, width); err != nil {
-		return err
+		return nil, err
 	}
 	if delayCS < 0 {
-		return fmt.Errorf("models: gif %s: delay %d: want ≥ 0", path, delayCS)
+		return nil, fmt.Errorf("models: video: gif delay %d: want ≥ 0", delayCS)
 	}
+	v := &Video{PNGs: make([][]byte, f)}
 	anim := &gif.GIF{}
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	for i := range f {
 		rgba, err := FrameImage(frames, i, height, width)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var buf bytes.Buffer
+		if err := enc.Encode(&buf, rgba); err != nil {
+			return nil, fmt.Errorf("models: video: png frame %d: %w", i, err)
+		}
+		v.PNGs[i] = buf.Bytes()
 		pal := image.NewPaletted(rgba.Rect, gifPalette)
-		for y := range height {
-			for x := range width {
-				o := rgba.PixOffset(x, y)
-				r, g, b := level(rgba.Pix[o]), level(rgba.Pix[o+1]), level(rgba.Pix[o+2])
-				pal.Pix[pal.PixOffset(x, y)] = 36*r + 6*g + b
-			}
+		for k := range height * width {
+			px := rgba.Pix[4*k : 4*k+3]
+			pal.Pix[k] = 36*level(px[0]) + 6*level(px[1]) + level(px[2])
 		}
 		anim.Image = append(anim.Image, pal)
 		anim.Delay = append(anim.Delay, delayCS)
 	}
 	var buf bytes.Buffer
 	if err := gif.EncodeAll(&buf, anim); err != nil {
-		return fmt.Errorf("models: gif %s: %w", path, err)
+		return nil, fmt.Errorf("models: video: gif: %w", err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	v.GIF = buf.Bytes()
+	return v, nil
+}
+
+// WriteGIF writes frames [F, 3, H, W] (values in [-1, 1]) to path as an
+// animated, looping GIF (see EncodeVideo), atomically.
+func WriteGIF(path string, frames []float32, f, height, width, delayCS int) error {
+	v, err := EncodeVideo(frames, f, height, width, delayCS)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, v.GIF)
 }
 
 // WritePNGFrames writes frames [F, 3, H, W] (values in [-1, 1]) as PNG
 // files dir/<prefix>000.png, dir/<prefix>001.png, … (each atomically) and
 // returns their paths.
 func WritePNGFrames(dir, prefix string, frames []float32, f, height, width int) ([]string, error) {
-	if err := checkVideo(frames, f, height, width); err != nil {
+	v, err := EncodeVideo(frames, f, height, width, 0)
+	if err != nil {
 		return nil, err
 	}
-	var paths []string
-	for i := range f {
-		img, err := FrameImage(frames, i, height, width)
-		if err != nil {
+	return v.WritePNGs(dir, prefix)
+}
+
+// WritePNGs writes the frames as dir/<prefix>000.png, … (each atomically)
+// and returns their paths.
+func (v *Video) WritePNGs(dir, prefix string) ([]string, error) {
+	paths := make([]string, len(v.PNGs))
+	for i, b := range v.PNGs {
+		paths[i] = filepath.Join(dir, fmt.Sprintf("%s%03d.png", prefix, i))
+		if err := writeFileAtomic(paths[i], b); err != nil {
 			return nil, err
 		}
-		path := filepath.Join(dir, fmt.Sprintf("%s%03d.png", prefix, i))
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
-			return nil, fmt.Errorf("models: png %s: %w", path, err)
-		}
-		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-			return nil, err
-		}
-		paths = append(paths, path)
 	}
 	return paths, nil
 }

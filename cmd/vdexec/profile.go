@@ -32,7 +32,7 @@ func profileCommand() *cli.Command {
 		ortLibFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "profile.yaml"), EnvVars: cliutil.Env(envPrefix, "profile-out"),
 			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs)"},
-		&cli.IntFlag{Name: flagReps, Value: 40, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: "timed repetitions of each measurement"},
+		&cli.IntFlag{Name: flagReps, Value: 100, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: "timed repetitions of each measurement"},
 		&cli.IntFlag{Name: flagWarmup, Value: 5, EnvVars: cliutil.Env(envPrefix, flagWarmup), Usage: "untimed calls before the timed ones"},
 		&cli.BoolFlag{Name: flagTCP, EnvVars: cliutil.Env(envPrefix, flagTCP), Usage: "also measure hand-offs over loopback TCP (always done for plans with transport tcp)"},
 		&cli.StringFlag{Name: flagDate, EnvVars: cliutil.Env(envPrefix, flagDate), Usage: "provenance date `YYYY-MM-DD` (default today)"},
