@@ -14,11 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
-	"github.com/vdpp/vdpp/timeline"
 )
 
 // ProfileOptions control Profile.
@@ -329,7 +330,7 @@ func WriteProfile(path string, pr *plan.Profile) error {
 	if err != nil {
 		return err
 	}
-	if err := timeline.AtomicWriteFile(path, b); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("exec: profile: %w", err)
 	}
 	return nil

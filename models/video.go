@@ -7,8 +7,9 @@ import (
 	"image/color"
 	"image/gif"
 	"image/png"
-	"os"
 	"path/filepath"
+
+	"github.com/vdpp/vdpp/internal/atomicfile"
 )
 
 // FrameImage returns frame i of frames [F, 3, H, W] (values in [-1, 1],
@@ -125,7 +126,7 @@ func WriteGIF(path string, frames []float32, f, height, width, delayCS int) erro
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, v.GIF)
+	return atomicfile.Write(path, v.GIF)
 }
 
 // WritePNGFrames writes frames [F, 3, H, W] (values in [-1, 1]) as PNG
@@ -145,34 +146,9 @@ func (v *Video) WritePNGs(dir, prefix string) ([]string, error) {
 	paths := make([]string, len(v.PNGs))
 	for i, b := range v.PNGs {
 		paths[i] = filepath.Join(dir, fmt.Sprintf("%s%03d.png", prefix, i))
-		if err := writeFileAtomic(paths[i], b); err != nil {
+		if err := atomicfile.Write(paths[i], b); err != nil {
 			return nil, err
 		}
 	}
 	return paths, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place, so a reader never sees a partial file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("models: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("models: write %s: %w", path, err)
-	}
-	return nil
 }

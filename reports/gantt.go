@@ -9,6 +9,8 @@ import (
 	"math"
 	"sort"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -424,7 +426,7 @@ func WriteGanttPNG(path string, panels []GanttPanel, opts GanttOptions) error {
 	if err := WriteGantt(&buf, panels, opts); err != nil {
 		return err
 	}
-	if err := timeline.AtomicWriteFile(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("reports: gantt: %w", err)
 	}
 	return nil

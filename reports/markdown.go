@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
 )
@@ -60,7 +62,7 @@ func WriteMarkdown(path string, r Report) error {
 	if err := RenderMarkdown(&buf, r); err != nil {
 		return err
 	}
-	if err := timeline.AtomicWriteFile(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("reports: markdown: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
 )
@@ -76,7 +78,7 @@ func WriteSweepMarkdown(path string, r SweepReport) error {
 	if err := RenderSweepMarkdown(&buf, r); err != nil {
 		return err
 	}
-	if err := timeline.AtomicWriteFile(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("reports: sweep markdown: %w", err)
 	}
 	return nil

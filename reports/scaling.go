@@ -10,14 +10,14 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/vdpp/vdpp/timeline"
 )
 
 // ScalingPoint is one run of a layout on a number of devices.
@@ -248,7 +248,7 @@ func WriteScalingPNG(path string, title string, series []ScalingSeries) error {
 	if err := WriteScaling(&buf, title, series); err != nil {
 		return err
 	}
-	if err := timeline.AtomicWriteFile(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("reports: scaling: %w", err)
 	}
 	return nil

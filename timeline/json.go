@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/vdpp/vdpp/internal/atomicfile"
 )
 
 // Write encodes t as JSON on w. The layout is stable and line oriented:
@@ -71,38 +72,8 @@ func WriteFile(path string, t *Timeline) error {
 	if err := Write(&buf, t); err != nil {
 		return err
 	}
-	if err := AtomicWriteFile(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("timeline: %w", err)
-	}
-	return nil
-}
-
-// AtomicWriteFile writes data to path through a temporary file in the same
-// directory followed by a rename. Other packages (charts, reports) use it
-// for their outputs too.
-func AtomicWriteFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

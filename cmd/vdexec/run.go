@@ -17,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
@@ -380,7 +382,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 		if err := timeline.WriteTrace(&buf, tl); err != nil {
 			return err
 		}
-		return timeline.AtomicWriteFile(path, buf.Bytes())
+		return atomicfile.Write(path, buf.Bytes())
 	})
 	if len(tl.Spans) > 0 {
 		try("gantt.png", func(path string) error {
@@ -393,7 +395,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 		if err != nil {
 			return err
 		}
-		return timeline.AtomicWriteFile(path, append(data, '\n'))
+		return atomicfile.Write(path, append(data, '\n'))
 	})
 	return files, errors.Join(errs...)
 }

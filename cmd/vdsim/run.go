@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
@@ -336,7 +338,7 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 		if err := timeline.WriteTrace(&buf, tl); err != nil {
 			return nil, err
 		}
-		if err := timeline.AtomicWriteFile(path("trace.json"), buf.Bytes()); err != nil {
+		if err := atomicfile.Write(path("trace.json"), buf.Bytes()); err != nil {
 			return nil, fmt.Errorf("trace: %w", err)
 		}
 		panels := []reports.GanttPanel{{Title: "predicted, " + layoutLabel(r.plan), TL: tl}}
@@ -361,7 +363,7 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("metrics json: %w", err)
 	}
-	if err := timeline.AtomicWriteFile(path("metrics.json"), append(data, '\n')); err != nil {
+	if err := atomicfile.Write(path("metrics.json"), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	rep := reports.Report{

@@ -3,8 +3,9 @@ package tiny
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
+
+	"github.com/vdpp/vdpp/internal/atomicfile"
 
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/models/onnx"
@@ -360,32 +361,9 @@ func WriteFiles(dir string, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(dir, b.name), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, b.name), data); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tiny: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tiny: write %s: %w", path, err)
 	}
 	return nil
 }
