@@ -42,8 +42,9 @@ func profileCommand() *cli.Command {
 		Usage:     "measure the plan's costs on this machine and write a cost profile for vdsim",
 		ArgsUsage: "[PLAN]",
 		Description: "Opens one session per stage device, as a run does, and measures with all devices busy at once: " +
-			"the UNet call per micro-batch size the plan uses (median of --reps after --warmup), the first call of a " +
-			"fresh session, image encode, VAE decode, host time per step outside the UNet call, hand-off time per " +
+			"the UNet call per micro-batch size the plan uses (mean of --reps after --warmup, over a real sampling " +
+			"trajectory), the warm-up of a fresh session's first calls, image encode, VAE decode with video " +
+			"encoding, host time per step outside the UNet call, hand-off time per " +
 			"transport, and memory. The profile records its provenance (CPU, threads, ONNX Runtime and Go " +
 			"versions, date). Predict with it: vdsim run PLAN --costs FILE.",
 		Flags:  flags,

@@ -110,7 +110,7 @@ func runAction(c *cli.Context) error {
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
-		p.Name, p.Workload.Samples, layoutLabel(p), p.Sampler.Steps, transportName(p), ort.Version(), out)
+		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, transportName(p), ort.Version(), out)
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
@@ -241,24 +241,6 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 	}, nil
 }
 
-// layoutLabel names a plan's layout: "pipeline 1×2", "data parallel 2×1",
-// "hybrid 2×2" (pipelines × stages).
-func layoutLabel(p *plan.Plan) string {
-	r := len(p.Pipelines)
-	s := 0
-	if r > 0 {
-		s = len(p.Pipelines[0].Stages)
-	}
-	kind := "hybrid"
-	switch {
-	case s == 1:
-		kind = "data parallel"
-	case r == 1:
-		kind = "pipeline"
-	}
-	return fmt.Sprintf("%s %d×%d", kind, r, s)
-}
-
 func transportName(p *plan.Plan) string {
 	if p.Transport == "" {
 		return "inproc"
@@ -345,7 +327,7 @@ type runResult struct {
 
 func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) runResult {
 	return runResult{
-		Plan: p.Name, File: p.File, Layout: layoutLabel(p), Source: "exec",
+		Plan: p.Name, File: p.File, Layout: cliutil.LayoutLabel(p), Source: "exec",
 		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
 		Done: res.Done, Total: res.Total, Interrupted: res.Interrupted,
 		Metrics: cliutil.NewMetricsJSON(m), Overhead: overhead,
@@ -386,7 +368,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 	})
 	if len(tl.Spans) > 0 {
 		try("gantt.png", func(path string) error {
-			panels := []reports.GanttPanel{{Title: "measured, " + layoutLabel(p), TL: tl}}
+			panels := []reports.GanttPanel{{Title: "measured, " + cliutil.LayoutLabel(p), TL: tl}}
 			return reports.WriteGanttPNG(path, panels, reports.GanttOptions{})
 		})
 	}
@@ -412,7 +394,7 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 		status = " (interrupted)"
 	}
 	fmt.Fprintf(w, "%s: %d of %d samples%s, %s on %d × %s, %d steps, measured on %s\n",
-		p.Name, res.Done, res.Total, status, layoutLabel(p), len(p.Devices), kind, p.Sampler.Steps, res.Timeline.Meta.Machine)
+		p.Name, res.Done, res.Total, status, cliutil.LayoutLabel(p), len(p.Devices), kind, p.Sampler.Steps, res.Timeline.Meta.Machine)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\tmeasured\t\n")

@@ -86,24 +86,6 @@ func isDataParallel(p *plan.Plan) bool {
 	return true
 }
 
-// layoutLabel names a plan's layout: "pipeline 1×7", "data parallel 7×1",
-// "hybrid 2×2" (pipelines × stages).
-func layoutLabel(p *plan.Plan) string {
-	r := len(p.Pipelines)
-	s := 0
-	if r > 0 {
-		s = len(p.Pipelines[0].Stages)
-	}
-	kind := "hybrid"
-	switch {
-	case s == 1:
-		kind = "data parallel"
-	case r == 1:
-		kind = "pipeline"
-	}
-	return fmt.Sprintf("%s %d×%d", kind, r, s)
-}
-
 func runAction(c *cli.Context) error {
 	p, err := loadPlan(c)
 	if err != nil {
@@ -211,14 +193,14 @@ func meanUtil(m *timeline.Metrics) float64 {
 
 func writeRunTable(w io.Writer, r, dp *simRun, dpNote string) {
 	p := r.plan
-	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.metrics.Samples, layoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
+	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.metrics.Samples, cliutil.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
 	fmt.Fprintln(w, costsLine(p))
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	mine := layoutLabel(p)
+	mine := cliutil.LayoutLabel(p)
 	if dp != nil {
-		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, layoutLabel(dp.plan), "ratio")
+		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, cliutil.LayoutLabel(dp.plan), "ratio")
 	} else {
 		fmt.Fprintf(tw, "metric\t%s\n", mine)
 	}
@@ -238,7 +220,7 @@ func writeRunTable(w io.Writer, r, dp *simRun, dpNote string) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	if dp != nil {
-		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, layoutLabel(dp.plan), dp.metrics.Samples)
+		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, cliutil.LayoutLabel(dp.plan), dp.metrics.Samples)
 		for _, line := range reports.BaselineVerdict(r.metrics, dp.metrics, "the "+strings.SplitN(mine, " ", 2)[0], "data parallel") {
 			fmt.Fprintln(w, line)
 		}
@@ -299,7 +281,7 @@ type runJSON struct {
 
 func writeRunJSON(w io.Writer, r, dp *simRun, dpNote string, files []string) error {
 	j := runJSON{
-		Plan: r.plan.Name, File: r.plan.File, Layout: layoutLabel(r.plan),
+		Plan: r.plan.Name, File: r.plan.File, Layout: cliutil.LayoutLabel(r.plan),
 		Profile:  sim.ProvenanceString(r.plan.Profile),
 		Measured: r.plan.Profile.Provenance.Source == "measured",
 		Metrics:  cliutil.NewMetricsJSON(r.metrics), Memory: r.res.Memory,
@@ -341,20 +323,20 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 		if err := atomicfile.Write(path("trace.json"), buf.Bytes()); err != nil {
 			return nil, fmt.Errorf("trace: %w", err)
 		}
-		panels := []reports.GanttPanel{{Title: "predicted, " + layoutLabel(r.plan), TL: tl}}
+		panels := []reports.GanttPanel{{Title: "predicted, " + cliutil.LayoutLabel(r.plan), TL: tl}}
 		if dp != nil && dp.res.Timeline != nil {
-			panels = append(panels, reports.GanttPanel{Title: "predicted, " + layoutLabel(dp.plan) + " (baseline)", TL: dp.res.Timeline})
+			panels = append(panels, reports.GanttPanel{Title: "predicted, " + cliutil.LayoutLabel(dp.plan) + " (baseline)", TL: dp.res.Timeline})
 		}
 		if err := reports.WriteGanttPNG(path("gantt.png"), panels, reports.GanttOptions{}); err != nil {
 			return nil, err
 		}
-		title := "Gantt chart: " + layoutLabel(r.plan)
+		title := "Gantt chart: " + cliutil.LayoutLabel(r.plan)
 		if len(panels) > 1 {
 			title += " (top) and the data-parallel baseline (bottom), on one time axis"
 		}
 		images = append(images, reports.Image{Title: title, Path: "gantt.png"})
 	}
-	mj := map[string]any{"plan": r.plan.Name, "layout": layoutLabel(r.plan), "metrics": cliutil.NewMetricsJSON(r.metrics)}
+	mj := map[string]any{"plan": r.plan.Name, "layout": cliutil.LayoutLabel(r.plan), "metrics": cliutil.NewMetricsJSON(r.metrics)}
 	if dp != nil {
 		mj["data_parallel"] = cliutil.NewMetricsJSON(dp.metrics)
 		mj["ratio"] = ratios(&r.metrics, &dp.metrics)
