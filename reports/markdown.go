@@ -442,7 +442,7 @@ func (r *Report) writeProfile(md *mdWriter) {
 		rows = append(rows, []string{"reference", pv.Reference})
 	}
 	if pv.Notes != "" {
-		rows = append(rows, []string{"notes", pv.Notes})
+		rows = append(rows, []string{"notes", strings.Join(strings.Fields(strings.ReplaceAll(pv.Notes, "\n", " · ")), " ")})
 	}
 	md.table("ll", []string{"", ""}, rows)
 }
@@ -715,8 +715,8 @@ func computeDrift(pred, meas timeline.Metrics) string {
 	if math.IsNaN(e) || math.Abs(e) <= 0.03 {
 		return ""
 	}
-	return fmt.Sprintf("The stages' compute (busy time over all stages: %s predicted, %s measured, %s) "+
-		"did not take what the cost profile says, so this part of the error is in the per-step costs, "+
+	return fmt.Sprintf("The stages' compute itself differed from the cost profile (busy time over all stages: %s predicted, %s measured, %s), "+
+		"so this part of the error is in the per-step costs, "+
 		"not the pipeline model: the machine ran at another speed during the run than while profiling "+
 		"(shared or throttled CPUs), or the profile is stale. Profile again right before the run, with more --reps.",
 		FormatNS(bp), FormatNS(bm), FormatSignedPercent(e))
