@@ -52,6 +52,8 @@ type ProfileOptions struct {
 //     call that also carries it: the median steady call plus the excess over
 //     it of the session's first Warmup+1 calls (a session's first calls are
 //     slower than its later ones, not only the very first);
+//   - jitter: the relative standard deviation of the batch-1 UNet calls,
+//     which the simulator applies to each step, independently;
 //   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
 //     the sample's GIF and PNG frames, which the decode stage does too;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
@@ -272,6 +274,11 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		c.EncodeMS = round3(median(enc))
 		c.DecodeMS = round3(median(dec))
 		c.HostMSPerStep = round3(max(median(host), 0))
+		var calls []float64
+		for _, pr := range prs {
+			calls = append(calls, pr.unet[1]...)
+		}
+		c.Jitter = round3(relStd(calls))
 		c.Memory = plan.MemoryCosts{
 			UNet: round3(weights(p.Model.ONNX.UNet)), Encoder: round3(weights(p.Model.ONNX.Encoder)), Decoder: round3(weights(p.Model.ONNX.Decoder)),
 			ActivationsPerSample: round3(max(float64(rssRun-rssOpen), 0) / 1e9 / float64(n*mb)),
@@ -484,6 +491,20 @@ func sig4(v float64) float64 {
 	}
 	scale := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
 	return math.Round(v*scale) / scale
+}
+
+// relStd is the standard deviation of v relative to its mean (0 for fewer
+// than two values).
+func relStd(v []float64) float64 {
+	m := mean(v)
+	if len(v) < 2 || m <= 0 {
+		return 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - m) * (x - m)
+	}
+	return math.Sqrt(ss/float64(len(v)-1)) / m
 }
 
 func mean(v []float64) float64 {

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -55,5 +56,15 @@ func TestProfile(t *testing.T) {
 	p.Profile = back
 	if _, err := sim.Run(p, sim.Options{}); err != nil {
 		t.Errorf("the simulator rejects the measured profile: %v", err)
+	}
+}
+
+func TestRelStd(t *testing.T) {
+	// Sample standard deviation of 1, 2, 3 is 1, the mean 2.
+	if got := relStd([]float64{1, 2, 3}); math.Abs(got-0.5) > 1e-12 {
+		t.Errorf("relStd(1,2,3) = %v, want 0.5", got)
+	}
+	if got := relStd([]float64{4}); got != 0 {
+		t.Errorf("relStd of one value = %v, want 0", got)
 	}
 }
