@@ -111,6 +111,8 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		}
 	}()
 	rssOpen := rss()
+	// The conditioning images a run would use (the tiny model's templates),
+	// so that the timed calls see real data; a synthetic pattern otherwise.
 	images := func(i int) []float32 {
 		img := make([]float32, 3*64*scfg.Height*scfg.Width)
 		for k := range img {
@@ -118,6 +120,16 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		}
 		return img
 	}
+	if real, _, err := defaultImages(p); err == nil {
+		images = func(i int) []float32 {
+			img, err := real(i)
+			if err != nil {
+				return make([]float32, 3*64*scfg.Height*scfg.Width)
+			}
+			return img
+		}
+	}
+	shape1 := models.Shape{Batch: 1, Frames: scfg.Frames, Channels: scfg.Channels, Height: scfg.Height, Width: scfg.Width}
 	// Every phase runs on all devices at once.
 	all := func(fn func(pr *probe) error) error {
 		if err := ctx.Err(); err != nil {
@@ -140,6 +152,9 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			pr.states = pr.states[:0]
 			for i := 0; i < b; i++ {
 				cond := models.Conditioning{Embedding: make([]float32, models.Embedding), ImageLatent: make([]float32, scfg.Channels*scfg.Height*scfg.Width)}
+				if err := pr.model.Encode(shape1, images(i), cond.Embedding, cond.ImageLatent); err != nil {
+					return fmt.Errorf("device %s: encode: %w", pr.dev.Name, err)
+				}
 				pr.states = append(pr.states, pr.smp.Start(p.Workload.Seed, i, cond))
 			}
 			pr.x0 = make([][]float32, b)
@@ -190,7 +205,7 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			return nil, fmt.Errorf("exec: profile: unet batch %d: %w", b, err)
 		}
 	}
-	shape := models.Shape{Batch: 1, Frames: scfg.Frames, Channels: scfg.Channels, Height: scfg.Height, Width: scfg.Width}
+	shape := shape1
 	if err := all(func(pr *probe) error {
 		emb := make([]float32, models.Embedding)
 		lat := make([]float32, scfg.Channels*scfg.Height*scfg.Width)
