@@ -27,14 +27,16 @@
 //     layout.micro_batch of them (at least 1, in release order) as one
 //     micro-batch, which travels through the pipeline together.
 //   - Work of a micro-batch of size b at a stage: an encode span of
-//     b×encode_ms if the stage encodes; one step span for its whole step
-//     range of steps×(StepNS(b)+host_ms_per_step)/speed, where the device's
-//     very first UNet call costs FirstCallNS(b) instead of StepNS(b) (that
-//     span is marked Warmup); a decode span of b×decode_ms if the stage
-//     decodes, after which the samples are done (timeline.Sample.Done is the
-//     end of the decode, or of the last step when nothing decodes). Device
-//     speed applies to steps only; encode and decode cost what the profile
-//     says. An encode or decode of zero cost makes no span. With jitter > 0
+//     b×encode_ms/speed if the stage encodes; one step span for its whole
+//     step range of steps×(StepNS(b)/speed + host_ms_per_step), where the
+//     device's very first UNet call costs FirstCallNS(b) instead of
+//     StepNS(b) (that span is marked Warmup); a decode span of
+//     b×decode_ms/speed if the stage decodes, after which the samples are
+//     done (timeline.Sample.Done is the end of the decode, or of the last
+//     step when nothing decodes). Device speed scales the device's work
+//     (UNet, encode, decode) but not the host's sampler work between calls,
+//     the same as plan.StageNS. An encode or decode of zero cost makes no
+//     span. With jitter > 0
 //     in the device kind's costs, each UNet step's time is multiplied by
 //     max(0, 1+jitter·z), z standard normal from a PCG seeded by
 //     workload.seed (a stream of its own, so jitter does not move arrivals).

@@ -35,19 +35,23 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 	}
 	S := len(s.stepMS)
 	bytes := p.Model.LatentBytes()
-	stepCost := func(k, b int, warm bool) int64 {
-		speed := 1.0
+	speedOf := func(k int) float64 {
 		if s.speed != nil && s.speed[k] != 0 {
-			speed = s.speed[k]
+			return s.speed[k]
 		}
+		return 1
+	}
+	// Speed scales the device's work (UNet, encode, decode), not host time.
+	scaled := func(ns int64, k int) int64 { return int64(math.Round(float64(ns) / speedOf(k))) }
+	stepCost := func(k, b int, warm bool) int64 {
 		c := p.Profile.Devices[p.Devices[k].Kind]
 		one, _ := c.StepNS(b)
 		first, _ := c.FirstCallNS(b)
 		host := int64(math.Round(s.hostMS * 1e6))
-		per := int64(math.Round(float64(one+host) / speed))
+		per := scaled(one, k) + host
 		n := int64(s.steps[k])
 		if warm {
-			return int64(math.Round(float64(first+host)/speed)) + (n-1)*per
+			return scaled(first, k) + host + (n-1)*per
 		}
 		return n * per
 	}
@@ -78,10 +82,10 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 				end := begin + stepCost(k, b, !warm[k])
 				warm[k] = true
 				if k == 0 {
-					end += int64(b) * int64(math.Round(s.encMS*1e6))
+					end += scaled(int64(b)*int64(math.Round(s.encMS*1e6)), k)
 				}
 				if k == S-1 {
-					end += int64(b) * int64(math.Round(s.decMS*1e6))
+					end += scaled(int64(b)*int64(math.Round(s.decMS*1e6)), k)
 					for j := range b {
 						done[ids[i+j]] = end
 					}

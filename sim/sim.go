@@ -266,13 +266,15 @@ func newEngine(p *plan.Plan) (*engine, error) {
 				if !ok1 || !ok2 {
 					return nil, errf("%s: no unet_ms for device kind %q", where, dev.Kind)
 				}
-				rt.step[b] = int64(math.Round(float64(s+host) / speed))
-				rt.warm[b] = int64(math.Round(float64(f+host) / speed))
+				// Speed scales the device's own work (UNet, encode, decode),
+				// not the host's (sampler math between calls), as plan.StageNS does.
+				rt.step[b] = int64(math.Round(float64(s)/speed)) + host
+				rt.warm[b] = int64(math.Round(float64(f)/speed)) + host
 				if rt.encode {
-					rt.enc[b] = int64(b) * msNS(c.EncodeMS)
+					rt.enc[b] = int64(math.Round(float64(int64(b)*msNS(c.EncodeMS)) / speed))
 				}
 				if rt.decode {
-					rt.dec[b] = int64(b) * msNS(c.DecodeMS)
+					rt.dec[b] = int64(math.Round(float64(int64(b)*msNS(c.DecodeMS)) / speed))
 				}
 				if rt.step[b] < 0 || rt.warm[b] < 0 || rt.enc[b] < 0 || rt.dec[b] < 0 {
 					return nil, errf("%s: device kind %q has a negative cost", where, dev.Kind)
