@@ -46,7 +46,8 @@ type DeviceCosts struct {
 	UNetMS map[int]float64 `yaml:"unet_ms"`
 	// FirstCallMS is the time of a device's first UNet call, which it takes
 	// instead of UNetMS (graph compilation, allocator warm-up). Keyed by
-	// micro-batch size like UNetMS; a missing size uses the batch-1 value.
+	// micro-batch size like UNetMS; a missing size costs its UNetMS time
+	// plus the extra warm-up measured at batch 1 (see FirstCallNS).
 	FirstCallMS map[int]float64 `yaml:"first_call_ms"`
 	EncodeMS    float64         `yaml:"encode_ms"` // per sample
 	DecodeMS    float64         `yaml:"decode_ms"` // per sample

@@ -41,6 +41,7 @@ func (p *Plan) resolve(c *checker) {
 		c.add("layout.replicas", "must be at least 1, got %d", p.Layout.Replicas)
 		return
 	}
+	defer p.checkEnds(c)
 	var pipes []Pipeline
 	switch a := p.Layout.Assignment; a {
 	case "explicit":
@@ -104,6 +105,29 @@ func (p *Plan) makePipeline(idx int, devs, sizes []int) Pipeline {
 	}
 	p.markEnds(&pl)
 	return pl
+}
+
+// checkEnds rejects encode on the last stage or decode on the first of a
+// pipeline with several stages: the image encoder's output conditions every
+// step, so it must run before the first one, and the decoder needs the last
+// step's latent. (With one stage per pipeline first and last are the same.)
+func (p *Plan) checkEnds(c *checker) {
+	multi := false
+	for _, pl := range p.Pipelines {
+		multi = multi || len(pl.Stages) > 1
+	}
+	if !multi {
+		return
+	}
+	if p.Layout.EncodeOn == "last" {
+		c.add("layout.encode_on", "last is not possible with several stages per pipeline: the image encoding conditions every step, so it runs on the first stage; use first")
+	}
+	if p.Layout.DecodeOn == "first" {
+		c.add("layout.decode_on", "first is not possible with several stages per pipeline: decoding needs the last step's latent, so it runs on the last stage; use last")
+	}
+	if len(c.errs) > 0 {
+		p.Pipelines = nil
+	}
 }
 
 func (p *Plan) markEnds(pl *Pipeline) {
@@ -233,14 +257,17 @@ func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	t := float64(k) * (float64(step)/d.Speed + dc.HostMSPerStep*1e6)
+	// Each piece of work is rounded to whole nanoseconds on its own, as the
+	// simulator schedules it, so that the two agree to the nanosecond.
+	scaled := func(ns int64) int64 { return int64(math.Round(float64(ns) / d.Speed)) }
+	t := int64(k) * (scaled(step) + ms(dc.HostMSPerStep))
 	if encode {
-		t += dc.EncodeMS * 1e6 * float64(mb) / d.Speed
+		t += scaled(int64(mb) * ms(dc.EncodeMS))
 	}
 	if decode {
-		t += dc.DecodeMS * 1e6 * float64(mb) / d.Speed
+		t += scaled(int64(mb) * ms(dc.DecodeMS))
 	}
-	return int64(math.Round(t)), true
+	return t, true
 }
 
 // StageNS is the expected steady-state time of stage s per micro-batch, in
@@ -255,7 +282,9 @@ func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
 // device, so it shifts the first sample's latency but not the steady-state
 // rate that the slowest stage sets. Hand-offs between stages are not
 // counted either (they overlap with compute when handoff is buffered, and
-// are small against a step for latents). This is the time the balanced
+// are small against a step for latents). Each UNet call, encode and
+// decode is rounded to whole nanoseconds after the speed is applied, as
+// the simulator does, so the two agree exactly. This is the time the balanced
 // assignment minimises the maximum of. It reports false without a profile
 // or without costs for the stage's device kind.
 func (p *Plan) StageNS(s Stage) (int64, bool) {
@@ -363,18 +392,12 @@ type Hop struct {
 }
 
 // Hops lists the transfers of pipeline pl: the latent from each stage to
-// the next, and, when the pipeline has more than one stage and encoding
-// runs on the last stage or decoding on the first, the hop from the last
-// stage back to the first (the conditioning, or the finished latent).
+// the next.
 func (p *Plan) Hops(pl Pipeline) []Hop {
 	var hops []Hop
 	st := pl.Stages
 	for i := 0; i+1 < len(st); i++ {
 		hops = append(hops, Hop{st[i].Device, st[i+1].Device, p.Links.LinkKind(st[i].Device, st[i+1].Device)})
-	}
-	if len(st) > 1 && (p.Layout.EncodeOn == "last" || p.Layout.DecodeOn == "first") {
-		a, b := st[len(st)-1].Device, st[0].Device
-		hops = append(hops, Hop{a, b, p.Links.LinkKind(a, b)})
 	}
 	return hops
 }

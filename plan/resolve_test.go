@@ -3,6 +3,8 @@ package plan
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -85,8 +87,10 @@ func TestBalancedOptimal(t *testing.T) {
 			kinds[i] = []string{"a", "b"}[rng.IntN(2)]
 		}
 		p := costPlan(n, speeds, kinds, prof)
-		p.Layout.EncodeOn = []string{"first", "last"}[rng.IntN(2)]
-		p.Layout.DecodeOn = []string{"first", "last"}[rng.IntN(2)]
+		if p.Layout.Replicas == len(p.Devices) { // one stage per pipeline: either end
+			p.Layout.EncodeOn = []string{"first", "last"}[rng.IntN(2)]
+			p.Layout.DecodeOn = []string{"first", "last"}[rng.IntN(2)]
+		}
 		p.Layout.MicroBatch = 1 + rng.IntN(3)
 		if err := p.Resolve(); err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
@@ -161,12 +165,30 @@ func TestHops(t *testing.T) {
 	if len(hops) != 6 || hops[3] != (Hop{"gpu3", "gpu4", "cross-socket"}) || hops[0] != (Hop{"gpu0", "gpu1", "pcie4"}) {
 		t.Errorf("hops %+v", hops)
 	}
-	p.Layout.DecodeOn = "first"
-	if err := p.Resolve(); err != nil {
+}
+
+// TestEndsOfMultiStagePipelines: encoding must come before the first step
+// and decoding after the last, so a multi-stage pipeline rejects the other
+// ends with the field's position, while a one-stage pipeline takes either.
+func TestEndsOfMultiStagePipelines(t *testing.T) {
+	data, err := os.ReadFile("../configs/svd-14f-320x576-7xa5000.yaml")
+	if err != nil {
 		t.Fatal(err)
 	}
-	hops = p.Hops(p.Pipelines[0])
-	if len(hops) != 7 || hops[6] != (Hop{"gpu6", "gpu0", "pcie4"}) || !p.Pipelines[0].Stages[0].Decode {
-		t.Errorf("decode on first: hops %+v", hops)
+	base := strings.ReplaceAll(string(data), "costs: profiles/", "costs: ../configs/profiles/")
+	for _, c := range []struct{ field, from, to string }{
+		{"layout.encode_on", "encode_on: first", "encode_on: last"},
+		{"layout.decode_on", "decode_on: last", "decode_on: first"},
+	} {
+		src := strings.Replace(base, c.from, c.to, 1)
+		_, err := Parse([]byte(src), "ends.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.field+": ") || !strings.Contains(err.Error(), "several stages") {
+			t.Errorf("%s: got %v, want an error at %s", c.to, err, c.field)
+		}
+		// Seven one-stage pipelines (data parallel): first and last are one stage.
+		one := strings.Replace(src, "replicas: 1", "replicas: 7", 1)
+		if _, err := Parse([]byte(one), "ends1.yaml"); err != nil {
+			t.Errorf("%s on one-stage pipelines: %v", c.to, err)
+		}
 	}
 }

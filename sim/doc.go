@@ -36,7 +36,9 @@
 //     step when nothing decodes). Device speed scales the device's work
 //     (UNet, encode, decode) but not the host's sampler work between calls,
 //     the same as plan.StageNS. An encode or decode of zero cost makes no
-//     span. With jitter > 0
+//     span. Encode must be on a pipeline's first stage and decode on its
+//     last (layout.encode_on: first, decode_on: last, as the executor
+//     requires); Run returns an error otherwise. With jitter > 0
 //     in the device kind's costs, each UNet step's time is multiplied by
 //     max(0, 1+jitter·z), z standard normal from a PCG seeded by
 //     workload.seed (a stream of its own, so jitter does not move arrivals).

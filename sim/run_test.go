@@ -135,6 +135,7 @@ func TestPlansThatCannotRun(t *testing.T) {
 		{"gap", func(p *plan.Plan) { p.Pipelines[0].Stages[1].First = 3 }, "want a range starting at step 2"},
 		{"short", func(p *plan.Plan) { p.Sampler.Steps = 5 }, "want 4"},
 		{"decode early", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Decode = true }, "decode on a stage"},
+		{"encode late", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Encode, p.Pipelines[0].Stages[1].Encode = false, true }, "encode on a stage"},
 		{"speed", func(p *plan.Plan) { p.Devices[0].Speed = -1 }, "speed -1"},
 		{"interval", func(p *plan.Plan) { p.Workload.Arrival = plan.Arrival{Kind: "interval", IntervalMS: -1} }, "interval_ms"},
 	}

@@ -235,7 +235,12 @@ func newEngine(p *plan.Plan) (*engine, error) {
 			}
 			next = st.Last + 1
 			if st.Decode && si != len(pl.Stages)-1 {
-				return nil, errf("%s: decode on a stage that is not the pipeline's last is not supported", where)
+				return nil, errf("%s: decode on a stage that is not the pipeline's last is not supported (layout.decode_on: last)", where)
+			}
+			// The UNet needs the conditioning from step 0, so the encoder runs
+			// before the first stage's steps; the executor requires the same.
+			if st.Encode && si != 0 {
+				return nil, errf("%s: encode on a stage that is not the pipeline's first is not supported (layout.encode_on: first)", where)
 			}
 			c, ok := pr.Devices[dev.Kind]
 			if !ok {

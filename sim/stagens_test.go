@@ -59,3 +59,36 @@ costs: costs.yaml
 		}
 	}
 }
+
+// TestSteadyStageMatchesPlanRounding checks that plan.StageNS and the
+// simulator agree to the nanosecond when device speed does not divide the
+// costs evenly (each UNet call is rounded to whole nanoseconds once, as the
+// simulator schedules it), with and without micro-batches.
+func TestSteadyStageMatchesPlanRounding(t *testing.T) {
+	cases := []spec{
+		{stepMS: []float64{10}, steps: []int{3}, speed: []float64{3}, samples: 4, mb: 1},
+		{stepMS: []float64{10}, steps: []int{7}, speed: []float64{3}, hostMS: 0.0000004, encMS: 1, decMS: 2, samples: 4, mb: 1},
+		{stepMS: []float64{7}, steps: []int{5}, speed: []float64{1.7}, hostMS: 0.25, encMS: 1, decMS: 1, samples: 6, mb: 2},
+	}
+	for i, s := range cases {
+		p := s.plan()
+		want, ok := p.StageNS(p.Pipelines[0].Stages[0])
+		if !ok {
+			t.Fatalf("case %d: plan.StageNS: no stage time", i)
+		}
+		r := run(t, p)
+		var done []int64
+		for _, smp := range r.Timeline.Samples {
+			if len(done) == 0 || smp.Done != done[len(done)-1] {
+				done = append(done, smp.Done)
+			}
+		}
+		if len(done) < 3 {
+			t.Fatalf("case %d: %d distinct completion times, want at least 3", i, len(done))
+		}
+		// From the second micro-batch on, the device is warm.
+		if got := done[2] - done[1]; got != want {
+			t.Errorf("case %d: completion gap %d ns, plan.StageNS says %d ns", i, got, want)
+		}
+	}
+}
