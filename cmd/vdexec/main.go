@@ -11,7 +11,9 @@
 // repository root (or any folder below it). Every flag can also be set by
 // an environment variable (VDEXEC_SAMPLES, ...), and flags may come before
 // or after the plan file. The ONNX Runtime library comes from --ort-lib or
-// $VDPP_ORT_LIB (`make ort` fetches one).
+// $VDPP_ORT_LIB (`make ort` fetches one). Conditioning images are the tiny
+// model's templates, or PNG/JPEG files given with --images (needed for
+// family svd).
 package main
 
 import (

@@ -30,6 +30,7 @@ const (
 func profileCommand() *cli.Command {
 	flags := append(cliutil.WhatIfFlags(envPrefix, true),
 		ortLibFlag(),
+		imagesFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "profile.yaml"), EnvVars: cliutil.Env(envPrefix, "profile-out"),
 			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs)"},
 		&cli.IntFlag{Name: flagReps, Value: 100, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: "timed repetitions of each measurement"},
@@ -75,8 +76,22 @@ func profileAction(c *cli.Context) error {
 	if out == "" {
 		return fmt.Errorf("profile: --%s is empty: give the profile's file name", flagOut)
 	}
-	if err := checkRunnable(p); err != nil {
+	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
+	}
+	// exec.Profile has no hook for conditioning images: the files are
+	// checked, so that a typo shows here as in a run, but not timed on.
+	imgs, err := imagesFromFlag(c, p)
+	if err != nil {
+		return err
+	}
+	if imgs != nil {
+		what := "a synthetic image pattern"
+		if p.Model.Family == "tiny" {
+			what = "the tiny model's built-in templates"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "vdexec: profile: --%s checked but not used: profiling times the calls with %s, not with these images "+
+			"(the costs depend on the shapes, not on the pixels)\n", flagImages, what)
 	}
 	if err := checkModelFiles(p, true); err != nil {
 		return err

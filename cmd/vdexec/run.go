@@ -47,6 +47,7 @@ var exitNow = os.Exit
 func runCommand() *cli.Command {
 	flags := append(cliutil.WhatIfFlags(envPrefix, true),
 		ortLibFlag(),
+		imagesFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "run"), EnvVars: cliutil.Env(envPrefix, flagOut),
 			Usage: "output `DIR`: one sample_NNNNN folder per finished sample, then timeline.json, trace.json (Perfetto), gantt.png and metrics.json"},
 		&cli.StringFlag{Name: flagOnInterrupt, Value: exec.InterruptFinish, EnvVars: cliutil.Env(envPrefix, flagOnInterrupt),
@@ -61,6 +62,7 @@ func runCommand() *cli.Command {
 		ArgsUsage: "[PLAN]",
 		Description: "Runs the plan with ONNX Runtime: one session per stage device (cpu: the device's threads as " +
 			"intra-op threads; cuda: its device index), samples pipelined through the stages as the plan says. " +
+			"Sample i is conditioned on image i mod N of --images (the tiny model's templates without it). " +
 			"Each finished sample gets DIR/sample_NNNNN/ (PNG frames, video.gif, sample.json); at the end " +
 			"DIR/timeline.json, trace.json, gantt.png and metrics.json are written (atomically) and the metrics " +
 			"printed, with the executor's own overhead per step. Transport tcp starts one `vdexec worker` " +
@@ -90,7 +92,11 @@ func runAction(c *cli.Context) error {
 	if c.Duration(flagTimeout) <= 0 {
 		return fmt.Errorf("run: --%s %s: want a positive duration such as 30s", flagTimeout, c.Duration(flagTimeout))
 	}
-	if err := checkRunnable(p); err != nil {
+	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
+		return err
+	}
+	imgs, err := imagesFromFlag(c, p)
+	if err != nil {
 		return err
 	}
 	if err := checkModelFiles(p, false); err != nil {
@@ -127,6 +133,9 @@ func runAction(c *cli.Context) error {
 		Progress:    pr.update,
 		Timeout:     c.Duration(flagTimeout),
 		Versions:    map[string]string{"onnxruntime": ort.Version()},
+	}
+	if imgs != nil {
+		opts.Images, opts.Conditioning = imgs.image, imgs.name
 	}
 	if p.Transport == "tcp" {
 		opts.WorkerCommand, err = workerLauncher(c, args)
@@ -225,7 +234,7 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 		}
 	}
 	var fwd []string
-	for _, f := range cliutil.WhatIfFlags(envPrefix, true) {
+	for _, f := range append(cliutil.WhatIfFlags(envPrefix, true), imagesFlag()) {
 		name := f.Names()[0]
 		if c.IsSet(name) {
 			fwd = append(fwd, fmt.Sprintf("--%s=%v", name, c.Value(name)))

@@ -22,7 +22,7 @@ func validateCommand() *cli.Command {
 			"(per pipeline: stage, device, step range), then checks what the executor needs before any work: " +
 			"the model files exist, the ONNX Runtime library loads, each stage's session opens on its device " +
 			"(provider available, CUDA device present) and the model's inputs and outputs match the plan's shapes.",
-		Flags: append(cliutil.WhatIfFlags(envPrefix, true), ortLibFlag()),
+		Flags: append(cliutil.WhatIfFlags(envPrefix, true), ortLibFlag(), imagesFlag()),
 		Action: func(c *cli.Context) error {
 			p, err := loadPlan(c)
 			if err != nil {
@@ -44,13 +44,15 @@ func validateCommand() *cli.Command {
 }
 
 // checkRunnable checks what the executor needs of a plan that does not
-// depend on the machine: a model family with built-in conditioning and a
-// transport this build has.
-func checkRunnable(p *plan.Plan) error {
+// depend on the machine: conditioning images (built-in for family tiny,
+// from --images otherwise; haveImages says whether --images was given) and
+// a transport this build has.
+func checkRunnable(p *plan.Plan, haveImages bool) error {
 	var errs []error
-	if p.Model.Family != "tiny" {
-		errs = append(errs, fmt.Errorf("%s: model.family %s: vdexec supplies conditioning images only for the built-in tiny model (family tiny); "+
-			"simulate this plan with vdsim, or run a tiny-model plan such as configs/%s", p.File, p.Model.Family, defaultPlanName))
+	if p.Model.Family != "tiny" && !haveImages {
+		errs = append(errs, fmt.Errorf("%s: model.family %s: vdexec has built-in conditioning images only for the tiny model (family tiny); "+
+			"give this plan's images with --%s FILE,... (PNG or JPEG), simulate it with vdsim, or run a tiny-model plan such as configs/%s",
+			p.File, p.Model.Family, flagImages, defaultPlanName))
 	}
 	switch p.Transport {
 	case "", "inproc", "tcp":
@@ -63,13 +65,20 @@ func checkRunnable(p *plan.Plan) error {
 }
 
 // preflight checks, before any work, everything a run of p needs on this
-// machine: the plan is runnable, the model files exist, the ONNX Runtime
-// library loads, and every stage's session opens on its device with the
-// plan's shapes (the sessions are closed again). It prints one line per
-// check to w.
+// machine: the plan is runnable, the conditioning images (--images) load,
+// the model files exist, the ONNX Runtime library loads, and every stage's
+// session opens on its device with the plan's shapes (the sessions are
+// closed again). It prints one line per check to w.
 func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
-	if err := checkRunnable(p); err != nil {
+	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
+	}
+	imgs, err := imagesFromFlag(c, p)
+	if err != nil {
+		return err
+	}
+	if imgs != nil {
+		fmt.Fprintf(w, "conditioning images: %s, decoded and resized to %d×%d (h×w)\n", strings.Join(imgs.names, ", "), 8*p.Model.Latent.Height, 8*p.Model.Latent.Width)
 	}
 	if err := checkModelFiles(p, false); err != nil {
 		return err

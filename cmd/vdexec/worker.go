@@ -27,6 +27,7 @@ const (
 func workerCommand() *cli.Command {
 	flags := append(cliutil.WhatIfFlags(envPrefix, true),
 		ortLibFlag(),
+		imagesFlag(),
 		&cli.StringFlag{Name: flagPlan, EnvVars: cliutil.Env(envPrefix, "worker-plan"), Usage: "plan `FILE` (empty: the built-in plan), the coordinator's"},
 		&cli.StringFlag{Name: flagDevice, EnvVars: cliutil.Env(envPrefix, "worker-device"), Usage: "the device `NAME` this worker runs"},
 		&cli.StringFlag{Name: flagRendezvous, EnvVars: cliutil.Env(envPrefix, "worker-rendezvous"), Usage: "the coordinator's `ADDR` (host:port)"},
@@ -65,6 +66,10 @@ func workerCommand() *cli.Command {
 			if !runsStage(p, dev) {
 				return fmt.Errorf("worker: device %q runs no stage of plan %s (its devices: %s)", dev, p.Name, deviceNames(p))
 			}
+			imgs, err := imagesFromFlag(c, p)
+			if err != nil {
+				return err
+			}
 			if err := initORT(c); err != nil {
 				return err
 			}
@@ -74,13 +79,17 @@ func workerCommand() *cli.Command {
 			signal.Ignore(os.Interrupt)
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM)
 			defer stop()
-			return exec.RunWorker(ctx, exec.WorkerConfig{
+			cfg := exec.WorkerConfig{
 				Plan:       p,
 				Device:     dev,
 				Rendezvous: addr,
 				Factory:    ortFactory(p, nil, false),
 				Timeout:    c.Duration(flagTimeout),
-			})
+			}
+			if imgs != nil {
+				cfg.Images, cfg.Conditioning = imgs.image, imgs.name
+			}
+			return exec.RunWorker(ctx, cfg)
 		},
 	}
 }
