@@ -22,10 +22,12 @@
 //     latent; the seeded noise is drawn here, from (seed, sample id) only);
 //     then one step span covering the stage's whole step range, flagged
 //     Warmup when it contains the device's first UNet call; if the stage
-//     decodes (always the last), a decode span, after which the frames go
-//     to an output writer goroutine (writing files never stalls the stage)
-//     and the sample records are emitted with Done = end of decode;
-//     otherwise a hand-off to the next stage.
+//     decodes (always the last), a decode span covering the decoder and
+//     the encoding of the videos (GIF and PNG frames, when outputs are
+//     written), after which the encoded videos go to an output writer
+//     goroutine (writing files never stalls the stage) and the sample
+//     records are emitted with Done = end of decode; otherwise a hand-off
+//     to the next stage.
 //   - Hand-off of the micro-batch's sampler states (latent, conditioning,
 //     next step index, seed, sample id). Blocking (the default): the
 //     receiver signals when it is idle and waiting for input; the sender,
@@ -62,9 +64,13 @@
 // (now − (wall now − wall start)) and times its spans from there. Processes
 // on one host share the wall clock, so the clocks agree to within the
 // microseconds between two clock reads, unless the wall clock is stepped
-// (NTP) during the rendezvous. At the end every worker reports its spans, sample records
-// and outputs. nccl is refused before any work: it is not available in
-// this build.
+// (NTP) during the rendezvous. At the end every worker reports its spans,
+// sample records and outputs (so over TCP Options.Recorder receives them
+// when the run ends). Stopping: an interrupt in finish mode lets the
+// admitted samples run as long as they take; after an abandon (an
+// interrupt, or a failure anywhere) a worker that has not exited within
+// Options.Timeout is killed and the error names it. nccl is refused before
+// any work: it is not available in this build.
 //
 // # Outputs, interruption, failures
 //
@@ -80,4 +86,16 @@
 // process stops the run with an error naming the stage, its device and the
 // samples it held; outputs finished before stay. The timeline JSON, trace
 // and metrics are left to the caller (timeline.WriteFile, timeline.Metrics).
+//
+// # Profiles
+//
+// Profile measures the costs the simulator needs with every stage's device
+// working at once, one session each, as in a run. Its UNet probes walk a
+// real sampling trajectory (steps 0, 1, …, the last, then again from the
+// same noise) from real conditioning: ProfileOptions.Images when set, else
+// the tiny model's templates for family tiny, else a synthetic pattern.
+// unet_ms is the mean call time (the mean, not the median, is what sums to
+// a run's time); median, min and max go to the notes; jitter is the
+// relative standard deviation of the batch-1 calls. decode_ms includes
+// encoding the videos, as the decode span does.
 package exec

@@ -55,10 +55,12 @@ type Options struct {
 	OutDir string
 	// Images returns the conditioning image of a sample, [3, 8h, 8w] with
 	// values in [-1, 1]. Nil: the tiny model's templates for family tiny
-	// (sample i gets template i mod K); an error for family svd.
+	// (sample i gets template i mod K); an error for family svd. With
+	// several pipelines it is called from several goroutines at once.
 	Images func(sample int) ([]float32, error)
 	// Conditioning names the conditioning of a sample in its JSON record
 	// (nil: "tiny template k" for the default images, else "image i").
+	// Like Images, it may be called from several goroutines at once.
 	Conditioning func(sample int) string
 	// OnInterrupt is InterruptFinish (default) or InterruptAbandon.
 	OnInterrupt string
@@ -72,7 +74,9 @@ type Options struct {
 	// device for transport tcp; the process must call RunWorker with the
 	// same plan, this device and this rendezvous address.
 	WorkerCommand func(device, rendezvous string) (*osexec.Cmd, error)
-	// Timeout bounds the TCP rendezvous (default DefaultTimeout).
+	// Timeout bounds the TCP rendezvous, and how long workers told to
+	// abandon may take to exit before they are killed (default
+	// DefaultTimeout).
 	Timeout time.Duration
 	// Versions are added to the timeline's metadata (e.g. "onnxruntime").
 	Versions map[string]string

@@ -421,3 +421,27 @@ func TestRefusesBeforeWork(t *testing.T) {
 		t.Errorf("%d models opened by plans that were refused", opened)
 	}
 }
+
+// TestImageFailureNamesSample: a conditioning image that cannot be read
+// stops the run naming the stage, its device and the very sample whose
+// image failed, not only the micro-batch holding it.
+func TestImageFailureNamesSample(t *testing.T) {
+	p := testPlan("image", 2, 4, 2, [][2]int{{0, 0}, {1, 1}})
+	errImage := errors.New("unreadable image")
+	good := fakeImages(p)
+	images := func(i int) ([]float32, error) {
+		if i == 3 {
+			return nil, errImage
+		}
+		return good(i)
+	}
+	_, err := Run(context.Background(), p, fakeFactory(fakeModel{}), Options{Images: images})
+	if !errors.Is(err, errImage) {
+		t.Fatalf("error %v does not wrap the image's", err)
+	}
+	for _, want := range []string{"stage 0", "device cpu0", "samples [2 3]", "image of sample 3"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}

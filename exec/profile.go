@@ -34,6 +34,12 @@ type ProfileOptions struct {
 	Runtime string
 	// Date overrides the provenance date (YYYY-MM-DD; default today).
 	Date string
+	// Images, if set, returns the conditioning image of a sample as
+	// Options.Images does ([3, 8h, 8w], values in [-1, 1]); the probes
+	// encode samples 0..micro_batch-1. It may be called from several
+	// goroutines at once. Nil: the tiny model's templates for family tiny,
+	// a synthetic pattern otherwise.
+	Images func(sample int) ([]float32, error)
 }
 
 // Profile measures, on this machine, what the plan's work costs and
@@ -111,23 +117,33 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		}
 	}()
 	rssOpen := rss()
-	// The conditioning images a run would use (the tiny model's templates),
-	// so that the timed calls see real data; a synthetic pattern otherwise.
-	images := func(i int) []float32 {
-		img := make([]float32, 3*64*scfg.Height*scfg.Width)
-		for k := range img {
-			img[k] = float32((k*7+i)%13)/6.5 - 1
-		}
-		return img
-	}
-	if real, _, err := defaultImages(p); err == nil {
-		images = func(i int) []float32 {
-			img, err := real(i)
-			if err != nil {
-				return make([]float32, 3*64*scfg.Height*scfg.Width)
+	// The conditioning images a run would use (the caller's, else the tiny
+	// model's templates), so that the timed calls see real data; a
+	// synthetic pattern otherwise.
+	px := 3 * 64 * scfg.Height * scfg.Width
+	images := opts.Images
+	if images == nil {
+		if real, _, err := defaultImages(p); err == nil {
+			images = real
+		} else {
+			images = func(i int) ([]float32, error) {
+				img := make([]float32, px)
+				for k := range img {
+					img[k] = float32((k*7+i)%13)/6.5 - 1
+				}
+				return img, nil
 			}
-			return img
 		}
+	}
+	image := func(pr *probe, i int) ([]float32, error) {
+		img, err := images(i)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: conditioning image of sample %d: %w", pr.dev.Name, i, err)
+		}
+		if len(img) != px {
+			return nil, fmt.Errorf("device %s: conditioning image of sample %d has %d values, want %d (3×%d×%d)", pr.dev.Name, i, len(img), px, 8*scfg.Height, 8*scfg.Width)
+		}
+		return img, nil
 	}
 	shape1 := models.Shape{Batch: 1, Frames: scfg.Frames, Channels: scfg.Channels, Height: scfg.Height, Width: scfg.Width}
 	// Every phase runs on all devices at once.
@@ -152,7 +168,11 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			pr.states = pr.states[:0]
 			for i := 0; i < b; i++ {
 				cond := models.Conditioning{Embedding: make([]float32, models.Embedding), ImageLatent: make([]float32, scfg.Channels*scfg.Height*scfg.Width)}
-				if err := pr.model.Encode(shape1, images(i), cond.Embedding, cond.ImageLatent); err != nil {
+				img, err := image(pr, i)
+				if err != nil {
+					return err
+				}
+				if err := pr.model.Encode(shape1, img, cond.Embedding, cond.ImageLatent); err != nil {
 					return fmt.Errorf("device %s: encode: %w", pr.dev.Name, err)
 				}
 				pr.states = append(pr.states, pr.smp.Start(p.Workload.Seed, i, cond))
@@ -209,7 +229,10 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 	if err := all(func(pr *probe) error {
 		emb := make([]float32, models.Embedding)
 		lat := make([]float32, scfg.Channels*scfg.Height*scfg.Width)
-		img := images(0)
+		img, err := image(pr, 0)
+		if err != nil {
+			return err
+		}
 		frames := make([]float32, scfg.Frames*3*64*scfg.Height*scfg.Width)
 		for r := 0; r < opts.Warmup+opts.Reps; r++ {
 			t0 := time.Now()

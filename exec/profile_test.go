@@ -2,10 +2,15 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"math"
+	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/sim"
 )
@@ -66,5 +71,67 @@ func TestRelStd(t *testing.T) {
 	}
 	if got := relStd([]float64{4}); got != 0 {
 		t.Errorf("relStd of one value = %v, want 0", got)
+	}
+}
+
+// encodeSpy records the conditioning images its model encodes.
+type encodeSpy struct {
+	models.Model
+	mu   *sync.Mutex
+	seen *[][]float32
+}
+
+func (e encodeSpy) Encode(s models.Shape, images, emb, lat []float32) error {
+	e.mu.Lock()
+	*e.seen = append(*e.seen, append([]float32(nil), images...))
+	e.mu.Unlock()
+	return e.Model.Encode(s, images, emb, lat)
+}
+
+// TestProfileImages: the probes encode the caller's conditioning images
+// (samples 0..micro_batch-1) when ProfileOptions.Images is set, and a
+// failing or malformed image stops the profile naming the sample.
+func TestProfileImages(t *testing.T) {
+	p := testPlan("prof-images", 3, 2, 2, [][2]int{{0, 2}})
+	var mu sync.Mutex
+	var seen [][]float32
+	f := func(d plan.Device, st plan.Stage) (models.Model, error) {
+		return encodeSpy{Model: &fakeModel{}, mu: &mu, seen: &seen}, nil
+	}
+	want := fakeImages(p)
+	w0, _ := want(0)
+	w1, _ := want(1)
+	if _, err := Profile(context.Background(), p, f, ProfileOptions{Reps: 1, Warmup: 1, Images: want}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]int{}
+	for _, img := range seen {
+		switch {
+		case reflect.DeepEqual(img, w0):
+			got[0]++
+		case reflect.DeepEqual(img, w1):
+			got[1]++
+		default:
+			t.Fatalf("the profile encoded an image that is none of the caller's")
+		}
+	}
+	if got[0] == 0 || got[1] == 0 {
+		t.Errorf("images of samples 0 and 1 encoded %d and %d times, want both", got[0], got[1])
+	}
+
+	errImage := errors.New("no such image")
+	bad := func(i int) ([]float32, error) {
+		if i == 1 {
+			return nil, errImage
+		}
+		return want(i)
+	}
+	_, err := Profile(context.Background(), p, f, ProfileOptions{Reps: 1, Warmup: 1, Images: bad})
+	if !errors.Is(err, errImage) || !strings.Contains(err.Error(), "sample 1") || !strings.Contains(err.Error(), "device cpu0") {
+		t.Errorf("failing image: error %v, want it to wrap the image's error and name device cpu0 and sample 1", err)
+	}
+	short := func(i int) ([]float32, error) { return make([]float32, 5), nil }
+	if _, err := Profile(context.Background(), p, f, ProfileOptions{Reps: 1, Warmup: 1, Images: short}); err == nil || !strings.Contains(err.Error(), "has 5 values") {
+		t.Errorf("malformed image: error %v, want it to say the image has 5 values", err)
 	}
 }

@@ -159,7 +159,7 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 		for i, it := range b.items {
 			img, err := w.images(it.id)
 			if err != nil {
-				return fmt.Errorf("conditioning image: %w", err)
+				return fmt.Errorf("conditioning image of sample %d: %w", it.id, err)
 			}
 			if len(img) != px {
 				return fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)

@@ -97,6 +97,7 @@ type workerState struct {
 	result  *control
 	exitErr error
 	exited  bool
+	killed  bool // by the coordinator, after it did not stop in time
 }
 
 // tailBuffer keeps the last 4 KiB written to it (a worker's stderr).
@@ -316,14 +317,21 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	for _, dev := range order {
 		workers[dev].ctl.send(control{Type: "start", StartUnixNano: start.UnixNano()})
 	}
+	// Abandon stops every worker at its next step boundary: one that has
+	// not exited within opts.Timeout of the first abandon is stuck and is
+	// killed. Finish lets the admitted samples run as long as they take.
+	armed := false
 	stopAll := func(mode string) {
 		for _, w := range workers {
 			w.ctl.send(control{Type: "stop", Mode: mode})
 		}
-		timer.Reset(opts.Timeout)
+		if mode == InterruptAbandon && !armed {
+			armed = true
+			timer.Reset(opts.Timeout)
+		}
 	}
 	timer.Stop()
-	var failures, deaths, links []error
+	var failures, deaths, kills, links []error
 	finished := map[string]bool{}
 	readerDone := map[string]bool{}
 	ctxDone := ctx.Done()
@@ -359,7 +367,7 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			}
 			if w.exited && readerDone[ev.dev] && !finished[ev.dev] {
 				finished[ev.dev] = true
-				if w.result == nil {
+				if w.result == nil && !w.killed {
 					deaths = append(deaths, died(w, "before reporting"))
 					stopAll(InterruptAbandon)
 				}
@@ -369,8 +377,15 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			res.Interrupted = true
 			stopAll(opts.OnInterrupt)
 		case <-timer.C:
+			var stuck []string
+			for _, dev := range order {
+				if w := workers[dev]; !finished[dev] && !w.exited {
+					w.killed = true
+					stuck = append(stuck, fmt.Sprintf("%s (stage %d of pipeline %d, samples %v)", dev, w.stage.Index, w.stage.Pipeline, w.busy))
+				}
+			}
 			kill()
-			links = append(links, fmt.Errorf("exec: tcp: workers did not stop within %v; killed", opts.Timeout))
+			kills = append(kills, fmt.Errorf("exec: tcp: workers did not stop within %v of being told to abandon; killed: %s", opts.Timeout, strings.Join(stuck, ", ")))
 		}
 	}
 	procs.Wait()
@@ -395,7 +410,7 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	}
 	sortTimeline(tl)
 	res.Done = len(tl.Samples)
-	for _, list := range [][]error{failures, deaths, links} {
+	for _, list := range [][]error{failures, deaths, kills, links} {
 		if len(list) > 0 {
 			return res, list[0]
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ const (
 	envRdv     = "VDPP_EXEC_TEST_RDV"      // rendezvous address
 	envPlan    = "VDPP_EXEC_TEST_PLAN"     // handoff mode of tcpPlan, or "other"
 	envCrashAt = "VDPP_EXEC_TEST_CRASH_AT" // device:call — exit(3) at that UNet call
+	envSlowAt  = "VDPP_EXEC_TEST_SLOW_AT"  // call:ms:path — at that UNet call, create path, then sleep ms
 )
 
 func TestMain(m *testing.M) {
@@ -42,11 +44,24 @@ func tcpPlan(handoff string) *plan.Plan {
 func workerMain(dev string) int {
 	name := os.Getenv(envPlan)
 	p := tcpPlan(name)
-	if name == "other" {
+	switch name {
+	case "other":
 		p = tcpPlan("blocking")
 		p.Workload.Seed++
+	case "single":
+		p = singleTCPPlan()
 	}
 	f := fakeFactory(fakeModel{})
+	if c := os.Getenv(envSlowAt); c != "" {
+		var at, ms int
+		var path string
+		fmt.Sscanf(strings.Replace(c, ":", " ", 2), "%d %d %s", &at, &ms, &path)
+		inner := f
+		f = func(d plan.Device, st plan.Stage) (models.Model, error) {
+			m, err := inner(d, st)
+			return &slowModel{Model: m, at: at, sleep: time.Duration(ms) * time.Millisecond, marker: path}, err
+		}
+	}
 	if c := os.Getenv(envCrashAt); c != "" {
 		var cdev string
 		var at int
@@ -82,6 +97,34 @@ func (m *crashModel) UNet(in models.UNetInput, out []float32) error {
 		os.Exit(3)
 	}
 	return m.Model.UNet(in, out)
+}
+
+// slowModel, at its at-th UNet call, creates the file marker (telling the
+// test that the call has started) and then sleeps.
+type slowModel struct {
+	models.Model
+	at, calls int
+	sleep     time.Duration
+	marker    string
+}
+
+func (m *slowModel) UNet(in models.UNetInput, out []float32) error {
+	m.calls++
+	if m.calls == m.at {
+		if err := os.WriteFile(m.marker, nil, 0o644); err != nil {
+			return err
+		}
+		time.Sleep(m.sleep)
+	}
+	return m.Model.UNet(in, out)
+}
+
+// singleTCPPlan is one single-stage pipeline (one worker process), 2
+// steps, 3 samples released together.
+func singleTCPPlan() *plan.Plan {
+	p := testPlan("single", 2, 3, 1, [][2]int{{0, 1}})
+	p.Transport = "tcp"
+	return p
 }
 
 func workerCommand(plan string, extra ...string) func(dev, rdv string) (*osexec.Cmd, error) {
@@ -181,5 +224,56 @@ func TestTCPRendezvousTimeout(t *testing.T) {
 		WorkerCommand: func(dev, rdv string) (*osexec.Cmd, error) { return osexec.Command("sleep", "10"), nil }})
 	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") || !strings.Contains(err.Error(), "cpu0") {
 		t.Errorf("error %v, want a rendezvous timeout naming the missing devices", err)
+	}
+}
+
+// TestTCPStopTimeout: Options.Timeout bounds the rendezvous and an
+// abandon, not the samples an interrupt in finish mode lets complete. In
+// both modes sample 1 is admitted when its first UNet call starts (the
+// test then cancels), and that call lasts longer than the timeout: finish
+// completes it; abandon cannot stop the worker within the timeout, which
+// is killed, and the error says so.
+func TestTCPStopTimeout(t *testing.T) {
+	for _, mode := range []string{InterruptFinish, InterruptAbandon} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := singleTCPPlan()
+			marker := filepath.Join(t.TempDir(), "started")
+			const timeout = time.Second
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					if _, err := os.Stat(marker); err == nil {
+						cancel()
+						return
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}()
+			slow := fmt.Sprintf("%s=3:%d:%s", envSlowAt, (timeout + 500*time.Millisecond).Milliseconds(), marker)
+			res, err := Run(ctx, p, nil, Options{Images: fakeImages(p), Timeout: timeout, OnInterrupt: mode,
+				WorkerCommand: workerCommand("single", slow)})
+			if mode == InterruptAbandon {
+				for _, want := range []string{"did not stop within 1s", "killed", "cpu0 (stage 0 of pipeline 0, samples [1])"} {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("stuck worker: error %v does not say %q", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("finish after an interrupt: %v", err)
+			}
+			if !res.Interrupted || res.Done != 2 {
+				t.Errorf("interrupted %v, %d samples done: want interrupted, samples 0 and 1 done", res.Interrupted, res.Done)
+			}
+		})
 	}
 }

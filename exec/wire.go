@@ -299,7 +299,11 @@ func newTCPReceiver(ctx context.Context, conn net.Conn, blocking bool, start tim
 		go func() {
 			for {
 				x := r.read()
-				r.queue <- x
+				select {
+				case r.queue <- x:
+				case <-ctx.Done():
+					return // the stage no longer takes micro-batches
+				}
 				if x.err != nil {
 					return
 				}
