@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/plan"
 )
 
 // writeImage writes img to dir/name as PNG, JPEG or GIF by the name's
@@ -394,15 +395,22 @@ func TestRunImagesTCP(t *testing.T) {
 	}
 }
 
-func TestProfileImagesNote(t *testing.T) {
+func TestProfileImages(t *testing.T) {
 	needORT(t)
 	a, _ := imageRunFiles(t)
 	path := filepath.Join(t.TempDir(), "profile.yaml")
-	_, errOut, err := runApp(t, "profile", planFile, "-o", path, "--reps", "1", "--warmup", "0", "--steps", "2", "--images", a)
-	if err != nil {
+	if _, _, err := runApp(t, "profile", planFile, "-o", path, "--reps", "1", "--warmup", "0", "--steps", "2", "--images", a); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut, "--images checked but not used") || !strings.Contains(errOut, "templates") {
-		t.Errorf("profile --images does not say the images are not profiled:\n%s", errOut)
+	if _, err := plan.LoadProfile(path); err != nil {
+		t.Errorf("profile made with --images does not load: %v", err)
+	}
+	// A broken image stops the profile with the file's name.
+	bad := filepath.Join(t.TempDir(), "bad.png")
+	if err := os.WriteFile(bad, []byte("not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runApp(t, "profile", planFile, "-o", path, "--reps", "1", "--images", bad); err == nil || !strings.Contains(err.Error(), "bad.png") {
+		t.Errorf("profile with a broken image: %v", err)
 	}
 }

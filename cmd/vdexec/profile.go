@@ -79,19 +79,11 @@ func profileAction(c *cli.Context) error {
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
 	}
-	// exec.Profile has no hook for conditioning images: the files are
-	// checked, so that a typo shows here as in a run, but not timed on.
+	// With --images the profile encodes and times with those images, as a
+	// run would; without, exec.Profile uses the tiny model's templates.
 	imgs, err := imagesFromFlag(c, p)
 	if err != nil {
 		return err
-	}
-	if imgs != nil {
-		what := "a synthetic image pattern"
-		if p.Model.Family == "tiny" {
-			what = "the tiny model's built-in templates"
-		}
-		fmt.Fprintf(c.App.ErrWriter, "vdexec: profile: --%s checked but not used: profiling times the calls with %s, not with these images "+
-			"(the costs depend on the shapes, not on the pixels)\n", flagImages, what)
 	}
 	if err := checkModelFiles(p, true); err != nil {
 		return err
@@ -108,11 +100,15 @@ func profileAction(c *cli.Context) error {
 		warm = -1 // exec.ProfileOptions: negative means none, 0 the default
 	}
 	fmt.Fprintf(c.App.ErrWriter, "vdexec: profiling %s on %d device(s): %d warm-up and %d timed repetitions each\n", p.Name, len(p.Devices), max(warm, 0), reps)
-	prof, err := exec.Profile(c.Context, p, ortFactory(p, nil, true), exec.ProfileOptions{
+	popts := exec.ProfileOptions{
 		Reps: reps, Warmup: warm, TCP: c.Bool(flagTCP),
 		Runtime: runtimeString(p),
 		Date:    c.String(flagDate),
-	})
+	}
+	if imgs != nil {
+		popts.Images = imgs.image
+	}
+	prof, err := exec.Profile(c.Context, p, ortFactory(p, nil, true), popts)
 	if err != nil {
 		return err
 	}
