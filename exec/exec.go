@@ -149,6 +149,13 @@ func check(p *plan.Plan, f Factory, opts *Options) error {
 	if err := checkPlan(p); err != nil {
 		return err
 	}
+	return conditioningDefaults(p, opts)
+}
+
+// conditioningDefaults fills opts.Images and opts.Conditioning when unset:
+// the plan family's built-in images (the tiny model's templates), and names
+// for them.
+func conditioningDefaults(p *plan.Plan, opts *Options) error {
 	if opts.Images == nil {
 		img, name, err := defaultImages(p)
 		if err != nil {

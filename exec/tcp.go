@@ -446,18 +446,8 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return fmt.Errorf("exec: worker: device %q runs no stage of plan %s", cfg.Device, p.Name)
 	}
 	opts := Options{Images: cfg.Images, Conditioning: cfg.Conditioning}
-	if opts.Images == nil {
-		img, name, err := defaultImages(p)
-		if err != nil {
-			return err
-		}
-		opts.Images = img
-		if opts.Conditioning == nil {
-			opts.Conditioning = name
-		}
-	}
-	if opts.Conditioning == nil {
-		opts.Conditioning = func(i int) string { return fmt.Sprintf("image %d", i) }
+	if err := conditioningDefaults(p, &opts); err != nil {
+		return err
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
