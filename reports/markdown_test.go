@@ -242,3 +242,26 @@ func TestComputeDrift(t *testing.T) {
 		t.Errorf("10%% drift: got %q", got)
 	}
 }
+
+// TestHindsightColumns: with a hindsight run, the error table gains its
+// value and its error against the measurement, and the verdict says how far
+// the model itself was off.
+func TestHindsightColumns(t *testing.T) {
+	pred := NewRun(twoStage("sim", 4, 1e9, 1e9))  // 1 s stages: throughput 1/s
+	meas := NewRun(twoStage("exec", 4, 2e9, 2e9)) // 2 s stages: 0.5/s
+	hind := NewRun(twoStage("sim", 4, 2e9, 25e8)) // 2.5 s bottleneck: 0.4/s, −20%
+	var buf bytes.Buffer
+	if err := RenderMarkdown(&buf, Report{Predicted: pred, Measured: meas, Hindsight: hind}); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	if !strings.Contains(md, "| metric | predicted | measured | error | hindsight | hindsight error |") {
+		t.Errorf("no hindsight columns:\n%s", md)
+	}
+	if !strings.Contains(md, "| steady-state throughput | 1.00 samples/s | 0.500 samples/s | +100% | 0.400 samples/s | −20.0% |") {
+		t.Errorf("throughput row without the hindsight error of −20%%:\n%s", md)
+	}
+	if !strings.Contains(md, "on throughput: that is the pipeline model's own error") || !strings.Contains(md, "−20.0% on throughput") {
+		t.Errorf("verdict without the hindsight sentence:\n%s", md)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
+	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -22,8 +24,9 @@ func compareCommand() *cli.Command {
 		ArgsUsage: "PREDICTED.json MEASURED.json",
 		Description: "Reads two timelines of the same plan (from `vdsim run --out` and `vdexec run`), writes DIR/report.md " +
 			"with the signed error of every metric, device and stage, and DIR/gantt.png with both runs on one time axis, " +
-			"and prints the headline errors. With --plan, the report shows the plan and its cost profile, and adds the " +
-			"predicted data-parallel baseline on the same devices.",
+			"and prints the headline errors. With --plan, the report shows the plan and its cost profile, adds the " +
+			"predicted data-parallel baseline on the same devices and, for a measured (exec) timeline, a hindsight " +
+			"simulation with the costs the run itself spent, which separates the pipeline model's own error from the cost profile's.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plan", EnvVars: cliutil.Env(envPrefix, "compare-plan"), Usage: "the plan `FILE` both runs are of (for the plan table, provenance and baseline)"},
 			&cli.StringFlag{Name: cliutil.FlagCosts, EnvVars: cliutil.Env(envPrefix, "compare-costs"), Usage: "cost profile `FILE` for --plan, instead of the plan's costs"},
@@ -70,6 +73,7 @@ func compareAction(c *cli.Context) error {
 		}
 		rep.Plan = p
 		rep.Baseline, rep.BaselineNote = compareBaseline(p, rep.Predicted.Metrics.Samples)
+		rep.Hindsight = compareHindsight(p, meas, stderr)
 	} else {
 		rep.BaselineNote = "no --plan given"
 	}
@@ -98,6 +102,12 @@ func compareAction(c *cli.Context) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "\nerror = (predicted − measured) / measured; per device and per stage in the report")
+	if h := rep.Hindsight; h != nil {
+		q := rep.Measured.Metrics
+		fmt.Fprintf(stdout, "hindsight (simulated with the costs this run spent): first-sample latency %s, throughput %s — the pipeline model's own error\n",
+			reports.FormatSignedPercent(reports.RelError(float64(h.Metrics.FirstLatencyNS), float64(q.FirstLatencyNS))),
+			reports.FormatSignedPercent(reports.RelError(h.Metrics.Throughput, q.Throughput)))
+	}
 	fmt.Fprintf(stdout, "wrote:\n  %s\n  %s\n", md, gantt)
 	return nil
 }
@@ -126,4 +136,27 @@ func compareBaseline(p *plan.Plan, samples int) (*reports.Run, string) {
 		return nil, "data parallel cannot run on these devices: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 	}
 	return &reports.Run{Meta: r.res.Meta, Metrics: r.metrics}, ""
+}
+
+// compareHindsight simulates the plan again with the costs the measured run
+// spent (sim.Hindsight), for the same number of samples. It returns nil,
+// and says why on stderr, when that cannot be done.
+func compareHindsight(p *plan.Plan, meas *timeline.Timeline, stderr io.Writer) *reports.Run {
+	if meas.Meta.Source != "exec" {
+		return nil
+	}
+	hp, err := sim.Hindsight(p, meas)
+	if err == nil {
+		n := len(meas.Samples)
+		err = hp.Apply(plan.Overrides{Samples: &n})
+	}
+	var res *sim.Result
+	if err == nil {
+		res, err = sim.Run(hp, sim.Options{Trace: true})
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vdsim: no hindsight simulation: %v\n", err)
+		return nil
+	}
+	return reports.NewRun(res.Timeline)
 }

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -277,6 +278,11 @@ func TestRunOut(t *testing.T) {
 	// Every time is 1.1× longer when measured: the error is 1/1.1 − 1 = −9.09%.
 	if !strings.Contains(out, "−9.09%") {
 		t.Errorf("compare output lacks the −9.09%% error:\n%s", out)
+	}
+	// The "measurement" is the prediction stretched, so the costs read off it
+	// give it back: the hindsight simulation is off by well under 1%.
+	if !regexp.MustCompile(`hindsight \(simulated with the costs this run spent\): first-sample latency [+−]0\.\d+%, throughput [+−]0\.\d+%`).MatchString(out) {
+		t.Errorf("compare output lacks a hindsight line within 1%%:\n%s", out)
 	}
 	md, err := os.ReadFile(filepath.Join(rep, "report.md"))
 	if err != nil {

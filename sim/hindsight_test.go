@@ -1,0 +1,78 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// TestHindsightReproducesRun: costs read off a run's own spans, simulated
+// again, give that run back. A simulated timeline stands in for the
+// measurement, so the answer is known exactly (up to rounding of the
+// per-step means to whole nanoseconds).
+func TestHindsightReproducesRun(t *testing.T) {
+	for _, name := range []string{"blocking-3stage", "buffered-3stage", "microbatch-poisson-replicas"} {
+		p, err := plan.Load("testdata/" + name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Link set-up is paid once per link and would be averaged into every
+		// hand-off by Hindsight: leave it out so the round trip is exact.
+		prof := *p.Profile
+		prof.Links = map[string]plan.LinkCosts{}
+		for k, l := range p.Profile.Links {
+			l.SetupMS = 0
+			prof.Links[k] = l
+		}
+		p.Profile = &prof
+		first, err := Run(p, Options{Trace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hp, err := Hindsight(p, first.Timeline)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		again, err := Run(hp, Options{Trace: true})
+		if err != nil {
+			t.Fatalf("%s: simulate hindsight: %v", name, err)
+		}
+		done := func(tl *timeline.Timeline) map[int]int64 {
+			m := map[int]int64{}
+			for _, s := range tl.Samples {
+				m[s.ID] = s.Done
+			}
+			return m
+		}
+		a, b := done(first.Timeline), done(again.Timeline)
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d samples, hindsight %d", name, len(a), len(b))
+		}
+		for id, d := range a {
+			if diff := b[id] - d; diff < -100 || diff > 100 {
+				t.Errorf("%s: sample %d done at %d, hindsight %d", name, id, d, b[id])
+			}
+		}
+		for _, d := range hp.Devices {
+			if !strings.HasPrefix(d.Kind, "measured:") || d.Speed != 1 {
+				t.Errorf("%s: device %s kind %q speed %v, want its own measured kind at speed 1", name, d.Name, d.Kind, d.Speed)
+			}
+		}
+	}
+}
+
+func TestHindsightErrors(t *testing.T) {
+	p, err := plan.Load("testdata/blocking-3stage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &timeline.Timeline{Spans: []timeline.Span{{Device: "gpu9", Kind: timeline.KindStep, FirstStep: 0, LastStep: 0, End: 1}}}
+	if _, err := Hindsight(p, tl); err == nil || !strings.Contains(err.Error(), "gpu9") {
+		t.Errorf("unknown device: %v", err)
+	}
+	if _, err := Hindsight(p, &timeline.Timeline{}); err == nil || !strings.Contains(err.Error(), "ran no step") {
+		t.Errorf("empty timeline: %v", err)
+	}
+}
