@@ -82,9 +82,13 @@
 // admitting samples; with OnInterrupt "finish" the samples already
 // admitted complete, with "abandon" every stage stops at its next step
 // boundary and in-flight samples produce nothing. The timeline is returned
-// either way (Result.Interrupted). A failing model call or a dead worker
+// either way; Result.Interrupted is set only when the cancellation left
+// samples unfinished (a cancellation after the last sample finished
+// interrupted nothing). A failing model call or a dead worker
 // process stops the run with an error naming the stage, its device and the
-// samples it held; outputs finished before stay. The timeline JSON, trace
+// samples it held (over TCP a worker reports each micro-batch it takes and
+// when it has handed it on or decoded it, so one that dies idle is named
+// without samples); outputs finished before stay. The timeline JSON, trace
 // and metrics are left to the caller (timeline.WriteFile, timeline.Metrics).
 //
 // # Profiles

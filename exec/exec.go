@@ -91,7 +91,8 @@ type Result struct {
 	Done int
 	// Total is the number of samples the workload asked for.
 	Total int
-	// Interrupted reports that ctx was cancelled before every sample ran.
+	// Interrupted reports that ctx was cancelled and, because of that, at
+	// least one sample of the workload did not finish (Done < Total).
 	Interrupted bool
 	// Outputs are the sample directories written, in completion order.
 	Outputs []string
@@ -507,11 +508,13 @@ func runInproc(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Res
 	close(watchDone)
 	closeAll(queues)
 	outs := out.wait()
-	imu.Lock()
-	res.Interrupted = interrupted || abandoned
-	imu.Unlock()
 	res.Outputs = outs.dirs
 	res.Done = len(tl.Samples)
+	// A cancellation that came after every sample had finished (before
+	// the watcher stopped) interrupted nothing.
+	imu.Lock()
+	res.Interrupted = (interrupted || abandoned) && res.Done < res.Total
+	imu.Unlock()
 	sortTimeline(tl)
 	if firstErr != nil {
 		return res, firstErr

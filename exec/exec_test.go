@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -335,6 +336,48 @@ func TestInterrupt(t *testing.T) {
 					t.Error(err)
 				}
 			})
+		})
+	}
+}
+
+// cancelAt cancels a context when the n-th sample record arrives.
+type cancelAt struct {
+	mu     sync.Mutex
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) AddSpan(timeline.Span) {}
+
+func (c *cancelAt) AddSample(timeline.Sample) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n--; c.n == 0 {
+		c.cancel()
+	}
+}
+
+// TestCancelAfterLastSample: a cancellation that arrives once every sample
+// has finished, while the stages are still running (the decode stage
+// records the last sample, then the context is cancelled), interrupted
+// nothing: Interrupted stays false, in both modes.
+func TestCancelAfterLastSample(t *testing.T) {
+	for _, mode := range []string{InterruptFinish, InterruptAbandon} {
+		t.Run(mode, func(t *testing.T) {
+			p := testPlan("late-cancel", 4, 3, 1, [][2]int{{0, 1}, {2, 3}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rec := &cancelAt{n: p.Workload.Samples, cancel: cancel}
+			res, err := Run(ctx, p, fakeFactory(fakeModel{}), Options{OnInterrupt: mode, Images: fakeImages(p), Recorder: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ctx.Err() == nil {
+				t.Fatal("the context was not cancelled")
+			}
+			if res.Done != res.Total || res.Interrupted {
+				t.Errorf("done %d of %d, interrupted %v: want all done, not interrupted", res.Done, res.Total, res.Interrupted)
+			}
 		})
 	}
 }

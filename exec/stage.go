@@ -88,7 +88,7 @@ type stageWorker struct {
 	emit   timeline.Recorder
 	encode func(frames []float32, n int) ([]*models.Video, error) // the decode stage's video encoder
 	finish func(b *batch, videos []*models.Video, done int64)     // the decode stage's sink
-	busy   func(ids []int)                                        // reports the micro-batch taken (tcp)
+	busy   func(ids []int)                                        // reports the micro-batch taken, nil once idle (tcp)
 
 	warmed bool
 	// buffers reused across micro-batches
@@ -237,6 +237,9 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 			it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
 			w.emit.AddSample(timeline.Sample{ID: it.id, Pipeline: w.st.Pipeline, Release: it.release, Done: tend})
 		}
+		// Idle before the outputs are handed to the writer, so that the
+		// coordinator hears of it before the samples' done messages.
+		w.idle()
 		if w.finish != nil {
 			w.finish(b, videos, tend)
 		}
@@ -253,7 +256,16 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 		w.span(timeline.KindWait, b, -1, -1, tend, readyAt, w.peer, false)
 	}
 	w.span(timeline.KindSend, b, -1, -1, xfer.start, xfer.end, w.peer, false)
+	w.idle()
 	return nil
+}
+
+// idle reports (tcp) that the stage holds no micro-batch any more: it
+// handed its micro-batch to the next stage or decoded it.
+func (w *stageWorker) idle() {
+	if w.busy != nil {
+		w.busy(nil)
+	}
 }
 
 func grow(b []float32, n int) []float32 {

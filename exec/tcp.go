@@ -76,7 +76,9 @@ type control struct {
 	// stop (coordinator → worker): Mode
 	Mode string `json:"mode,omitempty"`
 
-	// busy, done (worker → coordinator)
+	// busy (worker → coordinator): the micro-batch the worker took; a
+	// busy without samples says it handed its micro-batch on (or decoded
+	// it) and holds none. done: a sample's outputs are complete.
 	Samples []int `json:"samples,omitempty"`
 
 	// result (worker → coordinator)
@@ -346,7 +348,7 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			case ev.err != nil:
 				readerDone[ev.dev] = true
 			case ev.msg.Type == "busy":
-				w.busy = ev.msg.Samples
+				w.busy = ev.msg.Samples // empty once the worker is idle again
 			case ev.msg.Type == "done":
 				done++
 				if opts.Progress != nil {
@@ -381,7 +383,11 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			for _, dev := range order {
 				if w := workers[dev]; !finished[dev] && !w.exited {
 					w.killed = true
-					stuck = append(stuck, fmt.Sprintf("%s (stage %d of pipeline %d, samples %v)", dev, w.stage.Index, w.stage.Pipeline, w.busy))
+					held := "idle"
+					if len(w.busy) > 0 {
+						held = fmt.Sprintf("samples %v", w.busy)
+					}
+					stuck = append(stuck, fmt.Sprintf("%s (stage %d of pipeline %d, %s)", dev, w.stage.Index, w.stage.Pipeline, held))
 				}
 			}
 			kill()
@@ -410,6 +416,9 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	}
 	sortTimeline(tl)
 	res.Done = len(tl.Samples)
+	// As in-process: a cancellation after every sample finished
+	// interrupted nothing.
+	res.Interrupted = res.Interrupted && res.Done < res.Total
 	for _, list := range [][]error{failures, deaths, kills, links} {
 		if len(list) > 0 {
 			return res, list[0]

@@ -7,6 +7,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,8 @@ func workerMain(dev string) int {
 		p.Workload.Seed++
 	case "single":
 		p = singleTCPPlan()
+	case "idle":
+		p = idleTCPPlan()
 	}
 	f := fakeFactory(fakeModel{})
 	if c := os.Getenv(envSlowAt); c != "" {
@@ -275,5 +278,54 @@ func TestTCPStopTimeout(t *testing.T) {
 				t.Errorf("interrupted %v, %d samples done: want interrupted, samples 0 and 1 done", res.Interrupted, res.Done)
 			}
 		})
+	}
+}
+
+// idleTCPPlan is singleTCPPlan with samples released a minute apart: after
+// sample 0 its worker sits idle, waiting for sample 1.
+func idleTCPPlan() *plan.Plan {
+	p := singleTCPPlan()
+	p.Name = "idle"
+	p.Workload.Arrival = plan.Arrival{Kind: "interval", IntervalMS: 60000}
+	return p
+}
+
+// TestTCPIdleWorkerDeath: a worker killed while idle, after it finished a
+// micro-batch, is reported as holding no samples (not the last micro-batch
+// it took). The test kills it from the progress callback of sample 0: the
+// worker reports itself idle before the sample's done message.
+func TestTCPIdleWorkerDeath(t *testing.T) {
+	p := idleTCPPlan()
+	var mu sync.Mutex
+	cmds := map[string]*osexec.Cmd{}
+	wc := workerCommand("idle")
+	var progress []int
+	_, err := Run(context.Background(), p, nil, Options{Images: fakeImages(p),
+		WorkerCommand: func(dev, rdv string) (*osexec.Cmd, error) {
+			cmd, err := wc(dev, rdv)
+			mu.Lock()
+			cmds[dev] = cmd
+			mu.Unlock()
+			return cmd, err
+		},
+		Progress: func(e ProgressEvent) {
+			progress = append(progress, e.Done)
+			mu.Lock()
+			cmds["cpu0"].Process.Kill()
+			mu.Unlock()
+		}})
+	if err == nil {
+		t.Fatal("killed worker: no error")
+	}
+	if len(progress) != 1 {
+		t.Errorf("progress %v, want sample 0 only", progress)
+	}
+	for _, want := range []string{"device cpu0", "stage 0 of pipeline 0", "before reporting", "killed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("idle worker killed: error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "samples") {
+		t.Errorf("idle worker killed: error %q names samples, but the worker held none", err)
 	}
 }
