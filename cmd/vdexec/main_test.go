@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -362,6 +365,7 @@ func TestProgress(t *testing.T) {
 		t.Errorf("plain progress:\n%s", lines.String())
 	}
 	var tty bytes.Buffer
+	t.Setenv("COLUMNS", "200")
 	pr = newProgress(&tty, true)
 	pr.update(ev(1, 1))
 	pr.update(ev(4, 2))
@@ -370,6 +374,77 @@ func TestProgress(t *testing.T) {
 	s := tty.String()
 	if strings.Count(s, "\r[") != 2 || !strings.Contains(s, "[##############################] 4/4") || !strings.Contains(s, "ETA 0s") || !strings.Contains(s, "note\n") {
 		t.Errorf("terminal progress: %q", s)
+	}
+}
+
+// TestProgressWidth checks that the terminal progress line and its
+// redraws fit in COLUMNS-1 characters, dropping the ETA first, then the
+// rate, then the elapsed time.
+func TestProgressWidth(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		cols int
+	}{{"", 80}, {"abc", 80}, {"-3", 80}, {"57", 57}} {
+		t.Setenv("COLUMNS", tc.env)
+		if got := newProgress(io.Discard, true).cols; got != tc.cols {
+			t.Errorf("COLUMNS=%q: %d columns, want %d", tc.env, got, tc.cols)
+		}
+	}
+	events := []exec.ProgressEvent{
+		{Done: 250, Total: 1000, Elapsed: 95 * time.Second, Throughput: 2.63},
+		{Done: 251, Total: 1000, Elapsed: 95*time.Second + 400*time.Millisecond, Throughput: 2.64},
+	}
+	draw := func(cols int) []string {
+		t.Setenv("COLUMNS", strconv.Itoa(cols))
+		var buf bytes.Buffer
+		pr := newProgress(&buf, true)
+		for _, e := range events {
+			pr.update(e)
+		}
+		pr.printf("note\n")
+		return strings.Split(strings.TrimPrefix(buf.String(), "\r"), "\r")
+	}
+	full := draw(500)[1]
+	if !strings.Contains(full, "[#######.......................] 251/1000 samples") || !strings.Contains(full, "samples/s") || !strings.Contains(full, "elapsed 1m35s") || !strings.Contains(full, "ETA ") {
+		t.Fatalf("wide line %q", full)
+	}
+	fullLen := utf8.RuneCountInString(strings.TrimRight(full, " "))
+	if fullLen < 80 {
+		t.Fatalf("wide line %q is %d long: too short to test", full, fullLen)
+	}
+	prevParts, rateNoETA := 4, false
+	for cols := 120; cols >= 1; cols-- {
+		segs := draw(cols)
+		for _, seg := range segs {
+			if n := utf8.RuneCountInString(seg); n > cols-1 && seg != "note\n" {
+				t.Errorf("COLUMNS=%d: %q is %d long", cols, seg, n)
+			}
+		}
+		line := strings.TrimRight(segs[1], " ")
+		eta, rate, elapsed := strings.Contains(line, "ETA"), strings.Contains(line, "samples/s"), strings.Contains(line, "elapsed")
+		if (eta && !rate) || (rate && !elapsed) {
+			t.Errorf("COLUMNS=%d: %q drops a more important part first", cols, line)
+		}
+		if eta != (cols-1 >= fullLen) {
+			t.Errorf("COLUMNS=%d: ETA shown %v in %q", cols, eta, line)
+		}
+		if cols >= 22 && !strings.Contains(line, "251/1000 samples") {
+			t.Errorf("COLUMNS=%d: no count in %q", cols, line)
+		}
+		parts := 1
+		for _, b := range []bool{eta, rate, elapsed} {
+			if b {
+				parts++
+			}
+		}
+		if parts > prevParts {
+			t.Errorf("COLUMNS=%d: %q shows more than a wider terminal", cols, line)
+		}
+		prevParts = parts
+		rateNoETA = rateNoETA || (rate && !eta)
+	}
+	if !rateNoETA {
+		t.Error("no width drops the ETA but keeps the rate")
 	}
 }
 

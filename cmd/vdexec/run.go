@@ -12,10 +12,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vdpp/vdpp/internal/atomicfile"
 
@@ -37,8 +39,21 @@ const (
 	flagJSON        = "json"
 )
 
-// exitInterrupted is the exit status of a run stopped by Ctrl-C (128 + SIGINT).
-const exitInterrupted = 130
+// Exit statuses of a run stopped by a signal: 128 plus the signal number.
+const (
+	exitInterrupted = 130 // SIGINT (Ctrl-C)
+	exitTerminated  = 143 // SIGTERM
+)
+
+// signalExit returns the exit status of a run stopped by s and the word
+// that says so: 143 and "terminated" for SIGTERM, otherwise (SIGINT, or a
+// run cancelled without a signal) 130 and "interrupted".
+func signalExit(s os.Signal) (int, string) {
+	if s == syscall.SIGTERM {
+		return exitTerminated, "terminated"
+	}
+	return exitInterrupted, "interrupted"
+}
 
 // exitNow ends the process at a second Ctrl-C; a variable so that nothing
 // in the tests can call os.Exit by accident.
@@ -120,8 +135,8 @@ func runAction(c *cli.Context) error {
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	stopSignals := watchSignals(cancel, pr, mode)
-	defer stopSignals()
+	signals := watchSignals(cancel, pr, mode)
+	defer signals.stop()
 
 	var timer *unetTimer
 	if p.Transport != "tcp" {
@@ -181,41 +196,69 @@ func runAction(c *cli.Context) error {
 	case werr != nil:
 		return werr
 	case res.Interrupted:
-		return cli.Exit(fmt.Sprintf("run interrupted: %d of %d samples finished (--on-interrupt %s); the timeline and metrics of what ran are written", res.Done, res.Total, mode), exitInterrupted)
+		return interruptedExit(signals.caught(), res, mode)
 	}
 	return nil
 }
 
+// interruptedExit is the error of a run that s stopped early, with the
+// exit status of s.
+func interruptedExit(s os.Signal, res *exec.Result, mode string) error {
+	code, word := signalExit(s)
+	return cli.Exit(fmt.Sprintf("run %s: %d of %d samples finished (--on-interrupt %s); the timeline and metrics of what ran are written", word, res.Done, res.Total, mode), code)
+}
+
+// signalWatch watches SIGINT and SIGTERM during a run.
+type signalWatch struct {
+	sigs  chan os.Signal
+	done  chan struct{}
+	mu    sync.Mutex
+	first os.Signal // the signal that cancelled the run, nil if none
+}
+
 // watchSignals makes the first SIGINT or SIGTERM cancel the run (stop
-// admitting samples) and a second one exit at once with status 130. The
-// returned function stops watching.
-func watchSignals(cancel context.CancelFunc, pr *progress, mode string) func() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
+// admitting samples) and a second one exit at once with status 130 for
+// SIGINT or 143 for SIGTERM. Call stop on the result to stop watching.
+func watchSignals(cancel context.CancelFunc, pr *progress, mode string) *signalWatch {
+	w := &signalWatch{sigs: make(chan os.Signal, 2), done: make(chan struct{})}
+	signal.Notify(w.sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
-		case s := <-sigs:
+		case s := <-w.sigs:
+			w.mu.Lock()
+			w.first = s
+			w.mu.Unlock()
 			what := "finishing the samples already admitted"
 			if mode == exec.InterruptAbandon {
 				what = "abandoning the samples in flight at their next step"
 			}
 			pr.printf("vdexec: %s: no new samples will start; %s, then writing the timeline (again to exit at once)\n", s, what)
 			cancel()
-		case <-done:
+		case <-w.done:
 			return
 		}
 		select {
-		case s := <-sigs:
+		case s := <-w.sigs:
 			pr.printf("vdexec: %s again: exiting now; finished samples stay, no timeline is written\n", s)
-			exitNow(exitInterrupted)
-		case <-done:
+			code, _ := signalExit(s)
+			exitNow(code)
+		case <-w.done:
 		}
 	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-	}
+	return w
+}
+
+// caught returns the signal that cancelled the run, or nil if none did.
+func (w *signalWatch) caught() os.Signal {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
+}
+
+// stop stops watching the signals.
+func (w *signalWatch) stop() {
+	signal.Stop(w.sigs)
+	close(w.done)
 }
 
 // workerLauncher returns the command that starts the worker process of a
@@ -463,11 +506,25 @@ type progress struct {
 	tty   bool
 	hist  []exec.ProgressEvent // the last few events, for the current rate
 	width int                  // length of the last bar drawn
+	cols  int                  // terminal width in columns
 	mu    sync.Mutex           // shared with the signal goroutine's messages
 }
 
 func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty}
+	return &progress{w: w, tty: tty, cols: termColumns()}
+}
+
+// defaultColumns is the terminal width assumed when COLUMNS is unset.
+const defaultColumns = 80
+
+// termColumns returns the terminal width from the COLUMNS environment
+// variable, or defaultColumns if it is unset or not a positive number.
+func termColumns() int {
+	n, err := strconv.Atoi(os.Getenv("COLUMNS"))
+	if err != nil || n <= 0 {
+		return defaultColumns
+	}
+	return n
 }
 
 // printf prints a message line, clearing the bar first on a terminal.
@@ -511,22 +568,51 @@ func (pr *progress) update(e exec.ProgressEvent) {
 			e.Done, e.Total, formatDuration(e.Elapsed), rate, eta)
 		return
 	}
-	const barLen = 30
-	filled := 0
-	if e.Total > 0 {
-		filled = min(barLen, e.Done*barLen/e.Total)
-	}
-	bar := make([]byte, barLen)
-	for i := range bar {
-		bar[i] = '.'
-		if i < filled {
-			bar[i] = '#'
+	line := fitProgress(e.Done, e.Total, fmt.Sprintf("  %.3g samples/s", rate), "  elapsed "+formatDuration(e.Elapsed), "  ETA "+eta, pr.cols-1)
+	n := utf8.RuneCountInString(line)
+	pad := max(0, pr.width-n)
+	fmt.Fprintf(pr.w, "\r%s%*s", line, pad, "")
+	pr.width = n
+}
+
+// Bar lengths of the terminal progress line.
+const (
+	barLen    = 30
+	minBarLen = 10
+)
+
+// fitProgress returns the terminal progress line of done samples out of
+// total with the given rate, elapsed and ETA parts, in at most width
+// characters (the caller leaves the last column free so that the line never
+// wraps and the \r redraw stays on one line). It drops the least important
+// parts first: the ETA, then the rate; then it shortens the bar, drops the
+// elapsed time, shortens the bar further, and at last cuts the line.
+func fitProgress(done, total int, rate, elapsed, eta string, width int) string {
+	count := fmt.Sprintf(" %d/%d samples", done, total)
+	fits := func(tail string, bar int) bool { return utf8.RuneCountInString(tail)+bar+2 <= width }
+	for _, tail := range []string{count + rate + elapsed + eta, count + rate + elapsed, count + elapsed} {
+		if fits(tail, barLen) {
+			return progressBar(done, total, barLen) + tail
 		}
 	}
-	line := fmt.Sprintf("[%s] %d/%d samples  %.3g samples/s  elapsed %s  ETA %s", bar, e.Done, e.Total, rate, formatDuration(e.Elapsed), eta)
-	pad := max(0, pr.width-len(line))
-	fmt.Fprintf(pr.w, "\r%s%*s", line, pad, "")
-	pr.width = len(line)
+	if tail := count + elapsed; fits(tail, minBarLen) {
+		return progressBar(done, total, width-2-utf8.RuneCountInString(tail)) + tail
+	}
+	if fits(count, 1) {
+		return progressBar(done, total, min(barLen, width-2-utf8.RuneCountInString(count))) + count
+	}
+	r := []rune(count[1:])
+	return string(r[:min(len(r), max(0, width))])
+}
+
+// progressBar returns "[###...]" with n cells, filled in proportion to done
+// out of total.
+func progressBar(done, total, n int) string {
+	filled := 0
+	if total > 0 {
+		filled = min(n, max(0, done)*n/total)
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", n-filled) + "]"
 }
 
 // end finishes the bar's line on a terminal.
