@@ -68,6 +68,21 @@ type MemoryCosts struct {
 	Runtime              float64 `yaml:"runtime"` // per-process runtime/context overhead
 }
 
+// NeedGB is the memory a device needs in GB: UNet weights, runtime and
+// activations for a micro-batch of microBatch samples, plus the encoder and
+// decoder weights when it runs them. The plan's check and the simulator's
+// memory table both use it.
+func (m MemoryCosts) NeedGB(microBatch int, encode, decode bool) float64 {
+	need := m.UNet + m.Runtime + m.ActivationsPerSample*float64(microBatch)
+	if encode {
+		need += m.Encoder
+	}
+	if decode {
+		need += m.Decoder
+	}
+	return need
+}
+
 // LinkCosts are the costs of one link kind: a transfer of b bytes takes
 // LatencyUS + b/BandwidthGBps, and the first transfer over a link also pays
 // SetupMS (lazy connection set-up, as NCCL does on its first send).

@@ -244,30 +244,60 @@ func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 // stageNS is the steady-state time of a stage of k steps on device dv per
 // micro-batch (see StageNS).
 func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
-	if p.Profile == nil || dv < 0 || dv >= len(p.Devices) {
-		return 0, false
-	}
-	d := p.Devices[dv]
-	dc, ok := p.Profile.Devices[d.Kind]
-	if !ok || d.Speed <= 0 {
-		return 0, false
-	}
-	mb := p.Layout.MicroBatch
-	step, ok := dc.StepNS(mb)
+	w, ok := p.WorkNS(dv, p.Layout.MicroBatch)
 	if !ok {
 		return 0, false
 	}
-	// Each piece of work is rounded to whole nanoseconds on its own, as the
-	// simulator schedules it, so that the two agree to the nanosecond.
-	scaled := func(ns int64) int64 { return int64(math.Round(float64(ns) / d.Speed)) }
-	t := int64(k) * (scaled(step) + ms(dc.HostMSPerStep))
+	t := int64(k) * w.Step
 	if encode {
-		t += scaled(int64(mb) * ms(dc.EncodeMS))
+		t += w.Encode
 	}
 	if decode {
-		t += scaled(int64(mb) * ms(dc.DecodeMS))
+		t += w.Decode
 	}
 	return t, true
+}
+
+// Work is what one micro-batch costs a device, in nanoseconds: a sampler
+// step (the UNet call / speed + host time), the device's very first step
+// instead (FirstCallNS / speed + host time), and encode and decode of the
+// whole micro-batch (/ speed). Device speed scales the device's work, not
+// the host's. Each piece is rounded to whole nanoseconds on its own.
+type Work struct {
+	Step, FirstStep, Encode, Decode int64
+}
+
+// WorkNS returns the Work of a micro-batch of size batch on device dv from
+// the plan's profile: the one cost formula that StageNS (and so the
+// balanced assignment) and the simulator share. A speed of 0 counts as 1.
+// It reports false without a profile, costs for the device's kind, UNet
+// costs for the batch size, or with a speed that is not a positive number.
+func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
+	if p.Profile == nil || dv < 0 || dv >= len(p.Devices) {
+		return Work{}, false
+	}
+	d := p.Devices[dv]
+	dc, ok := p.Profile.Devices[d.Kind]
+	speed := d.Speed
+	if speed == 0 {
+		speed = 1
+	}
+	if !ok || !(speed > 0) || math.IsInf(speed, 0) {
+		return Work{}, false
+	}
+	step, ok1 := dc.StepNS(batch)
+	first, ok2 := dc.FirstCallNS(batch)
+	if !ok1 || !ok2 {
+		return Work{}, false
+	}
+	scaled := func(ns int64) int64 { return int64(math.Round(float64(ns) / speed)) }
+	host := ms(dc.HostMSPerStep)
+	return Work{
+		Step:      scaled(step) + host,
+		FirstStep: scaled(first) + host,
+		Encode:    scaled(int64(batch) * ms(dc.EncodeMS)),
+		Decode:    scaled(int64(batch) * ms(dc.DecodeMS)),
+	}, true
 }
 
 // StageNS is the expected steady-state time of stage s per micro-batch, in
@@ -373,15 +403,7 @@ func (p *Plan) StageMemoryGB(s Stage) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	m := dc.Memory
-	need := m.UNet + m.Runtime + m.ActivationsPerSample*float64(p.Layout.MicroBatch)
-	if s.Encode {
-		need += m.Encoder
-	}
-	if s.Decode {
-		need += m.Decoder
-	}
-	return need, true
+	return dc.Memory.NeedGB(p.Layout.MicroBatch, s.Encode, s.Decode), true
 }
 
 // Hop is one device-to-device transfer a pipeline makes per micro-batch,

@@ -101,7 +101,7 @@ func Memory(p *plan.Plan) ([]DeviceMemory, error) {
 			if dec[i] {
 				r.DecoderGB = m.Decoder
 			}
-			r.NeedGB = r.UNetGB + r.EncoderGB + r.DecoderGB + r.RuntimeGB + r.ActivationsGB
+			r.NeedGB = m.NeedGB(mb, enc[i], dec[i])
 		}
 		r.Fits = r.HaveGB <= 0 || r.NeedGB <= r.HaveGB
 	}

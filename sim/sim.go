@@ -127,8 +127,6 @@ func ProvenanceString(pr *plan.Profile) string {
 	return strings.Join(parts, " ")
 }
 
-func msNS(v float64) int64 { return int64(math.Round(v * 1e6)) }
-
 // newEngine checks that the plan can run and precomputes every cost.
 func newEngine(p *plan.Plan) (*engine, error) {
 	errf := func(format string, a ...any) error {
@@ -264,22 +262,19 @@ func newEngine(p *plan.Plan) (*engine, error) {
 				enc: make([]int64, e.mb+1), dec: make([]int64, e.mb+1),
 				step: make([]int64, e.mb+1), warm: make([]int64, e.mb+1), xfer: make([]int64, e.mb+1),
 			}
-			host := msNS(c.HostMSPerStep)
 			for b := 1; b <= e.mb; b++ {
-				s, ok1 := c.StepNS(b)
-				f, ok2 := c.FirstCallNS(b)
-				if !ok1 || !ok2 {
+				w, ok := p.WorkNS(st.DevIdx, b)
+				if !ok {
 					return nil, errf("%s: no unet_ms for device kind %q", where, dev.Kind)
 				}
-				// Speed scales the device's own work (UNet, encode, decode),
-				// not the host's (sampler math between calls), as plan.StageNS does.
-				rt.step[b] = int64(math.Round(float64(s)/speed)) + host
-				rt.warm[b] = int64(math.Round(float64(f)/speed)) + host
+				// The cost formula is the plan's (plan.WorkNS), shared with
+				// plan.StageNS and so with the balanced assignment.
+				rt.step[b], rt.warm[b] = w.Step, w.FirstStep
 				if rt.encode {
-					rt.enc[b] = int64(math.Round(float64(int64(b)*msNS(c.EncodeMS)) / speed))
+					rt.enc[b] = w.Encode
 				}
 				if rt.decode {
-					rt.dec[b] = int64(math.Round(float64(int64(b)*msNS(c.DecodeMS)) / speed))
+					rt.dec[b] = w.Decode
 				}
 				if rt.step[b] < 0 || rt.warm[b] < 0 || rt.enc[b] < 0 || rt.dec[b] < 0 {
 					return nil, errf("%s: device kind %q has a negative cost", where, dev.Kind)
