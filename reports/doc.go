@@ -8,9 +8,11 @@
 // metrics of a predicted run, a measured run or both, the data-parallel
 // baseline and, when both sides are there, the signed error of every
 // metric, device and stage, (predicted − measured) / measured, so that
-// errors that cancel out in a total are seen. Numbers are written with
-// three significant digits and their unit by the Format functions, which
-// the CLIs use too, so that the terminal and the report read the same.
+// errors that cancel out in a total are seen. The metrics, their labels,
+// definitions and formats come from timeline's column table
+// (timeline.Columns), which the CLIs use too, so that the terminal, the
+// JSON and the report read the same; the Format functions here are
+// timeline's, for numbers outside a column.
 //
 // Pictures are golden-tested through the data behind them (GanttLayout,
 // ScalingData), and the PNGs only smoke-tested: rendering differs between

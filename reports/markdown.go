@@ -17,16 +17,12 @@ import (
 )
 
 // Run is one side of a report: where a timeline came from and its
-// metrics. A simulation that did not keep its timeline still has both.
-type Run struct {
-	Meta    timeline.Meta
-	Metrics timeline.Metrics
-}
+// metrics (timeline.Summary). A simulation that did not keep its timeline
+// still has both.
+type Run = timeline.Summary
 
 // NewRun returns the Run of a timeline: its metadata and its metrics.
-func NewRun(tl *timeline.Timeline) *Run {
-	return &Run{Meta: tl.Meta, Metrics: tl.Metrics()}
-}
+func NewRun(tl *timeline.Timeline) *Run { return tl.Summary() }
 
 // Image is a picture a report links.
 type Image struct {
@@ -48,7 +44,7 @@ type Report struct {
 	// whole-sample pipeline per device), as predicted by the simulator.
 	Baseline *Run
 	// Hindsight is the simulator run again with the costs the measured run
-	// itself spent (sim.Hindsight): not a prediction, but what separates the
+	// itself spent (study.Hindsight): not a prediction, but what separates the
 	// pipeline model's own error from the cost profile's.
 	Hindsight *Run
 	// BaselineNote says why there is no baseline, when there is none
@@ -473,38 +469,6 @@ func (r *Report) columns() []column {
 	return cols
 }
 
-// headline is one of the headline metrics.
-type headline struct {
-	name         string
-	get          func(m *timeline.Metrics) float64
-	format       func(v float64) string
-	moreIsBetter bool
-}
-
-var headlines = []headline{
-	{"first-sample latency", func(m *timeline.Metrics) float64 { return float64(m.FirstLatencyNS) }, fmtNS, false},
-	{"steady-state throughput", func(m *timeline.Metrics) float64 { return m.Throughput }, FormatRate, true},
-	{"makespan", func(m *timeline.Metrics) float64 { return float64(m.MakespanNS) }, fmtNS, false},
-	{"sample latency mean", func(m *timeline.Metrics) float64 { return m.LatencyMeanNS }, fmtNS, false},
-	{"sample latency p50", func(m *timeline.Metrics) float64 { return float64(m.LatencyP50NS) }, fmtNS, false},
-	{"sample latency p95", func(m *timeline.Metrics) float64 { return float64(m.LatencyP95NS) }, fmtNS, false},
-	{"sample latency p99", func(m *timeline.Metrics) float64 { return float64(m.LatencyP99NS) }, fmtNS, false},
-	{"mean device utilisation", func(m *timeline.Metrics) float64 { return meanUtil(m) }, FormatPercent, true},
-}
-
-func fmtNS(v float64) string { return FormatSeconds(v / 1e9) }
-
-func meanUtil(m *timeline.Metrics) float64 {
-	if len(m.Devices) == 0 {
-		return 0
-	}
-	var s float64
-	for _, d := range m.Devices {
-		s += d.Utilisation
-	}
-	return s / float64(len(m.Devices))
-}
-
 func (r *Report) writeMetrics(md *mdWriter) {
 	md.line("## Metrics")
 	md.line("")
@@ -517,17 +481,18 @@ func (r *Report) writeMetrics(md *mdWriter) {
 		header = append(header, "data parallel (predicted)", "this layout / data parallel")
 	}
 	var rows [][]string
-	for _, h := range headlines {
-		row := []string{h.name}
+	for _, col := range timeline.Columns() {
+		row := []string{col.Label}
 		for _, c := range cols {
-			row = append(row, h.format(h.get(&c.run.Metrics)))
+			row = append(row, col.Text(&c.run.Metrics))
 		}
 		if r.Baseline != nil {
-			b := h.get(&r.Baseline.Metrics)
-			row = append(row, h.format(b))
+			row = append(row, col.Text(&r.Baseline.Metrics))
 			ratio := "—"
-			if r.Predicted != nil && b != 0 {
-				ratio = FormatRatio(h.get(&r.Predicted.Metrics) / b)
+			if r.Predicted != nil {
+				if v, ok := col.Ratio(&r.Predicted.Metrics, &r.Baseline.Metrics); ok {
+					ratio = FormatRatio(v)
+				}
 			}
 			row = append(row, ratio)
 		}
@@ -559,20 +524,12 @@ func (r *Report) writeErrors(md *mdWriter) {
 	md.line("Signed error = (predicted − measured) / measured: positive means the prediction was too high. Utilisation errors are in percentage points.")
 	md.line("")
 	var rows [][]string
-	for _, h := range headlines {
-		a, b := h.get(p), h.get(q)
-		e := FormatSignedPercent(RelError(a, b))
-		if h.name == "mean device utilisation" {
-			e = FormatSignedPP(a - b)
-		}
-		row := []string{h.name, h.format(a), h.format(b), e}
+	for _, col := range timeline.Columns() {
+		a, b := col.Get(p), col.Get(q)
+		row := []string{col.Label, col.Format(a), col.Format(b), col.Error(a, b)}
 		if r.Hindsight != nil {
-			c := h.get(&r.Hindsight.Metrics)
-			he := FormatSignedPercent(RelError(c, b))
-			if h.name == "mean device utilisation" {
-				he = FormatSignedPP(c - b)
-			}
-			row = append(row, h.format(c), he)
+			c := col.Get(&r.Hindsight.Metrics)
+			row = append(row, col.Format(c), col.Error(c, b))
 		}
 		rows = append(rows, row)
 	}

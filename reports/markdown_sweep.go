@@ -19,10 +19,47 @@ type SweepRow struct {
 	Devices  int
 	Replicas int // pipelines
 	Stages   int // stages per pipeline
+	// Series names the line of the scaling chart the row belongs to (see
+	// SweepSeries); empty: not charted.
+	Series string
 	// Metrics are the run's metrics; nil when the layout could not run.
 	Metrics *timeline.Metrics
-	// Err says why the layout could not run.
+	// Err says why the layout could not run (one line per problem).
 	Err string
+}
+
+// SweepSeries returns the scaling chart's series of a sweep: one per
+// Series name of the rows that ran, in order of first appearance.
+func SweepSeries(rows []SweepRow) []ScalingSeries {
+	var out []ScalingSeries
+	index := map[string]int{}
+	for _, r := range rows {
+		if r.Metrics == nil || r.Series == "" {
+			continue
+		}
+		i, ok := index[r.Series]
+		if !ok {
+			i = len(out)
+			index[r.Series] = i
+			out = append(out, ScalingSeries{Name: r.Series})
+		}
+		out[i].Points = append(out[i].Points, ScalingPoint{
+			Devices: r.Devices, Throughput: r.Metrics.Throughput, FirstLatencyS: timeline.Seconds(r.Metrics.FirstLatencyNS),
+		})
+	}
+	return out
+}
+
+// sweepColumns are the metrics of a sweep's table after throughput (and
+// its speed-up against the fewest devices), by column key.
+var sweepColumns = []string{"first_latency", "makespan", "mean_utilisation"}
+
+func sweepColumn(key string) timeline.Column {
+	c, ok := timeline.LookupColumn(key)
+	if !ok {
+		panic("reports: sweep: no metric column " + key) // caught by the tests
+	}
+	return c
 }
 
 // SweepReport is what WriteSweepMarkdown writes.
@@ -36,7 +73,8 @@ type SweepReport struct {
 // SweepTable returns the header and the cells of a sweep's table, as the
 // Markdown report and the CLI print it: per row the device count, layout,
 // pipelines × stages, throughput, throughput against the fewest devices,
-// first-sample latency, makespan and mean utilisation.
+// first-sample latency, makespan and mean utilisation (the columns of
+// sweepColumns).
 func SweepTable(rows []SweepRow) (header []string, cells [][]string) {
 	base := 0.0
 	baseDevs := 0
@@ -49,22 +87,34 @@ func SweepTable(rows []SweepRow) (header []string, cells [][]string) {
 	if baseDevs > 1 {
 		vs = fmt.Sprintf("vs %d devices", baseDevs)
 	}
-	header = []string{"devices", "layout", "pipelines × stages", "throughput", vs, "first-sample latency", "makespan", "mean utilisation"}
+	tput := sweepColumn("throughput")
+	header = []string{"devices", "layout", "pipelines × stages", tput.ShortLabel(), vs}
+	var cols []timeline.Column
+	for _, k := range sweepColumns {
+		cols = append(cols, sweepColumn(k))
+		header = append(header, cols[len(cols)-1].ShortLabel())
+	}
 	for _, r := range rows {
 		row := []string{fmt.Sprint(r.Devices), r.Layout, fmt.Sprintf("%d × %d", r.Replicas, r.Stages)}
 		if r.Metrics == nil {
-			why := r.Err
+			why := strings.ReplaceAll(r.Err, "\n", "; ")
 			if why == "" {
 				why = "did not run"
 			}
-			row = append(row, "—", "—", "—", "—", "— ("+why+")")
-		} else {
-			m := r.Metrics
-			speed := "—"
-			if base > 0 {
-				speed = FormatRatio(m.Throughput / base)
+			for range len(cols) + 1 { // throughput, speed-up, all but the last column
+				row = append(row, "—")
 			}
-			row = append(row, FormatRate(m.Throughput), speed, FormatNS(m.FirstLatencyNS), FormatNS(m.MakespanNS), FormatPercent(meanUtil(m)))
+			row = append(row, "— ("+why+")")
+			cells = append(cells, row)
+			continue
+		}
+		speed := "—"
+		if base > 0 {
+			speed = FormatRatio(r.Metrics.Throughput / base)
+		}
+		row = append(row, tput.Text(r.Metrics), speed)
+		for _, c := range cols {
+			row = append(row, c.Text(r.Metrics))
 		}
 		cells = append(cells, row)
 	}
@@ -121,8 +171,14 @@ func RenderSweepMarkdown(w io.Writer, r SweepReport) error {
 	}
 	md.line("## Definitions")
 	md.line("")
-	for _, d := range timeline.Definitions()[:3] {
-		md.line("- **%s.** %s", d.Name, strings.TrimPrefix(d.Text, capitalise(d.Name)+": "))
+	shown := map[string]bool{sweepColumn("throughput").Label: true}
+	for _, k := range sweepColumns {
+		shown[sweepColumn(k).Label] = true
+	}
+	for _, d := range timeline.Definitions() {
+		if shown[d.Name] {
+			md.line("- **%s.** %s", d.Name, strings.TrimPrefix(d.Text, capitalise(d.Name)+": "))
+		}
 	}
 	if _, err := w.Write(md.buf.Bytes()); err != nil {
 		return fmt.Errorf("reports: sweep markdown: %w", err)

@@ -28,3 +28,17 @@ func ExampleTimeline_Metrics() {
 	// gpu0: utilisation 0.67, fill 0 s, drain 2 s
 	// gpu1: utilisation 0.67, fill 2 s, drain 0 s
 }
+
+// One column of the metric table: its label, its JSON key and its value,
+// formatted as every table and report writes it.
+func ExampleLookupColumn() {
+	const s = int64(1_000_000_000)
+	tl := &timeline.Timeline{Meta: timeline.Meta{Plan: "demo", Source: "sim", Devices: []string{"gpu0"}}}
+	tl.AddSpan(timeline.Span{Device: "gpu0", Kind: timeline.KindStep, Samples: []int{0}, FirstStep: 0, LastStep: 9, Start: 0, End: 4 * s})
+	tl.AddSample(timeline.Sample{ID: 0, Release: 0, Done: 4 * s})
+	m := tl.Metrics()
+	c, _ := timeline.LookupColumn("first_latency")
+	fmt.Printf("%s (%s): %s\n", c.Label, c.JSONKey(), c.Text(&m))
+	// Output:
+	// first-sample latency (first_latency_ns): 4.00 s
+}

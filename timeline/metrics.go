@@ -7,7 +7,8 @@ import (
 
 // The metric definitions. Every number in Metrics is computed exactly as
 // stated here, for simulated and measured timelines alike; Definitions
-// returns these texts so that a report can print them once.
+// returns these texts (and the one of sample latency, whose percentiles are
+// those of the column table) so that a report can print them once.
 const (
 	DefFirstLatency = "First-sample latency: the completion (done) time of the sample that finishes first, " +
 		"minus that sample's release time. Ties in completion go to the lower sample id."
@@ -21,11 +22,6 @@ const (
 		"differ) the same formula reads as completions per second after each pipeline's first completion."
 	DefMakespan = "Makespan: from the origin, the earlier of the first release and the first span start, " +
 		"to the later of the last done time and the last span end."
-	DefLatency = "Sample latency: done minus release, per sample; reported as mean and as p50, p95 and " +
-		"p99 by nearest rank (the smallest latency with at least p% of the samples at or below it). " +
-		"Exact while at most 65536 samples have been seen; beyond that the percentiles come from a " +
-		"log-bucketed histogram (buckets 1% wide) whose estimate is within 0.5% of the exact value. " +
-		"The mean is always exact."
 	DefBusy = "Busy time of a device: the sum of its encode, step and decode spans (its compute work; " +
 		"they never overlap on a device). Waits and transfers are not busy time."
 	DefUtilisation = "Utilisation of a device: busy time / makespan. Its bubble fraction is 1 − utilisation."
@@ -52,7 +48,7 @@ func Definitions() []Definition {
 		{"first-sample latency", DefFirstLatency},
 		{"steady-state throughput", DefThroughput},
 		{"makespan", DefMakespan},
-		{"sample latency", DefLatency},
+		{"sample latency", latencyDefinition()},
 		{"busy time", DefBusy},
 		{"utilisation", DefUtilisation},
 		{"idle (fill, drain, between)", DefIdle},
@@ -63,72 +59,99 @@ func Definitions() []Definition {
 
 // Metrics is what one run amounts to. Times are integer nanoseconds; rates
 // and fractions are float64 (rates per second). See Definitions.
+//
+// Its JSON form is the struct itself (the json tags, snake_case with the
+// unit in the name) followed by every column of the table (Columns) that is
+// not one of its fields, such as the latency percentiles beyond p50, p95
+// and p99: see MarshalJSON. Fields tagged "-" are bookkeeping that the JSON
+// form has never carried.
 type Metrics struct {
-	Samples int // sample records seen
+	Samples int `json:"samples"` // sample records seen
 
-	FirstLatencyNS int64 // see DefFirstLatency
-	FirstSample    int   // id of the first finished sample, -1 if none
+	FirstLatencyNS int64 `json:"first_latency_ns"` // see DefFirstLatency
+	FirstSample    int   `json:"first_sample"`     // id of the first finished sample, -1 if none
 
-	Throughput float64 // samples per second, see DefThroughput
+	Throughput float64 `json:"throughput_per_s"` // samples per second, see DefThroughput
 	// Batch is true when every sample had the same release time.
-	Batch bool
+	Batch bool `json:"-"`
 	// ThroughputWindowNS is c_N − c_1 over all samples (for reference; the
 	// throughput itself is computed per pipeline, see DefThroughput).
-	ThroughputWindowNS int64
+	ThroughputWindowNS int64 `json:"throughput_window_ns"`
 
-	OriginNS   int64 // start of the makespan
-	EndNS      int64 // end of the makespan
-	MakespanNS int64 // EndNS − OriginNS, see DefMakespan
+	OriginNS   int64 `json:"-"`           // start of the makespan
+	EndNS      int64 `json:"-"`           // end of the makespan
+	MakespanNS int64 `json:"makespan_ns"` // EndNS − OriginNS, see DefMakespan
 
-	LatencyMeanNS float64 // see DefLatency
-	LatencyP50NS  int64
-	LatencyP95NS  int64
-	LatencyP99NS  int64
-	LatencyMinNS  int64
-	LatencyMaxNS  int64
+	// Sample latency, see Definitions ("sample latency"). The three
+	// percentiles every JSON form has carried are fields; any percentile
+	// comes from LatencyPercentileNS.
+	LatencyMeanNS float64 `json:"latency_mean_ns"`
+	LatencyP50NS  int64   `json:"latency_p50_ns"`
+	LatencyP95NS  int64   `json:"latency_p95_ns"`
+	LatencyP99NS  int64   `json:"latency_p99_ns"`
+	LatencyMinNS  int64   `json:"latency_min_ns"`
+	LatencyMaxNS  int64   `json:"latency_max_ns"`
 	// LatencyExact is false when the percentiles come from the histogram.
-	LatencyExact bool
+	LatencyExact bool `json:"latency_exact"`
 
-	Devices []DeviceMetrics // in the order given to NewAccumulator, then first appearance
-	Stages  []StageMetrics  // sorted by pipeline, then stage
+	WarmupNS    int64 `json:"warmup_ns"` // total time in warm-up spans, all devices
+	WarmupSpans int   `json:"-"`
 
-	SpanCounts  map[Kind]int // spans by kind
-	WarmupNS    int64        // total time in warm-up spans, all devices
-	WarmupSpans int
+	Devices []DeviceMetrics `json:"devices"` // in the order given to NewAccumulator, then first appearance
+	Stages  []StageMetrics  `json:"stages"`  // sorted by pipeline, then stage
+
+	SpanCounts map[Kind]int `json:"span_counts"` // spans by kind
+
+	// latency is the distribution the percentiles are read from; nil for
+	// Metrics that no Accumulator made (decoded from JSON, built by hand).
+	latency *latencyDist
 }
 
 // DeviceMetrics are the per-device numbers. See DefBusy, DefUtilisation,
 // DefIdle and DefWarmup.
 type DeviceMetrics struct {
-	Device      string
-	BusyNS      int64
-	Utilisation float64
-	IdleNS      int64 // makespan − busy = FillNS + DrainNS + BetweenNS
-	FillNS      int64
-	DrainNS     int64
-	BetweenNS   int64
-	WaitNS      int64 // time in wait spans (part of the idle time)
-	SendNS      int64 // time on the send stream
-	RecvNS      int64 // time on the receive stream
-	WarmupNS    int64 // time in warm-up spans
-	Spans       int   // spans of any kind on this device
-	FirstBusyNS int64 // start of the first busy span, -1 if none
-	LastBusyNS  int64 // end of the last busy span, -1 if none
+	Device      string  `json:"device"`
+	BusyNS      int64   `json:"busy_ns"`
+	Utilisation float64 `json:"utilisation"`
+	IdleNS      int64   `json:"idle_ns"` // makespan − busy = FillNS + DrainNS + BetweenNS
+	FillNS      int64   `json:"fill_ns"`
+	DrainNS     int64   `json:"drain_ns"`
+	BetweenNS   int64   `json:"between_ns"`
+	WaitNS      int64   `json:"wait_ns"`   // time in wait spans (part of the idle time)
+	SendNS      int64   `json:"send_ns"`   // time on the send stream
+	RecvNS      int64   `json:"recv_ns"`   // time on the receive stream
+	WarmupNS    int64   `json:"warmup_ns"` // time in warm-up spans
+	Spans       int     `json:"-"`         // spans of any kind on this device
+	FirstBusyNS int64   `json:"-"`         // start of the first busy span, -1 if none
+	LastBusyNS  int64   `json:"-"`         // end of the last busy span, -1 if none
 }
 
 // StageKey names a stage of a pipeline.
 type StageKey struct {
-	Pipeline int
-	Stage    int
+	Pipeline int `json:"pipeline"`
+	Stage    int `json:"stage"`
 }
 
 // StageMetrics are the busy time of one (pipeline, stage), see DefStageBusy.
 type StageMetrics struct {
 	StageKey
-	BusyNS    int64
-	StepNS    int64 // of which step spans
-	BusySpans int
-	Devices   []string // devices that ran this stage's spans, in first-seen order
+	Devices   []string `json:"devices"` // devices that ran this stage's spans, in first-seen order
+	BusyNS    int64    `json:"busy_ns"`
+	StepNS    int64    `json:"step_ns"` // of which step spans
+	BusySpans int      `json:"-"`
+}
+
+// Summary is a run in brief: where its timeline came from and its metrics.
+// It is what a report or a study keeps of a run whose spans are not needed
+// (or were never kept).
+type Summary struct {
+	Meta    Meta
+	Metrics Metrics
+}
+
+// Summary returns the metadata and the metrics of t.
+func (t *Timeline) Summary() *Summary {
+	return &Summary{Meta: t.Meta, Metrics: t.Metrics()}
 }
 
 // Seconds converts integer nanoseconds to float64 seconds.
@@ -379,27 +402,75 @@ func rank(p float64, n int) int {
 	return max(1, min(r, n))
 }
 
-func (a *Accumulator) percentile(p float64, sorted []int64) int64 {
-	n := a.nSamples
-	if n == 0 {
+// latencyDist is what the latency percentiles of a Metrics are read from:
+// every sample latency, sorted, while there are at most maxExact of them;
+// else the accumulator's log-bucketed histogram. It is never changed once
+// made, so copies of a Metrics share it.
+type latencyDist struct {
+	n        int
+	exact    bool
+	sorted   []int64 // ascending, when exact
+	hist     []int64 // counts per log bucket, when not exact
+	zero     int64   // latencies of 0 ns in the histogram
+	min, max int64
+}
+
+// latencyDist returns the distribution of the latencies added so far.
+func (a *Accumulator) latencyDist() *latencyDist {
+	d := &latencyDist{n: a.nSamples, exact: !a.useHist, zero: a.histZero, min: a.latMin, max: a.latMax}
+	if d.exact {
+		d.sorted = append([]int64(nil), a.exact...)
+		sort.Slice(d.sorted, func(i, j int) bool { return d.sorted[i] < d.sorted[j] })
+	} else {
+		d.hist = append([]int64(nil), a.hist...)
+	}
+	return d
+}
+
+// percentile returns the p-th percentile by nearest rank (see
+// Definitions): exact, or the estimate of the histogram bucket that holds
+// that rank, kept within [min, max].
+func (d *latencyDist) percentile(p float64) int64 {
+	if d.n == 0 {
 		return 0
 	}
-	r := rank(p, n)
-	if !a.useHist {
-		return sorted[r-1]
+	r := rank(p, d.n)
+	if d.exact {
+		return d.sorted[r-1]
 	}
-	seen := a.histZero
+	seen := d.zero
 	if int64(r) <= seen {
 		return 0
 	}
-	for b, c := range a.hist {
+	for b, c := range d.hist {
 		seen += c
 		if int64(r) <= seen {
 			est := int64(math.Round(2 * math.Pow(histGamma, float64(b+1)) / (1 + histGamma)))
-			return max(a.latMin, min(est, a.latMax))
+			return max(d.min, min(est, d.max))
 		}
 	}
-	return a.latMax
+	return d.max
+}
+
+// LatencyPercentileNS returns the p-th percentile of the sample latencies
+// (0 < p ≤ 100) by nearest rank, as Definitions states: exact while
+// LatencyExact, else from the histogram (within 0.5%); 0 without samples.
+// Metrics that no Accumulator made (decoded from JSON, say) know only the
+// percentiles stored in their fields (50, 95, 99): for any other p, ok is
+// false.
+func (m *Metrics) LatencyPercentileNS(p float64) (ns int64, ok bool) {
+	if m.latency != nil {
+		return m.latency.percentile(p), true
+	}
+	switch p {
+	case 50:
+		return m.LatencyP50NS, true
+	case 95:
+		return m.LatencyP95NS, true
+	case 99:
+		return m.LatencyP99NS, true
+	}
+	return 0, false
 }
 
 // Result returns the metrics of everything added so far. It does not
@@ -431,6 +502,7 @@ func (a *Accumulator) Result() Metrics {
 	}
 	m.MakespanNS = m.EndNS - m.OriginNS
 
+	m.latency = a.latencyDist()
 	if a.haveSample {
 		m.FirstSample = a.firstID
 		m.FirstLatencyNS = a.firstLat
@@ -439,14 +511,9 @@ func (a *Accumulator) Result() Metrics {
 		m.Throughput = a.throughput()
 		m.LatencyMeanNS = a.latSum / float64(a.nSamples)
 		m.LatencyMinNS, m.LatencyMaxNS = a.latMin, a.latMax
-		var sorted []int64
-		if !a.useHist {
-			sorted = append([]int64(nil), a.exact...)
-			sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		}
-		m.LatencyP50NS = a.percentile(50, sorted)
-		m.LatencyP95NS = a.percentile(95, sorted)
-		m.LatencyP99NS = a.percentile(99, sorted)
+		m.LatencyP50NS = m.latency.percentile(50)
+		m.LatencyP95NS = m.latency.percentile(95)
+		m.LatencyP99NS = m.latency.percentile(99)
 	}
 
 	for _, d := range a.devList {

@@ -1,0 +1,26 @@
+package timeline
+
+// columns is the metric table, in the order tables print it. Every CLI
+// table, JSON form, Markdown report and prediction-error table is made
+// from it: to add a metric, add its line here (a latency percentile is
+// latencyPercentile(p)). See Column for what each field means.
+var columns = []Column{
+	nsColumn("first_latency", "first-sample latency",
+		"completion of the first finished sample minus its release (see first-sample latency)",
+		func(m *Metrics) int64 { return m.FirstLatencyNS }),
+	{Key: "throughput", Label: "steady-state throughput", Short: "throughput", Unit: UnitPerSecond,
+		Def: "samples per second once the pipelines are full, summed over pipelines (see steady-state throughput)",
+		Get: func(m *Metrics) float64 { return m.Throughput }, Format: FormatRate},
+	nsColumn("makespan", "makespan",
+		"from the first release or span start to the last completion or span end (see makespan)",
+		func(m *Metrics) int64 { return m.MakespanNS }),
+	{Key: "latency_mean", Label: "sample latency mean", Unit: UnitNS,
+		Def: "mean of done − release over all samples, exact (see sample latency)",
+		Get: func(m *Metrics) float64 { return m.LatencyMeanNS }, Format: formatNS},
+	latencyPercentile(50),
+	latencyPercentile(95),
+	latencyPercentile(99),
+	{Key: "mean_utilisation", Label: "mean device utilisation", Short: "mean utilisation", Unit: UnitFraction,
+		Def: "mean over the devices of busy time / makespan (see utilisation)",
+		Get: meanUtilisation, Format: FormatPercent},
+}
