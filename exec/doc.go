@@ -53,7 +53,7 @@
 // transfer would). tcp: one worker process per stage device, started by
 // Options.WorkerCommand; each process calls RunWorker. The coordinator
 // (Run) listens on 127.0.0.1:0; each worker says hello with the plan's
-// hash (PlanHash) and its data address; the coordinator refuses unknown or
+// hash (plan.Plan.Hash) and its data address; the coordinator refuses unknown or
 // duplicate devices and mismatched plans, assigns each worker the address
 // of its next stage and the output directory, waits until every worker
 // has opened its model and links (all bounded by Options.Timeout, 30 s by

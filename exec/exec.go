@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	osexec "os/exec"
 	"runtime"
@@ -112,18 +110,20 @@ func Run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, e
 	if err := check(p, f, &opts); err != nil {
 		return nil, err
 	}
-	if p.Transport == "tcp" {
+	if p.Transport == plan.TransportTCP {
 		return runTCP(ctx, p, opts)
 	}
 	return runInproc(ctx, p, f, opts)
 }
 
-// check validates everything that can be checked before work starts.
+// check validates what is the executor's to check before work starts:
+// the plan is resolved (plan.Ready: its defaults, step ranges and ends
+// were checked once, by the plan), and what only the executor needs.
 func check(p *plan.Plan, f Factory, opts *Options) error {
-	if p == nil {
-		return errors.New("exec: nil plan")
+	if err := p.Ready(); err != nil {
+		return fmt.Errorf("exec: %w", err)
 	}
-	if f == nil && p.Transport != "tcp" {
+	if f == nil && p.Transport != plan.TransportTCP {
 		return fmt.Errorf("exec: plan %s: no model factory", p.Name)
 	}
 	switch opts.OnInterrupt {
@@ -137,15 +137,13 @@ func check(p *plan.Plan, f Factory, opts *Options) error {
 		opts.Timeout = DefaultTimeout
 	}
 	switch p.Transport {
-	case "", "inproc":
-	case "tcp":
+	case plan.TransportInproc:
+	case plan.TransportTCP:
 		if opts.WorkerCommand == nil {
 			return fmt.Errorf("exec: plan %s: transport tcp needs a worker command (Options.WorkerCommand) to start one process per device", p.Name)
 		}
-	case "nccl":
-		return fmt.Errorf("exec: plan %s: transport nccl is not available in this build (no CUDA/NCCL here); use transport: inproc or tcp", p.Name)
 	default:
-		return fmt.Errorf("exec: plan %s: unknown transport %q (want inproc, tcp or nccl)", p.Name, p.Transport)
+		return fmt.Errorf("exec: plan %s: transport %s is not available in this build (no CUDA/NCCL here); use transport: inproc or tcp", p.Name, p.Transport)
 	}
 	if err := checkPlan(p); err != nil {
 		return err
@@ -173,25 +171,33 @@ func conditioningDefaults(p *plan.Plan, opts *Options) error {
 	return nil
 }
 
-// checkPlan checks the parts of a plan the executor depends on.
+// checkPlan checks what the executor needs of a resolved plan beyond the
+// plan's own rules: its model files exist, its sampler is one the executor
+// implements, and each device runs one stage (the simulator can time-share
+// a device between pipelines; the executor gives each stage a device).
 func checkPlan(p *plan.Plan) error {
-	if len(p.Pipelines) == 0 {
-		return fmt.Errorf("exec: plan %s has no resolved pipelines (load it with plan.Load)", p.Name)
-	}
 	if _, err := samplerConfig(p); err != nil {
 		return err
 	}
-	if p.Workload.Samples < 0 {
-		return fmt.Errorf("exec: plan %s: workload.samples %d is negative", p.Name, p.Workload.Samples)
-	}
-	if _, err := releases(p); err != nil {
+	if err := CheckModelFiles(p); err != nil {
 		return err
 	}
-	switch p.Layout.Handoff {
-	case "", "blocking", "buffered":
-	default:
-		return fmt.Errorf("exec: plan %s: layout.handoff %q: want blocking or buffered", p.Name, p.Layout.Handoff)
+	owner := map[string]plan.Stage{}
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			if prev, ok := owner[st.Device]; ok {
+				return fmt.Errorf("exec: plan %s: pipeline %d stage %d (device %s): the device already runs stage %d of pipeline %d; the executor runs one stage per device: give each stage its own device", p.Name, pl.Index, st.Index, st.Device, prev.Index, prev.Pipeline)
+			}
+			owner[st.Device] = st
+		}
 	}
+	return nil
+}
+
+// CheckModelFiles checks that every model file the plan names exists:
+// the one check of model paths, for runs, workers, profiles and vdexec
+// validate.
+func CheckModelFiles(p *plan.Plan) error {
 	for _, f := range []struct{ field, path string }{{"model.onnx.unet", p.Model.ONNX.UNet}, {"model.onnx.encoder", p.Model.ONNX.Encoder}, {"model.onnx.decoder", p.Model.ONNX.Decoder}} {
 		if f.path == "" {
 			continue
@@ -200,114 +206,25 @@ func checkPlan(p *plan.Plan) error {
 			return fmt.Errorf("exec: plan %s: %s: model file %s is missing: fix the path (relative to the plan file) or generate the model: %w", p.Name, f.field, p.Path(f.path), err)
 		}
 	}
-	owner := map[string]plan.Stage{}
-	steps := p.Sampler.Steps
-	for pi, pl := range p.Pipelines {
-		if len(pl.Stages) == 0 {
-			return fmt.Errorf("exec: plan %s: pipeline %d has no stages", p.Name, pi)
-		}
-		next := plan.StepIndex(0)
-		for si, st := range pl.Stages {
-			where := fmt.Sprintf("exec: plan %s: pipeline %d stage %d (device %s)", p.Name, pi, si, st.Device)
-			if st.DevIdx < 0 || st.DevIdx >= len(p.Devices) || p.Devices[st.DevIdx].Name != st.Device {
-				return fmt.Errorf("%s: not a device of the plan", where)
-			}
-			if prev, ok := owner[st.Device]; ok {
-				return fmt.Errorf("%s: the device already runs stage %d of pipeline %d; the executor runs one stage per device: give each stage its own device", where, prev.Index, prev.Pipeline)
-			}
-			owner[st.Device] = st
-			if st.First != next || st.Last < st.First {
-				return fmt.Errorf("%s: steps %d..%d do not continue the previous stage (want to start at step %d)", where, st.First, st.Last, next)
-			}
-			next = st.Last + 1
-			if st.Encode != (si == 0) {
-				return fmt.Errorf("%s: the image encoder must run on the first stage (the UNet needs the conditioning from step 0): set layout.encode_on: first", where)
-			}
-			if st.Decode != (si == len(pl.Stages)-1) {
-				return fmt.Errorf("%s: the decoder must run on the last stage: set layout.decode_on: last", where)
-			}
-			switch prov := p.Devices[st.DevIdx].Provider; prov {
-			case "", "cpu", "cuda":
-			default:
-				return fmt.Errorf("%s: unknown provider %q (want cpu or cuda)", where, prov)
-			}
-		}
-		if int(next) != steps {
-			return fmt.Errorf("exec: plan %s: pipeline %d covers steps 0..%d, want 0..%d", p.Name, pi, next-1, steps-1)
-		}
-	}
 	return nil
 }
 
 // samplerConfig builds the sampler configuration the plan describes.
 func samplerConfig(p *plan.Plan) (models.SamplerConfig, error) {
-	m := p.Model
-	if m.Frames < 1 || m.Latent.Channels < 1 || m.Latent.Height < 1 || m.Latent.Width < 1 {
-		return models.SamplerConfig{}, fmt.Errorf("exec: plan %s: model shape %d frames × %d×%d×%d must be positive", p.Name, m.Frames, m.Latent.Channels, m.Latent.Height, m.Latent.Width)
-	}
-	s := p.Sampler
-	if s.Kind != "" && s.Kind != "euler-karras" {
-		return models.SamplerConfig{}, fmt.Errorf("exec: plan %s: sampler.kind %q: only euler-karras is implemented", p.Name, s.Kind)
-	}
-	min, max, rho := s.SigmaMin, s.SigmaMax, s.Rho
-	if min == 0 {
-		min = plan.DefaultSigmaMin
-	}
-	if max == 0 {
-		max = plan.DefaultSigmaMax
-	}
-	if rho == 0 {
-		rho = plan.DefaultRho
-	}
-	sig, err := models.KarrasSigmas(s.Steps, min, max, rho)
+	m, s := p.Model, p.Sampler // euler-karras: the only kind the plan allows
+	sig, err := models.KarrasSigmas(s.Steps, s.SigmaMin, s.SigmaMax, s.Rho)
 	if err != nil {
 		return models.SamplerConfig{}, fmt.Errorf("exec: plan %s: sampler: %w", p.Name, err)
-	}
-	fps := m.FPS
-	if fps == 0 {
-		fps = plan.DefaultFPS
 	}
 	cfg := models.SamplerConfig{
 		Frames: m.Frames, Channels: m.Latent.Channels, Height: m.Latent.Height, Width: m.Latent.Width,
 		Sigmas:  sig,
-		TimeIDs: [3]float32{float32(fps - 1), float32(m.MotionBucket), float32(m.NoiseAug)},
+		TimeIDs: [3]float32{float32(m.FPS - 1), float32(m.MotionBucket), float32(m.NoiseAug)},
 	}
 	if m.CFG != nil {
 		cfg.CFG = &models.Guidance{Min: m.CFG.Min, Max: m.CFG.Max}
 	}
 	return cfg, nil
-}
-
-// Arrival stream of the workload's seed (the simulator uses the same).
-const streamArrival = 0x61727269766c // "arrivl"
-
-// releases returns the release time of every sample, in ns from the run's
-// start: all 0 for batch; Poisson gaps drawn in order from a PCG stream of
-// the workload seed, sample 0 at 0; interval: i × interval.
-func releases(p *plan.Plan) ([]int64, error) {
-	w := p.Workload
-	out := make([]int64, w.Samples)
-	switch w.Arrival.Kind {
-	case "", "batch":
-	case "poisson":
-		if !(w.Arrival.Rate > 0) || math.IsInf(w.Arrival.Rate, 0) {
-			return nil, fmt.Errorf("exec: plan %s: workload.arrival.rate %g must be positive for poisson arrivals", p.Name, w.Arrival.Rate)
-		}
-		r := rand.New(rand.NewPCG(w.Seed, streamArrival))
-		for i := 1; i < len(out); i++ {
-			out[i] = out[i-1] + int64(math.Round(r.ExpFloat64()/w.Arrival.Rate*1e9))
-		}
-	case "interval":
-		if w.Arrival.IntervalMS < 0 {
-			return nil, fmt.Errorf("exec: plan %s: workload.arrival.interval_ms %g is negative", p.Name, w.Arrival.IntervalMS)
-		}
-		for i := range out {
-			out[i] = int64(math.Round(float64(i) * w.Arrival.IntervalMS * 1e6))
-		}
-	default:
-		return nil, fmt.Errorf("exec: plan %s: workload.arrival.kind %q: want batch, poisson or interval", p.Name, w.Arrival.Kind)
-	}
-	return out, nil
 }
 
 // newMeta is the timeline metadata of an executor run.
@@ -320,18 +237,10 @@ func newMeta(p *plan.Plan, extra map[string]string) timeline.Meta {
 	for i, d := range p.Devices {
 		devs[i] = d.Name
 	}
-	handoff := p.Layout.Handoff
-	if handoff == "" {
-		handoff = "blocking"
-	}
-	transport := p.Transport
-	if transport == "" {
-		transport = "inproc"
-	}
 	return timeline.Meta{
 		Plan: p.Name, Source: "exec", Machine: Machine(), Versions: v,
 		Created: time.Now().UTC().Format(time.RFC3339), Devices: devs,
-		Notes: []string{fmt.Sprintf("transport %s, handoff %s, micro_batch %d", transport, handoff, max(p.Layout.MicroBatch, 1))},
+		Notes: []string{fmt.Sprintf("transport %s, handoff %s, micro_batch %d", p.Transport, p.Layout.Handoff, p.Layout.MicroBatch)},
 	}
 }
 
@@ -414,7 +323,7 @@ func closeModels(ms map[string]models.Model) {
 // runInproc runs every stage as a goroutine of this process.
 func runInproc(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error) {
 	scfg, _ := samplerConfig(p)
-	rel, _ := releases(p)
+	rel := p.Workload.ReleaseTimes()
 	mods, err := openModels(p, f)
 	if err != nil {
 		return nil, err
@@ -433,8 +342,8 @@ func runInproc(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Res
 	out := newOutputs(p, opts, start, len(rel))
 	var workers []*stageWorker
 	queues := map[int]*entryQueue{}
-	mb := max(p.Layout.MicroBatch, 1)
-	blocking := p.Layout.Handoff != "buffered"
+	mb := p.Layout.MicroBatch
+	blocking := p.Layout.Handoff == plan.HandoffBlocking
 	for _, pl := range p.Pipelines {
 		q := newEntryQueue(mb)
 		queues[pl.Index] = q

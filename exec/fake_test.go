@@ -103,33 +103,35 @@ func fakeImages(p *plan.Plan) func(int) ([]float32, error) {
 	}
 }
 
-// testPlan builds a resolved plan by hand: devices cpu0.., one pipeline
+// testPlan builds a resolved plan in code: devices cpu0.., one pipeline
 // per entry of splits, each a list of inclusive [first, last] step ranges.
 func testPlan(name string, steps, samples, mb int, splits ...[][2]int) *plan.Plan {
 	p := &plan.Plan{
 		Name: name,
 		Model: plan.Model{
-			Family: "fake", Frames: 2, Latent: plan.Latent{Channels: 4, Height: 2, Width: 2}, Dtype: "fp32",
-			CFG: &plan.CFG{Min: 1, Max: 2.5}, FPS: 7, MotionBucket: 127,
+			Family: "tiny", Frames: 2, Latent: plan.Latent{Channels: 4, Height: 2, Width: 2}, Dtype: "fp32",
+			CFG: &plan.CFG{Min: 1, Max: 2.5},
 		},
-		Sampler:   plan.Sampler{Kind: "euler-karras", Steps: steps, SigmaMin: 0.002, SigmaMax: 700, Rho: 7},
-		Layout:    plan.Layout{MicroBatch: mb, Handoff: "blocking", Replicas: len(splits)},
-		Links:     plan.Links{Default: "default"},
-		Transport: "inproc",
-		Workload:  plan.Workload{Samples: samples, Seed: 42, Arrival: plan.Arrival{Kind: "batch"}},
+		Sampler:  plan.Sampler{Steps: steps},
+		Layout:   plan.Layout{MicroBatch: mb, Replicas: len(splits)},
+		Workload: plan.Workload{Samples: samples, Seed: 42},
 	}
+	var pipes []plan.Pipeline
 	for pi, sp := range splits {
 		pl := plan.Pipeline{Index: pi}
 		for si, r := range sp {
-			d := plan.Device{Name: fmt.Sprintf("cpu%d", len(p.Devices)), Kind: "cpu", Provider: "cpu", Threads: 1, Speed: 1}
+			d := plan.Device{Name: fmt.Sprintf("cpu%d", len(p.Devices)), Kind: "cpu"}
 			pl.Stages = append(pl.Stages, plan.Stage{
 				Pipeline: pi, Index: si, Device: d.Name, DevIdx: len(p.Devices),
 				First: plan.StepIndex(r[0]), Last: plan.StepIndex(r[1]),
-				Encode: si == 0, Decode: si == len(sp)-1,
 			})
 			p.Devices = append(p.Devices, d)
 		}
-		p.Pipelines = append(p.Pipelines, pl)
+		pipes = append(pipes, pl)
+	}
+	p.EnsureDefaults()
+	if err := p.UsePipelines(pipes); err != nil {
+		panic(fmt.Sprintf("testPlan %s: %v", name, err))
 	}
 	return p
 }

@@ -16,8 +16,6 @@ import (
 
 	"github.com/vdpp/vdpp/internal/atomicfile"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 )
@@ -85,7 +83,7 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		opts.Warmup = 2
 	}
 	scfg, _ := samplerConfig(p)
-	mb := max(p.Layout.MicroBatch, 1)
+	mb := p.Layout.MicroBatch
 	var stages []plan.Stage
 	for _, pl := range p.Pipelines {
 		stages = append(stages, pl.Stages...)
@@ -272,7 +270,7 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 			kindOrder = append(kindOrder, pr.dev.Kind)
 		}
 		kinds[pr.dev.Kind] = append(kinds[pr.dev.Kind], pr)
-		threads = append(threads, fmt.Sprintf("%s %s×%d", pr.dev.Name, orDefault(pr.dev.Provider, "cpu"), max(pr.dev.Threads, 1)))
+		threads = append(threads, fmt.Sprintf("%s %s×%d", pr.dev.Name, pr.dev.Provider, pr.dev.Threads))
 	}
 	weights := func(rel string) float64 {
 		if rel == "" {
@@ -332,19 +330,12 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 		return nil, err
 	}
 	prof.Transports["inproc"] = inproc
-	if opts.TCP || p.Transport == "tcp" {
+	if opts.TCP || p.Transport == plan.TransportTCP {
 		tcp, err := measureHandoff(ctx, scfg, lat, opts.Reps, tcpPair)
 		if err != nil {
 			return nil, err
 		}
 		prof.Transports["tcp"] = tcp
-	}
-	transport := orDefault(p.Transport, "inproc")
-	if t, ok := prof.Transports[transport]; ok {
-		prof.Links[orDefault(p.Links.Default, plan.DefaultLink)] = t
-		for _, o := range p.Links.Overrides {
-			prof.Links[o.Kind] = t
-		}
 	}
 	rt := strings.TrimSpace(opts.Runtime + ", " + runtime.Version())
 	rt = strings.TrimPrefix(rt, ", ")
@@ -360,18 +351,9 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 	return prof, nil
 }
 
-// MarshalProfile encodes a profile as YAML that plan.ParseProfile reads.
-func MarshalProfile(pr *plan.Profile) ([]byte, error) {
-	b, err := yaml.Marshal(pr)
-	if err != nil {
-		return nil, fmt.Errorf("exec: profile: %w", err)
-	}
-	return b, nil
-}
-
 // WriteProfile writes a profile as YAML to path atomically.
 func WriteProfile(path string, pr *plan.Profile) error {
-	b, err := MarshalProfile(pr)
+	b, err := pr.Marshal()
 	if err != nil {
 		return err
 	}
@@ -573,13 +555,6 @@ func spread(v []float64) (lo, hi float64) {
 		return 0, 0
 	}
 	return slices.Min(v), slices.Max(v)
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 // rss is the process's resident set size in bytes (0 where unknown).

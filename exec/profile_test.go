@@ -47,7 +47,7 @@ func TestProfile(t *testing.T) {
 	if prof.Provenance.Source != "measured" || prof.Provenance.Machine == "" || prof.Provenance.Date == "" {
 		t.Errorf("provenance %+v", prof.Provenance)
 	}
-	b, err := MarshalProfile(prof)
+	b, err := prof.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

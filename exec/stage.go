@@ -186,7 +186,7 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 		if it.state == nil {
 			return fmt.Errorf("sample %d arrived without a sampler state", it.id)
 		}
-		if it.state.Next != models.Step(w.st.First) {
+		if it.state.Next != w.st.First {
 			return fmt.Errorf("sample %d arrived at step %d, the stage starts at step %d", it.id, it.state.Next, w.st.First)
 		}
 		states[i] = it.state

@@ -2,9 +2,6 @@ package exec
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,25 +15,6 @@ import (
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
 )
-
-// PlanHash identifies a plan's content (everything that decides what runs,
-// the resolved layout included): the coordinator and its workers must
-// agree on it.
-func PlanHash(p *plan.Plan) string {
-	v := struct {
-		Name      string
-		Model     plan.Model
-		Sampler   plan.Sampler
-		Devices   plan.Devices
-		Layout    plan.Layout
-		Transport string
-		Workload  plan.Workload
-		Pipelines []plan.Pipeline
-	}{p.Name, p.Model, p.Sampler, p.Devices, p.Layout, p.Transport, p.Workload, p.Pipelines}
-	b, _ := json.Marshal(v)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
-}
 
 // WorkerConfig is what a worker process needs: the same plan as the
 // coordinator, the device it runs, the coordinator's rendezvous address,
@@ -140,7 +118,7 @@ func runTCP(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	hash := PlanHash(p)
+	hash := p.Hash()
 
 	workers := map[string]*workerState{}
 	var order []string
@@ -472,7 +450,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	cc := newControlConn(c)
 	defer c.Close()
 	var dl net.Listener
-	hello := control{Type: "hello", Device: cfg.Device, PlanHash: PlanHash(p), PID: os.Getpid()}
+	hello := control{Type: "hello", Device: cfg.Device, PlanHash: p.Hash(), PID: os.Getpid()}
 	if st.Index > 0 {
 		dl, err = net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -515,7 +493,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return report(err)
 	}
 	w.prev = ""
-	blocking := p.Layout.Handoff != "buffered"
+	blocking := p.Layout.Handoff == plan.HandoffBlocking
 	var down, up net.Conn
 	if asg.Downstream != "" {
 		if down, err = net.DialTimeout("tcp", asg.Downstream, timeout); err != nil {
@@ -549,7 +527,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	w.busy = func(ids []int) { cc.send(control{Type: "busy", Samples: ids}) }
 	var q *entryQueue
 	if st.Index == 0 {
-		q = newEntryQueue(max(p.Layout.MicroBatch, 1))
+		q = newEntryQueue(p.Layout.MicroBatch)
 	}
 	stopRelease := make(chan struct{})
 	var stopOnce sync.Once
@@ -578,7 +556,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	var out *outputs
 	var wg sync.WaitGroup
 	if st.Index == 0 {
-		rel, _ := releases(p)
+		rel := p.Workload.ReleaseTimes()
 		w.in = q
 		wg.Add(1)
 		go func() {

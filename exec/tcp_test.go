@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // single-stage pipeline (a hybrid), 5 samples.
 func tcpPlan(handoff string) *plan.Plan {
 	p := testPlan("tcp", 6, 5, 1, [][2]int{{0, 0}, {1, 4}, {5, 5}}, [][2]int{{0, 5}})
-	p.Layout.Handoff = handoff
+	p.Layout.Handoff = plan.Handoff(handoff)
 	p.Transport = "tcp"
 	return p
 }

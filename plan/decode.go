@@ -256,13 +256,13 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 
 // deviceShort is the short form of the device list.
 type deviceShort struct {
-	Count    int     `yaml:"count"`
-	Kind     string  `yaml:"kind"`
-	MemoryGB float64 `yaml:"memory_gb"`
-	NUMA     int     `yaml:"numa"`
-	Speed    float64 `yaml:"speed"`
-	Provider string  `yaml:"provider"`
-	Threads  int     `yaml:"threads"`
+	Count    int      `yaml:"count"`
+	Kind     string   `yaml:"kind"`
+	MemoryGB float64  `yaml:"memory_gb"`
+	NUMA     int      `yaml:"numa"`
+	Speed    float64  `yaml:"speed"`
+	Provider Provider `yaml:"provider"`
+	Threads  int      `yaml:"threads"`
 }
 
 // deviceShortForm expands {count: N, kind: K, ...} into N devices named

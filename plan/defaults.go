@@ -31,6 +31,7 @@ const (
 // Steps, samples, frames and the latent shape have no default: they are
 // the question the plan asks.
 func (p *Plan) EnsureDefaults() {
+	p.defaulted = true
 	m := &p.Model
 	if m.Dtype == "" {
 		m.Dtype = "fp16"
@@ -74,12 +75,12 @@ func (p *Plan) EnsureDefaults() {
 			d.Threads = 1
 		}
 		if d.Provider == "" {
-			d.Provider = "cuda"
+			d.Provider = ProviderCUDA
 			if d.Kind == "cpu" {
-				d.Provider = "cpu"
+				d.Provider = ProviderCPU
 			}
 		}
-		if d.Provider == "cuda" {
+		if d.Provider == ProviderCUDA {
 			if _, written := p.pos[fmt.Sprintf("devices[%d].index", i)]; !written && d.Index == 0 {
 				d.Index = cuda
 			}
@@ -88,9 +89,9 @@ func (p *Plan) EnsureDefaults() {
 	}
 	l := &p.Layout
 	if l.Assignment == "" {
-		l.Assignment = "even"
+		l.Assignment = AssignEven
 		if len(l.Stages) > 0 || len(l.Pipelines) > 0 {
-			l.Assignment = "explicit"
+			l.Assignment = AssignExplicit
 		}
 	}
 	if l.Replicas == 0 {
@@ -100,27 +101,27 @@ func (p *Plan) EnsureDefaults() {
 		}
 	}
 	if l.EncodeOn == "" {
-		l.EncodeOn = "first"
+		l.EncodeOn = EndFirst
 	}
 	if l.DecodeOn == "" {
-		l.DecodeOn = "last"
+		l.DecodeOn = EndLast
 	}
 	if l.MicroBatch == 0 {
 		l.MicroBatch = 1
 	}
 	if l.Handoff == "" {
-		l.Handoff = "blocking"
+		l.Handoff = HandoffBlocking
 	}
 	if l.Dispatch == "" {
-		l.Dispatch = "round-robin"
+		l.Dispatch = DispatchRoundRobin
 	}
 	if p.Links.Default == "" {
 		p.Links.Default = DefaultLink
 	}
 	if p.Transport == "" {
-		p.Transport = "inproc"
+		p.Transport = TransportInproc
 	}
 	if p.Workload.Arrival.Kind == "" {
-		p.Workload.Arrival.Kind = "batch"
+		p.Workload.Arrival.Kind = ArrivalBatch
 	}
 }

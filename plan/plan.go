@@ -1,23 +1,27 @@
 package plan
 
-// StepIndex is the position of a step in the sampler's schedule, 0-based.
-// It is not a sigma or a timestep value: those live in the models package
-// as their own types, so the two cannot be confused.
-type StepIndex int
+import "github.com/vdpp/vdpp/models"
+
+// StepIndex is the position of a step in the sampler's schedule, 0-based:
+// the same type as models.Step, which the sampler runs, so a stage's range
+// and a sample's next step are one concept. It is not a sigma or a
+// timestep value: those are models.Sigma and models.Timestep, so the two
+// cannot be confused.
+type StepIndex = models.Step
 
 // Plan is a whole job: the model, the sampler, the devices, how steps are
 // laid out on them, the links between them, and the workload. One plan feeds
 // both the simulator and the executor.
 type Plan struct {
-	Name      string   `yaml:"name"`
-	Model     Model    `yaml:"model"`
-	Sampler   Sampler  `yaml:"sampler"`
-	Devices   Devices  `yaml:"devices"`
-	Layout    Layout   `yaml:"layout"`
-	Links     Links    `yaml:"links"`
-	Transport string   `yaml:"transport"` // inproc | tcp | nccl (exec only); default inproc
-	Workload  Workload `yaml:"workload"`
-	Costs     string   `yaml:"costs"` // path to a cost profile (sim, balanced assignment)
+	Name      string    `yaml:"name"`
+	Model     Model     `yaml:"model"`
+	Sampler   Sampler   `yaml:"sampler"`
+	Devices   Devices   `yaml:"devices"`
+	Layout    Layout    `yaml:"layout"`
+	Links     Links     `yaml:"links"`
+	Transport Transport `yaml:"transport"` // inproc | tcp | nccl (exec only); default inproc
+	Workload  Workload  `yaml:"workload"`
+	Costs     string    `yaml:"costs"` // path to a cost profile (sim, balanced assignment)
 
 	// Filled by Load/Resolve, not read from YAML.
 	File      string     `yaml:"-"` // the file the plan came from ("" for bytes)
@@ -25,7 +29,9 @@ type Plan struct {
 	Profile   *Profile   `yaml:"-"` // the loaded cost profile, if Costs is set
 	Pipelines []Pipeline `yaml:"-"` // the resolved layout
 
-	pos map[string]Pos // source position of every field path, for messages
+	pos       map[string]Pos // source position of every field path, for messages
+	defaulted bool           // EnsureDefaults ran
+	resolved  bool           // Pipelines come from Resolve or UsePipelines
 }
 
 // Model says what one UNet call looks like.
@@ -77,27 +83,27 @@ type Devices []Device
 
 // Device is one accelerator (or one CPU worker).
 type Device struct {
-	Name     string  `yaml:"name"`
-	Kind     string  `yaml:"kind"`      // key into the cost profile (a5000, cpu, ...)
-	MemoryGB float64 `yaml:"memory_gb"` // 0: unknown, not checked
-	NUMA     int     `yaml:"numa"`      // socket / NUMA node
-	Speed    float64 `yaml:"speed"`     // relative speed factor, default 1 (2 = twice as fast)
-	Provider string  `yaml:"provider"`  // cpu | cuda (exec); default cpu for kind cpu, else cuda
-	Threads  int     `yaml:"threads"`   // cpu: intra-op threads of this device's session (default 1)
-	Index    int     `yaml:"index"`     // cuda: device id (default: position among cuda devices)
+	Name     string   `yaml:"name"`
+	Kind     string   `yaml:"kind"`      // key into the cost profile (a5000, cpu, ...)
+	MemoryGB float64  `yaml:"memory_gb"` // 0: unknown, not checked
+	NUMA     int      `yaml:"numa"`      // socket / NUMA node
+	Speed    float64  `yaml:"speed"`     // relative speed factor, default 1 (2 = twice as fast)
+	Provider Provider `yaml:"provider"`  // cpu | cuda (exec); default cpu for kind cpu, else cuda
+	Threads  int      `yaml:"threads"`   // cpu: intra-op threads of this device's session (default 1)
+	Index    int      `yaml:"index"`     // cuda: device id (default: position among cuda devices)
 }
 
 // Layout says how steps are split over devices.
 type Layout struct {
 	Replicas   int            `yaml:"replicas"`   // independent pipelines (default 1)
-	Assignment string         `yaml:"assignment"` // even | balanced | explicit (default even)
+	Assignment Assignment     `yaml:"assignment"` // even | balanced | explicit (default even)
 	Stages     []StageSpec    `yaml:"stages"`     // explicit, one pipeline
 	Pipelines  []PipelineSpec `yaml:"pipelines"`  // explicit, several pipelines
-	EncodeOn   string         `yaml:"encode_on"`  // first | last (default first)
-	DecodeOn   string         `yaml:"decode_on"`  // first | last (default last)
+	EncodeOn   End            `yaml:"encode_on"`  // first | last (default first)
+	DecodeOn   End            `yaml:"decode_on"`  // first | last (default last)
 	MicroBatch int            `yaml:"micro_batch"`
-	Handoff    string         `yaml:"handoff"`  // blocking | buffered (default blocking)
-	Dispatch   string         `yaml:"dispatch"` // round-robin (default)
+	Handoff    Handoff        `yaml:"handoff"`  // blocking | buffered (default blocking)
+	Dispatch   Dispatch       `yaml:"dispatch"` // round-robin (default)
 }
 
 // PipelineSpec is one explicit pipeline.
@@ -133,9 +139,9 @@ type Workload struct {
 
 // Arrival is the release process of samples.
 type Arrival struct {
-	Kind       string  `yaml:"kind"`        // batch | poisson | interval (default batch)
-	Rate       float64 `yaml:"rate"`        // poisson: samples per second
-	IntervalMS float64 `yaml:"interval_ms"` // interval: ms between releases
+	Kind       ArrivalKind `yaml:"kind"`        // batch | poisson | interval (default batch)
+	Rate       float64     `yaml:"rate"`        // poisson: samples per second
+	IntervalMS float64     `yaml:"interval_ms"` // interval: ms between releases
 }
 
 // Pipeline is one resolved pipeline: its stages in order.

@@ -1,8 +1,12 @@
 package plan
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Profile is a cost profile: what each piece of work costs on a device kind
@@ -175,3 +179,35 @@ func (l LinkCosts) TransferNS(b int64) int64 {
 
 // SetupNS is the first-use set-up cost of the link.
 func (l LinkCosts) SetupNS() int64 { return ms(l.SetupMS) }
+
+// ProvenanceString renders the profile's provenance in one line, as a
+// timeline's Meta.Profile records it: source, date, machine, runtime,
+// reference and file. A nil profile gives "".
+func (pr *Profile) ProvenanceString() string {
+	if pr == nil {
+		return ""
+	}
+	v := pr.Provenance
+	var parts []string
+	add := func(s, prefix, suffix string) {
+		if s != "" {
+			parts = append(parts, prefix+s+suffix)
+		}
+	}
+	add(v.Source, "", "")
+	add(v.Date, "", "")
+	add(v.Machine, "on ", "")
+	add(v.Runtime, "(", ")")
+	add(v.Reference, "from ", "")
+	add(pr.File, "[", "]")
+	return strings.Join(parts, " ")
+}
+
+// Marshal encodes the profile as YAML that ParseProfile reads back.
+func (pr *Profile) Marshal() ([]byte, error) {
+	b, err := yaml.Marshal(pr)
+	if err != nil {
+		return nil, fmt.Errorf("plan: profile: %w", err)
+	}
+	return b, nil
+}

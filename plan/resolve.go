@@ -28,6 +28,7 @@ func (p *Plan) Resolve() error {
 
 func (p *Plan) resolve(c *checker) {
 	p.Pipelines = nil
+	p.resolved = false
 	before := len(c.errs)
 	n := p.Sampler.Steps
 	switch {
@@ -41,12 +42,16 @@ func (p *Plan) resolve(c *checker) {
 		c.add("layout.replicas", "must be at least 1, got %d", p.Layout.Replicas)
 		return
 	}
-	defer p.checkEnds(c)
+	defer func() {
+		if p.checkEnds(c) {
+			p.Pipelines, p.resolved = nil, false
+		}
+	}()
 	var pipes []Pipeline
 	switch a := p.Layout.Assignment; a {
-	case "explicit":
+	case AssignExplicit:
 		pipes = p.resolveExplicit(c)
-	case "even", "balanced":
+	case AssignEven, AssignBalanced:
 		d, r := len(p.Devices), p.Layout.Replicas
 		if d%r != 0 {
 			c.add("layout.replicas", "%d devices do not split into %d pipelines of equal size; use a replica count that divides %d, or list pipelines explicitly", d, r, d)
@@ -63,7 +68,7 @@ func (p *Plan) resolve(c *checker) {
 				devs[i] = ri*s + i
 			}
 			sizes := evenSplit(n, s)
-			if a == "balanced" {
+			if a == AssignBalanced {
 				var ok bool
 				if sizes, ok = p.balancedSplit(c, n, devs); !ok {
 					return
@@ -76,6 +81,7 @@ func (p *Plan) resolve(c *checker) {
 	}
 	if len(c.errs) == before {
 		p.Pipelines = pipes
+		p.resolved = true
 	}
 }
 
@@ -111,29 +117,28 @@ func (p *Plan) makePipeline(idx int, devs, sizes []int) Pipeline {
 // pipeline with several stages: the image encoder's output conditions every
 // step, so it must run before the first one, and the decoder needs the last
 // step's latent. (With one stage per pipeline first and last are the same.)
-func (p *Plan) checkEnds(c *checker) {
+func (p *Plan) checkEnds(c *checker) (bad bool) {
+	before := len(c.errs)
 	multi := false
 	for _, pl := range p.Pipelines {
 		multi = multi || len(pl.Stages) > 1
 	}
 	if !multi {
-		return
+		return false
 	}
-	if p.Layout.EncodeOn == "last" {
+	if p.Layout.EncodeOn == EndLast {
 		c.add("layout.encode_on", "last is not possible with several stages per pipeline: the image encoding conditions every step, so it runs on the first stage; use first")
 	}
-	if p.Layout.DecodeOn == "first" {
+	if p.Layout.DecodeOn == EndFirst {
 		c.add("layout.decode_on", "first is not possible with several stages per pipeline: decoding needs the last step's latent, so it runs on the last stage; use last")
 	}
-	if len(c.errs) > 0 {
-		p.Pipelines = nil
-	}
+	return len(c.errs) > before
 }
 
 func (p *Plan) markEnds(pl *Pipeline) {
 	last := len(pl.Stages) - 1
-	pick := func(where string) int {
-		if where == "last" {
+	pick := func(where End) int {
+		if where == EndLast {
 			return last
 		}
 		return 0
@@ -144,11 +149,7 @@ func (p *Plan) markEnds(pl *Pipeline) {
 
 func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 	l := p.Layout
-	type spec struct {
-		path   string
-		stages []StageSpec
-	}
-	var specs []spec
+	var specs []stageSpecs
 	switch {
 	case len(l.Stages) > 0 && len(l.Pipelines) > 0:
 		c.add("layout.pipelines", "give either layout.stages (one pipeline) or layout.pipelines, not both")
@@ -158,19 +159,37 @@ func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 			c.add("layout.replicas", "layout.stages is one pipeline, but replicas is %d; list each pipeline under layout.pipelines", l.Replicas)
 			return nil
 		}
-		specs = append(specs, spec{"layout.stages", l.Stages})
+		specs = append(specs, stageSpecs{"layout.stages", l.Stages})
 	case len(l.Pipelines) > 0:
 		if l.Replicas != len(l.Pipelines) {
 			c.add("layout.replicas", "replicas is %d but %d pipelines are listed; remove replicas or make them agree", l.Replicas, len(l.Pipelines))
 			return nil
 		}
 		for i, ps := range l.Pipelines {
-			specs = append(specs, spec{fmt.Sprintf("layout.pipelines[%d].stages", i), ps.Stages})
+			specs = append(specs, stageSpecs{fmt.Sprintf("layout.pipelines[%d].stages", i), ps.Stages})
 		}
 	default:
 		c.add("layout.assignment", "explicit assignment needs layout.stages or layout.pipelines[].stages; or use assignment: even")
 		return nil
 	}
+	return p.explicitPipelines(c, specs, false)
+}
+
+// stageSpecs is one pipeline's stages as written, with the field path
+// that messages name.
+type stageSpecs struct {
+	path   string
+	stages []StageSpec
+}
+
+// explicitPipelines checks explicit step ranges and builds the pipelines:
+// the one check of step ranges, for layouts written in a plan and for
+// layouts built in code (UsePipelines). Every range must be in order,
+// contiguous, and cover every step exactly once per pipeline, on a device
+// of the plan. A device runs at most one stage, unless share is set: then
+// a device may hold stages of several pipelines (the simulator time-shares
+// it; the executor refuses it), but still one stage per pipeline.
+func (p *Plan) explicitPipelines(c *checker, specs []stageSpecs, share bool) []Pipeline {
 	byName := map[string]int{}
 	for i, d := range p.Devices {
 		if _, dup := byName[d.Name]; !dup {
@@ -181,6 +200,9 @@ func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 	usedBy := map[string]string{}
 	var pipes []Pipeline
 	for pi, sp := range specs {
+		if share {
+			clear(usedBy)
+		}
 		if len(sp.stages) == 0 {
 			c.add(sp.path, "a pipeline needs at least one stage")
 			continue
@@ -191,41 +213,11 @@ func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 		ok := true
 		for i, st := range sp.stages {
 			at := fmt.Sprintf("%s[%d]", sp.path, i)
-			dv, found := byName[st.Device]
-			switch {
-			case st.Device == "":
-				c.add(at+".device", "missing; name the device that runs this stage")
-			case !found:
-				c.add(at+".device", "device %q is not in devices (have %s)", st.Device, p.deviceNames())
-			case usedBy[st.Device] != "":
-				c.add(at+".device", "device %s already runs %s; a device runs one stage", st.Device, usedBy[st.Device])
-			default:
-				usedBy[st.Device] = at
+			dv := p.checkStageDevice(c, at, st.Device, byName, usedBy)
+			if !p.checkRange(c, at, st.Steps, i, next, n, prev) {
+				ok = false
 			}
 			f, l := st.Steps[0], st.Steps[1]
-			switch {
-			case f < 0 || l < 0:
-				c.add(at+".steps", "range %d..%d has a negative step; steps count from 0", f, l)
-				ok = false
-			case f > l:
-				c.add(at+".steps", "range %d..%d is backwards; write [first, last] with first ≤ last", f, l)
-				ok = false
-			case l >= n:
-				c.add(at+".steps", "range %d..%d ends past step %d (steps: %d)", f, l, n-1, n)
-				ok = false
-			case f < next && i == 0:
-				c.add(at+".steps", "the first stage must start at step 0, got %d", f)
-				ok = false
-			case f < next:
-				c.add(at+".steps", "range %d..%d overlaps the previous stage (%s); start at step %d", f, l, prev, next)
-				ok = false
-			case f > next && i == 0:
-				c.add(at+".steps", "steps 0..%d are not assigned; the first stage must start at step 0", f-1)
-				ok = false
-			case f > next:
-				c.add(at+".steps", "steps %d..%d are not assigned: the previous stage (%s) ends at %d; start at step %d", next, f-1, prev, next-1, next)
-				ok = false
-			}
 			if f >= 0 && l >= f && l < n {
 				next = max(next, l+1)
 				prev = fmt.Sprintf("steps %d..%d", f, l)
@@ -241,10 +233,57 @@ func (p *Plan) resolveExplicit(c *checker) []Pipeline {
 	return pipes
 }
 
+// checkStageDevice checks the device of the stage at path at and returns
+// its index (-1 when it is not a device of the plan).
+func (p *Plan) checkStageDevice(c *checker, at, name string, byName map[string]int, usedBy map[string]string) int {
+	dv, found := byName[name]
+	switch {
+	case name == "":
+		c.add(at+".device", "missing; name the device that runs this stage")
+	case !found:
+		c.add(at+".device", "device %q is not in devices (have %s)", name, p.deviceNames())
+	case usedBy[name] != "":
+		c.add(at+".device", "device %s already runs %s; a device runs one stage", name, usedBy[name])
+	default:
+		usedBy[name] = at
+	}
+	if !found {
+		return -1
+	}
+	return dv
+}
+
+// checkRange checks the inclusive step range r of stage i, which must
+// start at step next of n; prev describes the previous stage's range.
+func (p *Plan) checkRange(c *checker, at string, r [2]StepIndex, i int, next, n StepIndex, prev string) bool {
+	f, l := r[0], r[1]
+	switch {
+	case f < 0 || l < 0:
+		c.add(at+".steps", "range %d..%d has a negative step; steps count from 0", f, l)
+	case f > l:
+		c.add(at+".steps", "range %d..%d is backwards; write [first, last] with first ≤ last", f, l)
+	case l >= n:
+		c.add(at+".steps", "range %d..%d ends past step %d (steps: %d)", f, l, n-1, n)
+	case f < next && i == 0:
+		c.add(at+".steps", "the first stage must start at step 0, got %d", f)
+	case f < next:
+		c.add(at+".steps", "range %d..%d overlaps the previous stage (%s); start at step %d", f, l, prev, next)
+	case f > next && i == 0:
+		c.add(at+".steps", "steps 0..%d are not assigned; the first stage must start at step 0", f-1)
+	case f > next:
+		c.add(at+".steps", "steps %d..%d are not assigned: the previous stage (%s) ends at %d; start at step %d", next, f-1, prev, next-1, next)
+	default:
+		return true
+	}
+	return false
+}
+
 // stageNS is the steady-state time of a stage of k steps on device dv per
-// micro-batch (see StageNS).
-func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
-	w, ok := p.WorkNS(dv, p.Layout.MicroBatch)
+// micro-batch (see StageNS); prev and next are the devices of the stages
+// before and after it (-1: none).
+func (p *Plan) stageNS(dv, k int, encode, decode bool, prev, next int) (int64, bool) {
+	mb := p.Layout.MicroBatch
+	w, ok := p.WorkNS(dv, mb)
 	if !ok {
 		return 0, false
 	}
@@ -255,7 +294,18 @@ func (p *Plan) stageNS(dv, k int, encode, decode bool) (int64, bool) {
 	if decode {
 		t += w.Decode
 	}
-	return t, true
+	hop := func(a, b int) int64 {
+		if a < 0 || b < 0 {
+			return 0
+		}
+		ns, _ := p.HopNS(a, b, mb) // a missing link cost is checkLinks' to report
+		return ns
+	}
+	in, out := hop(prev, dv), hop(dv, next)
+	if p.Layout.Handoff == HandoffBuffered {
+		return max(t, in, out), true
+	}
+	return t + in + out, true
 }
 
 // Work is what one micro-batch costs a device, in nanoseconds: a sampler
@@ -269,7 +319,7 @@ type Work struct {
 
 // WorkNS returns the Work of a micro-batch of size batch on device dv from
 // the plan's profile: the one cost formula that StageNS (and so the
-// balanced assignment) and the simulator share. A speed of 0 counts as 1.
+// balanced assignment) and the simulator share.
 // It reports false without a profile, costs for the device's kind, UNet
 // costs for the batch size, or with a speed that is not a positive number.
 func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
@@ -279,9 +329,6 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 	d := p.Devices[dv]
 	dc, ok := p.Profile.Devices[d.Kind]
 	speed := d.Speed
-	if speed == 0 {
-		speed = 1
-	}
 	if !ok || !(speed > 0) || math.IsInf(speed, 0) {
 		return Work{}, false
 	}
@@ -303,22 +350,37 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 // StageNS is the expected steady-state time of stage s per micro-batch, in
 // nanoseconds, from the plan's profile:
 //
-//	steps × (UNet step time at the micro-batch size / device speed
-//	         + host overhead per step)
-//	+ micro-batch × encode time / speed, on the encode stage
-//	+ micro-batch × decode time / speed, on the decode stage
+//	compute = steps × (UNet step time at the micro-batch size / device speed
+//	                   + host overhead per step)
+//	        + micro-batch × encode time / speed, on the encode stage
+//	        + micro-batch × decode time / speed, on the decode stage
+//	blocking hand-off: compute + hop in + hop out
+//	buffered hand-off: max(compute, hop in, hop out)
 //
-// The first UNet call's extra warm-up is not counted: it is paid once per
-// device, so it shifts the first sample's latency but not the steady-state
-// rate that the slowest stage sets. Hand-offs between stages are not
-// counted either (they overlap with compute when handoff is buffered, and
-// are small against a step for latents). Each UNet call, encode and
-// decode is rounded to whole nanoseconds after the speed is applied, as
-// the simulator does, so the two agree exactly. This is the time the balanced
-// assignment minimises the maximum of. It reports false without a profile
-// or without costs for the stage's device kind.
+// where a hop is HopNS of the micro-batch from the previous stage's device
+// and to the next one's (0 at the pipeline's ends and within a device). A
+// blocking stage is busy while it receives and sends; a buffered one
+// overlaps transfers with compute, so a link is the bottleneck only when
+// a transfer outlasts the compute. The first UNet call's extra warm-up and
+// a link's first-use set-up are not counted: they are paid once, so they
+// shift the first sample's latency but not the steady-state rate that the
+// slowest stage sets. Each UNet call, encode and decode is rounded to whole
+// nanoseconds after the speed is applied, as the simulator does, so the
+// two agree exactly. This is the time the balanced assignment minimises the
+// maximum of. It reports false without a profile or without costs for the
+// stage's device kind.
 func (p *Plan) StageNS(s Stage) (int64, bool) {
-	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode)
+	prev, next := -1, -1
+	if s.Pipeline >= 0 && s.Pipeline < len(p.Pipelines) {
+		st := p.Pipelines[s.Pipeline].Stages
+		if s.Index > 0 && s.Index < len(st) {
+			prev = st[s.Index-1].DevIdx
+		}
+		if s.Index+1 < len(st) {
+			next = st[s.Index+1].DevIdx
+		}
+	}
+	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode, prev, next)
 }
 
 // maxBalancedWork bounds the balanced search (stages × steps²).
@@ -343,17 +405,24 @@ func (p *Plan) balancedSplit(c *checker, n int, devs []int) ([]int, bool) {
 		return nil, false
 	}
 	encode, decode := 0, s-1
-	if p.Layout.EncodeOn == "last" {
+	if p.Layout.EncodeOn == EndLast {
 		encode = s - 1
 	}
-	if p.Layout.DecodeOn == "first" {
+	if p.Layout.DecodeOn == EndFirst {
 		decode = 0
 	}
 	cost := make([][]int64, s) // cost[i][k]: stage i with k steps
 	for i, dv := range devs {
 		cost[i] = make([]int64, n+1)
 		for k := 1; k <= n; k++ {
-			t, ok := p.stageNS(dv, k, i == encode, i == decode)
+			prev, next := -1, -1
+			if i > 0 {
+				prev = devs[i-1]
+			}
+			if i+1 < s {
+				next = devs[i+1]
+			}
+			t, ok := p.stageNS(dv, k, i == encode, i == decode, prev, next)
 			if !ok {
 				c.add("layout.assignment", "balanced assignment needs costs for device kind %q (device %s) in profile %s", p.Devices[dv].Kind, p.Devices[dv].Name, p.Profile.File)
 				return nil, false

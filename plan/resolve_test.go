@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -53,15 +54,25 @@ func bruteForce(p *Plan, n int) int64 {
 	best := int64(1 << 62)
 	sizes := make([]int, s)
 	var rec func(i, left int, worst int64)
+	// Stage i runs on device i; its neighbours are devices i-1 and i+1.
+	nb := func(i int) (int, int) {
+		prev, next := i-1, i+1
+		if next == s {
+			next = -1
+		}
+		return prev, next
+	}
 	rec = func(i, left int, worst int64) {
 		if i == s-1 {
-			t, _ := p.stageNS(i, left, i == enc, i == dec)
+			prev, next := nb(i)
+			t, _ := p.stageNS(i, left, i == enc, i == dec, prev, next)
 			best = min(best, max(worst, t))
 			return
 		}
 		for k := 1; k <= left-(s-1-i); k++ {
 			sizes[i] = k
-			t, _ := p.stageNS(i, k, i == enc, i == dec)
+			prev, next := nb(i)
+			t, _ := p.stageNS(i, k, i == enc, i == dec, prev, next)
 			rec(i+1, left-k, max(worst, t))
 		}
 	}
@@ -88,10 +99,14 @@ func TestBalancedOptimal(t *testing.T) {
 		}
 		p := costPlan(n, speeds, kinds, prof)
 		if p.Layout.Replicas == len(p.Devices) { // one stage per pipeline: either end
-			p.Layout.EncodeOn = []string{"first", "last"}[rng.IntN(2)]
-			p.Layout.DecodeOn = []string{"first", "last"}[rng.IntN(2)]
+			p.Layout.EncodeOn = []End{EndFirst, EndLast}[rng.IntN(2)]
+			p.Layout.DecodeOn = []End{EndFirst, EndLast}[rng.IntN(2)]
 		}
 		p.Layout.MicroBatch = 1 + rng.IntN(3)
+		// Hops that matter: up to a few hundred ms per latent, blocking or
+		// buffered, so the split must weigh transfers against compute.
+		prof.Links = map[string]LinkCosts{DefaultLink: {LatencyUS: rng.Float64() * 3e5, BandwidthGBps: 0.001 + rng.Float64()*0.01}}
+		p.Layout.Handoff = []Handoff{HandoffBlocking, HandoffBuffered}[rng.IntN(2)]
 		if err := p.Resolve(); err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
 		}
@@ -138,16 +153,26 @@ func TestBalancedByHand(t *testing.T) {
 
 // TestStageNS checks stage times of the 4-GPU reference plan by hand:
 // 7 steps × 300 ms, + 80 ms encode on the first, + 812.5 ms decode on the
-// last.
+// last, + each blocking hop in and out: 15 µs + one fp16 latent of
+// 14×4×40×72 elements at 22 GB/s over pcie4. Buffered, the hops overlap
+// with compute and drop out.
 func TestStageNS(t *testing.T) {
 	p, err := Load("../configs/svd-14f-320x576-4xa5000.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []int64{2_180_000_000, 2_100_000_000, 2_100_000_000, 2_912_500_000}
+	hop := int64(math.Round(15e3 + 14*4*40*72*2/22.0))
+	compute := []int64{2_180_000_000, 2_100_000_000, 2_100_000_000, 2_912_500_000}
+	want := []int64{compute[0] + hop, compute[1] + 2*hop, compute[2] + 2*hop, compute[3] + hop}
 	for i, st := range p.Pipelines[0].Stages {
 		if got, ok := p.StageNS(st); !ok || got != want[i] {
-			t.Errorf("stage %d: %d ns, want %d", i, got, want[i])
+			t.Errorf("blocking stage %d: %d ns, want %d", i, got, want[i])
+		}
+	}
+	p.Layout.Handoff = HandoffBuffered
+	for i, st := range p.Pipelines[0].Stages {
+		if got, ok := p.StageNS(st); !ok || got != compute[i] {
+			t.Errorf("buffered stage %d: %d ns, want %d", i, got, compute[i])
 		}
 	}
 	// 3.05 unet + 0.5 runtime + 1.5 activations + 1.26 encoder on stage 0.

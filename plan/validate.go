@@ -88,10 +88,10 @@ func (p *Plan) validate(c *checker) {
 	p.validateLayout(c)
 	p.validateLinks(c)
 
-	if oneOf(c, "transport", p.Transport, "inproc", "tcp", "nccl") && p.Transport == "nccl" {
+	if oneOfWord(c, "transport", p.Transport) && p.Transport == TransportNCCL {
 		var cpu []string
 		for _, d := range p.Devices {
-			if d.Provider != "cuda" {
+			if d.Provider != ProviderCUDA {
 				cpu = append(cpu, d.Name)
 			}
 		}
@@ -103,17 +103,17 @@ func (p *Plan) validate(c *checker) {
 	w := p.Workload
 	count(c, "workload.samples", w.Samples, 1, 1<<30, "the number of samples, e.g. samples: 10")
 	a := w.Arrival
-	if oneOf(c, "workload.arrival.kind", a.Kind, "batch", "poisson", "interval") {
+	if oneOfWord(c, "workload.arrival.kind", a.Kind) {
 		switch {
-		case a.Kind == "poisson" && a.Rate <= 0:
+		case a.Kind == ArrivalPoisson && a.Rate <= 0:
 			c.add("workload.arrival.rate", "poisson arrivals need rate > 0 (samples per second), got %g", a.Rate)
-		case a.Kind != "poisson" && a.Rate != 0:
+		case a.Kind != ArrivalPoisson && a.Rate != 0:
 			c.add("workload.arrival.rate", "rate is only for kind poisson (kind is %s); remove it or set kind: poisson", a.Kind)
 		}
 		switch {
-		case a.Kind == "interval" && a.IntervalMS <= 0:
+		case a.Kind == ArrivalInterval && a.IntervalMS <= 0:
 			c.add("workload.arrival.interval_ms", "interval arrivals need interval_ms > 0, got %g", a.IntervalMS)
-		case a.Kind != "interval" && a.IntervalMS != 0:
+		case a.Kind != ArrivalInterval && a.IntervalMS != 0:
 			c.add("workload.arrival.interval_ms", "interval_ms is only for kind interval (kind is %s); remove it or set kind: interval", a.Kind)
 		}
 	}
@@ -147,7 +147,7 @@ func (p *Plan) validateDevices(c *checker) {
 		if d.Speed <= 0 {
 			c.add(at+".speed", "must be > 0 (1 = as in the profile, 2 = twice as fast), got %g", d.Speed)
 		}
-		if oneOf(c, at+".provider", d.Provider, "cpu", "cuda") && d.Kind == "cpu" && d.Provider != "cpu" {
+		if oneOfWord(c, at+".provider", d.Provider) && d.Kind == "cpu" && d.Provider != ProviderCPU {
 			c.add(at+".provider", "kind cpu runs on provider cpu, got %s", d.Provider)
 		}
 		if d.Threads < 1 {
@@ -164,7 +164,7 @@ func (p *Plan) validateLayout(c *checker) {
 	if l.Replicas < 1 {
 		c.add("layout.replicas", "must be at least 1, got %d", l.Replicas)
 	}
-	if oneOf(c, "layout.assignment", l.Assignment, "even", "balanced", "explicit") && l.Assignment != "explicit" {
+	if oneOfWord(c, "layout.assignment", l.Assignment) && l.Assignment != AssignExplicit {
 		if len(l.Stages) > 0 {
 			c.add("layout.stages", "stages are given but assignment is %s; set assignment: explicit or remove stages", l.Assignment)
 		}
@@ -172,13 +172,13 @@ func (p *Plan) validateLayout(c *checker) {
 			c.add("layout.pipelines", "pipelines are given but assignment is %s; set assignment: explicit or remove pipelines", l.Assignment)
 		}
 	}
-	oneOf(c, "layout.encode_on", l.EncodeOn, "first", "last")
-	oneOf(c, "layout.decode_on", l.DecodeOn, "first", "last")
+	oneOfWord(c, "layout.encode_on", l.EncodeOn)
+	oneOfWord(c, "layout.decode_on", l.DecodeOn)
 	if l.MicroBatch < 1 {
 		c.add("layout.micro_batch", "must be at least 1, got %d", l.MicroBatch)
 	}
-	oneOf(c, "layout.handoff", l.Handoff, "blocking", "buffered")
-	oneOf(c, "layout.dispatch", l.Dispatch, "round-robin")
+	oneOfWord(c, "layout.handoff", l.Handoff)
+	oneOfWord(c, "layout.dispatch", l.Dispatch)
 }
 
 func (p *Plan) validateLinks(c *checker) {
@@ -261,23 +261,6 @@ func (p *Plan) checkProfile(c *checker) {
 
 // checkLinks checks that every link kind the resolved layout uses has
 // costs in the profile.
-func (p *Plan) checkLinks(c *checker) {
-	for _, pl := range p.Pipelines {
-		for _, h := range p.Hops(pl) {
-			if _, ok := p.Profile.Links[h.Kind]; ok {
-				continue
-			}
-			path := "links.default"
-			for i, o := range p.Links.Overrides {
-				if (o.Between[0] == h.From && o.Between[1] == h.To) || (o.Between[0] == h.To && o.Between[1] == h.From) {
-					path = fmt.Sprintf("links.overrides[%d].kind", i)
-				}
-			}
-			c.add(path, "link kind %q (%s→%s) has no costs in profile %s (it has: %s)", h.Kind, h.From, h.To, p.Profile.File, keys(p.Profile.Links))
-		}
-	}
-}
-
 // checkMemory checks that every stage fits its device's memory, when both
 // the device's memory and the profile's memory costs are known.
 func (p *Plan) checkMemory(c *checker) {

@@ -31,7 +31,7 @@ type Overrides struct {
 // device that is gone are dropped.
 func (p *Plan) Apply(o Overrides) error {
 	q := p.Clone()
-	explicit := q.Layout.Assignment == "explicit"
+	explicit := q.Layout.Assignment == AssignExplicit
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	positive := func(name string, v *int) bool {
@@ -109,7 +109,7 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 	prefix := strings.TrimRight(t.Name, "0123456789")
 	cuda := 0
 	for _, d := range p.Devices {
-		if d.Provider == "cuda" {
+		if d.Provider == ProviderCUDA {
 			cuda = max(cuda, d.Index+1)
 		}
 	}
@@ -121,7 +121,7 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 		} else {
 			d := t
 			d.Name = fmt.Sprintf("%s%d", prefix, i)
-			if d.Provider == "cuda" {
+			if d.Provider == ProviderCUDA {
 				d.Index = cuda
 				cuda++
 			}
@@ -162,7 +162,7 @@ func (p *Plan) recheck() error {
 func (p *Plan) DataParallel() (*Plan, error) {
 	q := p.Clone()
 	q.Name += "-dp"
-	q.Layout.Assignment = "even"
+	q.Layout.Assignment = AssignEven
 	q.Layout.Stages, q.Layout.Pipelines = nil, nil
 	q.Layout.Replicas = len(q.Devices)
 	if err := q.recheck(); err != nil {

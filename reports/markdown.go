@@ -340,11 +340,11 @@ func (r *Report) writePlan(md *mdWriter) {
 		stages = len(p.Pipelines[0].Stages)
 	}
 	w := p.Workload
-	arrival := w.Arrival.Kind + " (all released at once)"
+	arrival := string(w.Arrival.Kind) + " (all released at once)"
 	switch w.Arrival.Kind {
-	case "poisson":
+	case plan.ArrivalPoisson:
 		arrival = fmt.Sprintf("poisson, %g samples/s", w.Arrival.Rate)
-	case "interval":
+	case plan.ArrivalInterval:
 		arrival = fmt.Sprintf("one every %g ms", w.Arrival.IntervalMS)
 	}
 	md.table("ll", []string{"plan", "value"}, [][]string{

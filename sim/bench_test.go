@@ -2,14 +2,16 @@ package sim
 
 import (
 	"testing"
+
+	"github.com/vdpp/vdpp/plan"
 )
 
 // BenchmarkEngine runs a 7-stage, 28-step pipeline (4 steps a stage, encode
 // on the first, decode on the last) with the trace off, and reports the
 // engine's events per second.
 func BenchmarkEngine(b *testing.B) {
-	for _, mode := range []string{"blocking", "buffered"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, mode := range []plan.Handoff{plan.HandoffBlocking, plan.HandoffBuffered} {
+		b.Run(string(mode), func(b *testing.B) {
 			s := spec{
 				stepMS:  []float64{300, 300, 300, 300, 300, 300, 300},
 				steps:   []int{4, 4, 4, 4, 4, 4, 4},

@@ -10,7 +10,7 @@ import (
 // One sample's latency is the sum of its stage times and its transfers,
 // set-up of each link's first use included, in both hand-off modes.
 func TestClosedFormOneSampleLatency(t *testing.T) {
-	for _, handoff := range []string{"blocking", "buffered"} {
+	for _, handoff := range []plan.Handoff{plan.HandoffBlocking, plan.HandoffBuffered} {
 		s := spec{
 			stepMS:  []float64{30, 20, 45},
 			steps:   []int{4, 5, 3},
@@ -52,7 +52,7 @@ func TestClosedFormMakespan(t *testing.T) {
 		stepMS  []float64
 		steps   []int
 		linkUS  float64
-		handoff string
+		handoff plan.Handoff
 	}{
 		{"equal buffered", []float64{10, 10, 10, 10}, []int{7, 7, 7, 7}, 500, "buffered"},
 		{"unequal buffered", []float64{10, 31, 7}, []int{3, 2, 5}, 900, "buffered"},

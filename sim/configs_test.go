@@ -23,7 +23,7 @@ func TestConfigPlans(t *testing.T) {
 		if p.Profile == nil {
 			continue // exec-only plan without costs
 		}
-		for _, handoff := range []string{"blocking", "buffered"} {
+		for _, handoff := range []plan.Handoff{plan.HandoffBlocking, plan.HandoffBuffered} {
 			p.Layout.Handoff = handoff
 			r, err := Run(p, Options{Trace: true})
 			if err != nil {

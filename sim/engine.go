@@ -5,13 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
-)
-
-const (
-	arrBatch = iota
-	arrPoisson
-	arrInterval
 )
 
 // Device states.
@@ -44,10 +39,11 @@ type stageRT struct {
 }
 
 type pipeRT struct {
-	first    int32 // flattened index of stage 0
-	queued   int   // released samples not yet taken into a micro-batch
-	nextTake int   // id of the next sample to take
-	rel      ring[int64]
+	first    int32    // flattened index of stage 0
+	queued   int      // released samples not yet taken into a micro-batch
+	nextTake int      // id of the next sample to take
+	waiting  runQueue // release times of the queued samples, in order
+	inflight runQueue // release times of the taken samples not yet done, in order
 }
 
 type devRT struct {
@@ -101,13 +97,10 @@ type engine struct {
 	done     int
 	makespan int64
 
-	arrival    int
-	rate       float64
-	intervalMS float64
-	arrRng     *rand.Rand
-	jitRng     *rand.Rand
-	nextRel    int   // next sample id to release
-	nextRelT   int64 // its release time
+	rel      *plan.Releases // the workload's release times, in sample order
+	jitRng   *rand.Rand
+	nextRel  int   // next sample id to release
+	nextRelT int64 // its release time
 
 	rec  timeline.Recorder
 	meta timeline.Meta
@@ -118,18 +111,9 @@ func (e *engine) schedule(t int64, k evKind, a int32) {
 	e.h.push(mkEvent(t, e.seq, k, a))
 }
 
-// releaseAt is the release time of sample id for batch and interval
-// arrivals (poisson times are drawn in order and kept in pipeRT.rel).
-func (e *engine) releaseAt(id int) int64 {
-	if e.arrival == arrInterval {
-		return int64(math.Round(float64(id) * e.intervalMS * 1e6))
-	}
-	return 0
-}
-
 func (e *engine) run() error {
-	e.nextRelT = 0
-	e.schedule(0, evRelease, 0)
+	e.nextRelT = e.rel.Next()
+	e.schedule(e.nextRelT, evRelease, 0)
 	for len(e.h) > 0 {
 		ev := e.h.pop()
 		if ev.t < e.now {
@@ -163,17 +147,11 @@ func (e *engine) release() {
 	for e.nextRel < e.nSamples && e.nextRelT <= e.now {
 		p := &e.pipes[e.nextRel%np]
 		p.queued++
-		if e.arrival == arrPoisson {
-			p.rel.push(e.nextRelT)
-		}
+		p.waiting.push(e.nextRelT)
 		e.nextRel++
 		touched++
-		switch e.arrival {
-		case arrPoisson:
-			gap := e.arrRng.ExpFloat64() / e.rate * 1e9
-			e.nextRelT += int64(math.Round(gap))
-		case arrInterval:
-			e.nextRelT = e.releaseAt(e.nextRel)
+		if e.nextRel < e.nSamples {
+			e.nextRelT = e.rel.Next()
 		}
 	}
 	if e.nextRel < e.nSamples {
@@ -197,12 +175,7 @@ func (e *engine) newJob() int32 {
 }
 
 // entryReady is the release time of the first queued sample of pipeline p.
-func (e *engine) entryReady(p *pipeRT) int64 {
-	if e.arrival == arrPoisson {
-		return p.rel.at(p.rel.len() - p.queued)
-	}
-	return e.releaseAt(p.nextTake)
-}
+func (e *engine) entryReady(p *pipeRT) int64 { return p.waiting.front() }
 
 // tryStart gives an idle device its next piece of work: the waiting job
 // (a sender in blocking mode, a received micro-batch in buffered mode) or
@@ -258,6 +231,7 @@ func (e *engine) startEntry(d, pi int32) {
 		}
 	}
 	p.queued -= b
+	p.waiting.moveTo(&p.inflight, b)
 	p.nextTake += b * len(e.pipes)
 	e.startCompute(d, j)
 }
@@ -370,12 +344,7 @@ func (e *engine) complete(j int32) {
 	p := &e.pipes[st.pipe]
 	for i := range int(jb.b) {
 		id := jb.first + i*len(e.pipes)
-		var rel int64
-		if e.arrival == arrPoisson {
-			rel = p.rel.pop()
-		} else {
-			rel = e.releaseAt(id)
-		}
+		rel := p.inflight.pop()
 		if e.rec != nil {
 			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: rel, Done: e.now})
 		}

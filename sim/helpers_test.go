@@ -26,7 +26,7 @@ type spec struct {
 	shared   bool // all pipelines on the same S devices, rotated
 	samples  int
 	mb       int
-	handoff  string
+	handoff  plan.Handoff
 	arrival  plan.Arrival
 	seed     uint64
 	memGB    float64
@@ -77,6 +77,7 @@ func (s spec) plan() *plan.Plan {
 		}
 		p.Profile.Devices[kind] = c
 	}
+	var pipes []plan.Pipeline
 	for r := 0; r < R; r++ {
 		pl := plan.Pipeline{Index: r}
 		first := 0
@@ -88,11 +89,10 @@ func (s spec) plan() *plan.Plan {
 			pl.Stages = append(pl.Stages, plan.Stage{
 				Pipeline: r, Index: k, Device: p.Devices[d].Name, DevIdx: d,
 				First: plan.StepIndex(first), Last: plan.StepIndex(first + s.steps[k] - 1),
-				Encode: k == 0, Decode: k == S-1,
 			})
 			first += s.steps[k]
 		}
-		p.Pipelines = append(p.Pipelines, pl)
+		pipes = append(pipes, pl)
 	}
 	// Device kinds must follow the stage a device holds when shared and rotated.
 	if s.shared {
@@ -101,6 +101,10 @@ func (s spec) plan() *plan.Plan {
 		}
 		c := p.Profile.Devices["k0"]
 		p.Profile.Devices = map[string]plan.DeviceCosts{"k0": c}
+	}
+	p.EnsureDefaults()
+	if err := p.UsePipelines(pipes); err != nil {
+		panic(fmt.Sprintf("spec.plan: %v", err))
 	}
 	return p
 }

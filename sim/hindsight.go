@@ -141,15 +141,8 @@ func Hindsight(p *plan.Plan, measured *timeline.Timeline) (*plan.Plan, error) {
 			prof.Links[h.Kind] = hand
 		}
 	}
-	prof.Transports[transportOf(q)] = hand
+	prof.Transports[string(q.Transport)] = hand
 	q.Profile = prof
 	q.Costs = "hindsight"
 	return q, nil
-}
-
-func transportOf(p *plan.Plan) string {
-	if p.Transport == "" {
-		return "inproc"
-	}
-	return p.Transport
 }

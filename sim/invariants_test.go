@@ -31,7 +31,7 @@ func randomSpec(rng *rand.Rand, contention bool) spec {
 		bwGBps:   float64(rng.IntN(3)) * 0.0001,
 		setupMS:  float64(rng.IntN(3) * 5),
 		seed:     rng.Uint64(),
-		handoff:  []string{"blocking", "buffered"}[rng.IntN(2)],
+		handoff:  []plan.Handoff{plan.HandoffBlocking, plan.HandoffBuffered}[rng.IntN(2)],
 	}
 	for k := range S {
 		s.stepMS[k] = float64(1 + rng.IntN(40))

@@ -51,23 +51,20 @@ func (e *MemoryError) Error() string {
 	return b.String()
 }
 
-// Memory returns the memory table of a resolved plan, one row per device in
+// Memory returns the memory table of a resolved plan (plan.Ready), one row per device in
 // plan order: UNet weights plus runtime plus activations_per_sample ×
 // micro-batch on every device that holds a stage, plus the encoder where a
 // stage encodes and the decoder where one decodes. It does not fail when a
 // device does not fit (see DeviceMemory.Fits); it fails when the plan has
 // no profile, a stage names no device, or a used device kind has no costs.
 func Memory(p *plan.Plan) ([]DeviceMemory, error) {
-	if p == nil {
-		return nil, fmt.Errorf("sim: memory: nil plan")
+	if err := p.Ready(); err != nil {
+		return nil, fmt.Errorf("sim: memory: %w", err)
 	}
 	if p.Profile == nil {
 		return nil, fmt.Errorf("sim: plan %q: no cost profile (set costs)", p.Name)
 	}
 	mb := p.Layout.MicroBatch
-	if mb <= 0 {
-		mb = 1
-	}
 	rows := make([]DeviceMemory, len(p.Devices))
 	enc := make([]bool, len(p.Devices))
 	dec := make([]bool, len(p.Devices))
@@ -76,9 +73,6 @@ func Memory(p *plan.Plan) ([]DeviceMemory, error) {
 	}
 	for _, pl := range p.Pipelines {
 		for _, st := range pl.Stages {
-			if st.DevIdx < 0 || st.DevIdx >= len(p.Devices) {
-				return nil, fmt.Errorf("sim: plan %q: pipeline %d stage %d: no device %d (device %q) in devices", p.Name, pl.Index, st.Index, st.DevIdx, st.Device)
-			}
 			rows[st.DevIdx].Stages++
 			enc[st.DevIdx] = enc[st.DevIdx] || st.Encode
 			dec[st.DevIdx] = dec[st.DevIdx] || st.Decode

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/vdpp/vdpp/plan"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -22,7 +23,7 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 	rel := make([]int64, N)
 	switch s.arrival.Kind {
 	case "poisson":
-		rng := rand.New(rand.NewPCG(s.seed, streamArrival))
+		rng := rand.New(rand.NewPCG(s.seed, plan.StreamArrival))
 		var t int64
 		for i := range rel {
 			rel[i] = t

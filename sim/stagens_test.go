@@ -92,3 +92,42 @@ func TestSteadyStageMatchesPlanRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestSteadyStageWithHops checks plan.StageNS's hand-off terms against the
+// simulator on two-stage pipelines whose hops are as long as a step or
+// longer: once the pipeline is full, a sample completes every slowest
+// StageNS, blocking (a stage is busy while it receives and sends) and
+// buffered (transfers overlap compute; a link slower than compute sets
+// the pace).
+func TestSteadyStageWithHops(t *testing.T) {
+	cases := []struct {
+		name    string
+		handoff plan.Handoff
+		stepMS  []float64
+		linkUS  float64
+	}{
+		{"blocking, compute-bound", plan.HandoffBlocking, []float64{10, 14}, 3000},
+		{"blocking, first stage slow", plan.HandoffBlocking, []float64{20, 5}, 4000},
+		{"buffered, compute-bound", plan.HandoffBuffered, []float64{10, 14}, 3000},
+		{"buffered, link-bound", plan.HandoffBuffered, []float64{10, 14}, 60000},
+	}
+	for _, c := range cases {
+		s := spec{stepMS: c.stepMS, steps: []int{2, 2}, linkUS: c.linkUS, samples: 12, handoff: c.handoff}
+		p := s.plan()
+		var want int64
+		for _, st := range p.Pipelines[0].Stages {
+			ns, ok := p.StageNS(st)
+			if !ok {
+				t.Fatalf("%s: no StageNS", c.name)
+			}
+			want = max(want, ns)
+		}
+		res := run(t, p)
+		done := doneTimes(res.Timeline)
+		for i := 6; i < s.samples; i++ { // full pipeline, set-up long paid
+			if got := done[i] - done[i-1]; got != want {
+				t.Errorf("%s: completion gap %d: %d ns, slowest plan.StageNS %d ns", c.name, i, got, want)
+			}
+		}
+	}
+}

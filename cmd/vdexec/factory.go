@@ -134,9 +134,9 @@ func ortFactory(p *plan.Plan, timer *unetTimer, all bool) exec.Factory {
 			Height:   p.Model.Latent.Height,
 			Width:    p.Model.Latent.Width,
 		}
-		opts := ort.Options{Provider: d.Provider, InterOpThreads: 1}
+		opts := ort.Options{Provider: string(d.Provider), InterOpThreads: 1}
 		switch d.Provider {
-		case "cuda":
+		case plan.ProviderCUDA:
 			opts.CUDADevice = d.Index
 		default:
 			opts.IntraOpThreads = d.Threads

@@ -127,13 +127,13 @@ func profileAction(c *cli.Context) error {
 // runtimeString names the runtime for the profile's provenance:
 // "onnxruntime 1.24.3 cpu, intra-op 1" (exec.Profile adds the Go version).
 func runtimeString(p *plan.Plan) string {
-	providers := map[string]bool{}
+	providers := map[plan.Provider]bool{}
 	threads := map[int]bool{}
 	for _, pl := range p.Pipelines {
 		for _, st := range pl.Stages {
 			d := p.Devices[st.DevIdx]
 			providers[d.Provider] = true
-			if d.Provider != "cuda" {
+			if d.Provider != plan.ProviderCUDA {
 				threads[d.Threads] = true
 			}
 		}
@@ -150,13 +150,10 @@ func runtimeString(p *plan.Plan) string {
 	return s
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys(m map[plan.Provider]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
-		if k == "" {
-			k = "cpu"
-		}
-		out = append(out, k)
+		out = append(out, string(k))
 	}
 	sort.Strings(out)
 	return out

@@ -131,7 +131,7 @@ func runAction(c *cli.Context) error {
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
-		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, transportName(p), ort.Version(), out)
+		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), out)
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
@@ -291,13 +291,6 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 		cmd.Stdout = os.Stderr
 		return cmd, nil
 	}, nil
-}
-
-func transportName(p *plan.Plan) string {
-	if p.Transport == "" {
-		return "inproc"
-	}
-	return p.Transport
 }
 
 // deviceOverhead is the executor's own time per step on one device: step

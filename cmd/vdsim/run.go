@@ -282,7 +282,7 @@ type runJSON struct {
 func writeRunJSON(w io.Writer, r, dp *simRun, dpNote string, files []string) error {
 	j := runJSON{
 		Plan: r.plan.Name, File: r.plan.File, Layout: cliutil.LayoutLabel(r.plan),
-		Profile:  sim.ProvenanceString(r.plan.Profile),
+		Profile:  r.plan.Profile.ProvenanceString(),
 		Measured: r.plan.Profile.Provenance.Source == "measured",
 		Metrics:  cliutil.NewMetricsJSON(r.metrics), Memory: r.res.Memory,
 		DPNote: dpNote, Files: files,

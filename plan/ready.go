@@ -1,0 +1,92 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+)
+
+// UsePipelines sets a layout built in code (a study, a layout search, a
+// test) instead of one resolved from the plan's layout fields, with the
+// same checks as an explicit layout in a plan file: each pipeline's stages
+// cover the steps in order, contiguously, each step exactly once, on
+// devices of the plan. Encode and decode are marked on the ends that
+// layout.encode_on and layout.decode_on name, whatever the stages say. A
+// device may hold stages of several pipelines (the simulator time-shares
+// it; the executor refuses such a plan), but one stage per pipeline.
+// Defaults must be filled (EnsureDefaults). On success the plan is
+// resolved (see Ready); on error it is left as it was.
+func (p *Plan) UsePipelines(pipes []Pipeline) error {
+	c := newChecker(p.File, nil)
+	specs := make([]stageSpecs, len(pipes))
+	for i, pl := range pipes {
+		specs[i].path = fmt.Sprintf("pipelines[%d].stages", i)
+		for _, st := range pl.Stages {
+			specs[i].stages = append(specs[i].stages, StageSpec{Device: st.Device, Steps: [2]StepIndex{st.First, st.Last}})
+		}
+	}
+	if len(pipes) == 0 {
+		c.add("pipelines", "no pipelines; give at least one")
+	}
+	built := p.explicitPipelines(c, specs, true)
+	if err := c.err(); err != nil {
+		return err
+	}
+	old := p.Pipelines
+	p.Pipelines = built
+	if p.checkEnds(c) {
+		p.Pipelines = old
+		return c.err()
+	}
+	p.resolved = true
+	return nil
+}
+
+// errNotReady is wrapped by Ready's errors.
+var errNotReady = errors.New("plan is not resolved")
+
+// Ready reports whether p is what the simulator and the executor consume:
+// every default filled (EnsureDefaults), a layout resolved into Pipelines
+// (Load, Parse, Resolve or UsePipelines), and every field and stage still
+// passing the plan's checks, so that sim and exec neither re-default nor
+// re-check a plan themselves. The checks are the plan's own (Validate, and
+// the step-range and ends checks of an explicit layout), run again because
+// a caller may have changed a resolved plan in place; they cost
+// microseconds. A stage's Encode and Decode must be where
+// layout.encode_on and layout.decode_on put them.
+func (p *Plan) Ready() error {
+	switch {
+	case p == nil:
+		return fmt.Errorf("nil plan: %w", errNotReady)
+	case !p.defaulted:
+		return fmt.Errorf("plan %s: defaults not filled (call EnsureDefaults, or load it with plan.Load): %w", p.Name, errNotReady)
+	case !p.resolved || len(p.Pipelines) == 0:
+		return fmt.Errorf("plan %s: no resolved layout (load it with plan.Load, or call Resolve or UsePipelines): %w", p.Name, errNotReady)
+	}
+	c := newChecker(p.File, p.pos)
+	p.validate(c)
+	if err := c.err(); err != nil {
+		return err
+	}
+	specs := make([]stageSpecs, len(p.Pipelines))
+	for i, pl := range p.Pipelines {
+		specs[i].path = fmt.Sprintf("pipelines[%d].stages", i)
+		for j, st := range pl.Stages {
+			if st.DevIdx < 0 || st.DevIdx >= len(p.Devices) || p.Devices[st.DevIdx].Name != st.Device {
+				c.add(fmt.Sprintf("%s[%d].device", specs[i].path, j), "device %q at index %d is not that device of the plan", st.Device, st.DevIdx)
+			}
+			specs[i].stages = append(specs[i].stages, StageSpec{Device: st.Device, Steps: [2]StepIndex{st.First, st.Last}})
+		}
+	}
+	for i, want := range p.explicitPipelines(c, specs, true) {
+		for j, st := range p.Pipelines[i].Stages {
+			if j < len(want.Stages) && (st.Encode != want.Stages[j].Encode || st.Decode != want.Stages[j].Decode) {
+				c.add(fmt.Sprintf("%s[%d]", specs[i].path, j), "encode %v, decode %v, but layout.encode_on %s and layout.decode_on %s say encode %v, decode %v",
+					st.Encode, st.Decode, p.Layout.EncodeOn, p.Layout.DecodeOn, want.Stages[j].Encode, want.Stages[j].Decode)
+			}
+		}
+	}
+	if len(c.errs) == 0 {
+		p.checkEnds(c)
+	}
+	return c.err()
+}
