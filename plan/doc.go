@@ -26,6 +26,19 @@
 //	workload: {samples: 10, arrival: {kind: batch}, seed: 42}   # or poisson (rate), interval (interval_ms)
 //	costs: profiles/a5000-svd-14f-320x576.yaml                   # relative to this file
 //
+// Use:
+//
+//	p, err := plan.Load("configs/tiny-cpu-2stage.yaml") // defaults, checks, profile, layout
+//	if err != nil { ... }                               // *Errors: file:line:col, field, rule
+//	for _, pl := range p.Pipelines { ... }               // the resolved stages
+//	ns, _ := p.StageNS(p.Pipelines[0].Stages[0])         // steady-state time per micro-batch
+//	dp, err := p.DataParallel()                          // the same devices as data parallel
+//
+// What the simulator and the executor consume is a plan that Ready
+// accepts; they neither re-default nor re-check it. A layout built in code
+// (a study, a search, a test) goes in with UsePipelines, through the same
+// step-range checks as an explicit layout in a file.
+//
 // Load (or Parse, for bytes) reads a plan strictly: unknown fields, wrong
 // types and impossible values are errors that name the file, line, column
 // and field and say what would be right, and every problem is reported at
@@ -37,11 +50,21 @@
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked
 // to cover every step exactly once per pipeline; balanced picks the
 // contiguous split that minimises the slowest stage's steady-state time
-// (StageNS), counting the device's speed, host overhead, and encode and
-// decode on the stages that run them.
+// (StageNS), counting the device's speed, host overhead, encode and decode
+// on the stages that run them, and the hand-offs in and out.
 //
-// A step's position in the schedule is a StepIndex; sigma and timestep
-// values are other types, in package models.
+// The plan owns its vocabulary (Transport, Handoff, ArrivalKind,
+// Assignment, End, Provider, Dispatch: typed words with constants and
+// Valid), its defaults (EnsureDefaults, once), its checks (Validate,
+// Resolve, Ready), the workload's release times (Releases, the one
+// generator) and the cost formulas: WorkNS (what a micro-batch costs a
+// device), HopCost and HopNS (what a hand-off costs: a measured transport,
+// else the link kind), StageNS (a stage's steady-state time, hops
+// included) and StageMemoryGB.
+//
+// A step's position in the schedule is a StepIndex, the same type as
+// models.Step; sigma and timestep values are other types, in package
+// models.
 //
 // Apply changes a loaded plan for what-if questions (more samples, other
 // device counts), DataParallel turns it into plain data parallelism on the

@@ -2,6 +2,20 @@
 // it predicts, from a resolved plan and its cost profile, the timeline the
 // executor would produce, span for span.
 //
+// # Use
+//
+//	p, err := plan.Load("configs/svd-14f-320x576-7xa5000.yaml") // resolved, with its profile
+//	if err != nil { ... }
+//	acc := timeline.NewAccumulator(deviceNames)           // streaming metrics, bounded memory
+//	res, err := sim.Run(p, sim.Options{Recorder: acc})    // Trace: true keeps res.Timeline
+//	m := acc.Result()                                     // first latency, throughput, ...
+//
+// Run takes a plan that plan.Ready accepts (loaded, or built in code with
+// EnsureDefaults and Resolve or UsePipelines) and never re-defaults or
+// re-checks it; what it checks itself is memory. Studies built on many
+// runs (data-parallel baseline, sweeps, hindsight, comparison) live in
+// package study.
+//
 // # Engine
 //
 // The engine is a pure state machine in the style of etcd-io/raft: no
@@ -18,10 +32,12 @@
 // Each stage of a pipeline is a worker on its device; stages that share a
 // device share its compute stream (one piece of work at a time).
 //
-//   - Arrivals. Samples are released at t=0 (batch), with exponential gaps
-//     of mean 1/rate drawn from a PCG seeded by workload.seed (poisson; the
-//     first sample at t=0), or every interval_ms (interval; sample i at
-//     i·interval). Sample i goes to pipeline i mod replicas (round robin).
+//   - Arrivals. Samples are released when plan.Releases says, the one
+//     release-time generator the executor uses too: at t=0 (batch), with
+//     exponential gaps of mean 1/rate drawn from a PCG seeded by
+//     workload.seed (poisson; the first sample at t=0), or every
+//     interval_ms (interval; sample i at i·interval). Sample i goes to
+//     pipeline i mod replicas (round robin).
 //   - Micro-batches form at pipeline entry: when the first stage's device is
 //     free and samples of the pipeline are queued, it takes up to
 //     layout.micro_batch of them (at least 1, in release order) as one
@@ -36,21 +52,21 @@
 //     step when nothing decodes). Device speed scales the device's work
 //     (UNet, encode, decode) but not the host's sampler work between calls,
 //     the same as plan.StageNS. An encode or decode of zero cost makes no
-//     span. Encode must be on a pipeline's first stage and decode on its
-//     last (layout.encode_on: first, decode_on: last, as the executor
-//     requires); Run returns an error otherwise. With jitter > 0
+//     span. Encode is on a pipeline's first stage and decode on its last
+//     whenever the pipeline has several stages (the plan's rule). With
+//     jitter > 0
 //     in the device kind's costs, each UNet step's time is multiplied by
 //     max(0, 1+jitter·z), z standard normal from a PCG seeded by
 //     workload.seed (a stream of its own, so jitter does not move arrivals).
 //   - When a device is free it takes the work that has waited longest: a
 //     micro-batch handed to it, or queued samples of a pipeline it enters
 //     (work already in flight wins a tie).
-//   - Hand-off to the next stage moves b×LatentBytes over the link between
-//     the two devices: plan.Links.LinkKind names its kind and
-//     Profile.Links its costs (latency + bytes/bandwidth). If the plan's
-//     transport is inproc (the default) or tcp and the profile has
-//     Profile.Transports for it (profiles measured by the executor do), that
-//     cost replaces the link's. The first transfer over each ordered device
+//   - Hand-off to the next stage moves b×LatentBytes between the two
+//     devices at the cost plan.HopCost gives (latency + bytes/bandwidth):
+//     the profile's measurement of the plan's transport when it has one
+//     (Profile.Transports; profiles measured by the executor do), else the
+//     costs of the link kind between the devices (plan.Links.LinkKind,
+//     Profile.Links). The first transfer over each ordered device
 //     pair also pays the link's set-up cost. A device sends one transfer at
 //     a time and receives one at a time (so one transfer per direction of a
 //     link). Two consecutive stages on one device hand off for free.
