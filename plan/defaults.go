@@ -32,6 +32,21 @@ const (
 // the question the plan asks.
 func (p *Plan) EnsureDefaults() {
 	p.defaulted = true
+	p.defaultModel()
+	p.defaultDevices()
+	p.defaultLayout()
+	if p.Links.Default == "" {
+		p.Links.Default = DefaultLink
+	}
+	if p.Transport == "" {
+		p.Transport = TransportInproc
+	}
+	if p.Workload.Arrival.Kind == "" {
+		p.Workload.Arrival.Kind = ArrivalBatch
+	}
+}
+
+func (p *Plan) defaultModel() {
 	m := &p.Model
 	if m.Dtype == "" {
 		m.Dtype = "fp16"
@@ -58,6 +73,9 @@ func (p *Plan) EnsureDefaults() {
 	if s.Rho == 0 {
 		s.Rho = DefaultRho
 	}
+}
+
+func (p *Plan) defaultDevices() {
 	cuda := 0
 	for i := range p.Devices {
 		d := &p.Devices[i]
@@ -87,6 +105,9 @@ func (p *Plan) EnsureDefaults() {
 			cuda++
 		}
 	}
+}
+
+func (p *Plan) defaultLayout() {
 	l := &p.Layout
 	if l.Assignment == "" {
 		l.Assignment = AssignEven
@@ -114,14 +135,5 @@ func (p *Plan) EnsureDefaults() {
 	}
 	if l.Dispatch == "" {
 		l.Dispatch = DispatchRoundRobin
-	}
-	if p.Links.Default == "" {
-		p.Links.Default = DefaultLink
-	}
-	if p.Transport == "" {
-		p.Transport = TransportInproc
-	}
-	if p.Workload.Arrival.Kind == "" {
-		p.Workload.Arrival.Kind = ArrivalBatch
 	}
 }
