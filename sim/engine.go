@@ -43,7 +43,7 @@ type pipeRT struct {
 	queued   int      // released samples not yet taken into a micro-batch
 	nextTake int      // id of the next sample to take
 	waiting  runQueue // release times of the queued samples, in order
-	inflight runQueue // release times of the taken samples not yet done, in order
+	inflight runQueue // release times of the taken samples not yet done, in order (only when recording)
 }
 
 type devRT struct {
@@ -231,7 +231,11 @@ func (e *engine) startEntry(d, pi int32) {
 		}
 	}
 	p.queued -= b
-	p.waiting.moveTo(&p.inflight, b)
+	if e.rec != nil {
+		p.waiting.moveTo(&p.inflight, b) // for the sample records' release times
+	} else {
+		p.waiting.moveTo(nil, b)
+	}
 	p.nextTake += b * len(e.pipes)
 	e.startCompute(d, j)
 }
@@ -342,11 +346,10 @@ func (e *engine) complete(j int32) {
 	jb := &e.jobs[j]
 	st := &e.stages[jb.stage]
 	p := &e.pipes[st.pipe]
-	for i := range int(jb.b) {
-		id := jb.first + i*len(e.pipes)
-		rel := p.inflight.pop()
-		if e.rec != nil {
-			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: rel, Done: e.now})
+	if e.rec != nil {
+		for i := range int(jb.b) {
+			id := jb.first + i*len(e.pipes)
+			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.pop(), Done: e.now})
 		}
 	}
 	e.done += int(jb.b)

@@ -41,13 +41,15 @@ func (q *runQueue) pop() int64 {
 	return t
 }
 
-// moveTo moves the k earliest releases to the back of dst, in order; the
-// queue must hold at least k.
+// moveTo moves the k earliest releases to the back of dst, in order, or
+// drops them when dst is nil; the queue must hold at least k.
 func (q *runQueue) moveTo(dst *runQueue, k int) {
 	for k > 0 {
 		f := q.r.ptr(0)
 		m := min(k, f.k)
-		dst.pushN(f.t, m)
+		if dst != nil {
+			dst.pushN(f.t, m)
+		}
 		if f.k -= m; f.k == 0 {
 			q.r.pop()
 		}
