@@ -31,15 +31,7 @@ func (p *Plan) Describe(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "  layout\t%d pipeline(s) × %d stage(s), assignment %s, micro-batch %d, encode on %s, decode on %s, handoff %s\n",
 		len(p.Pipelines), stages, l.Assignment, l.MicroBatch, l.EncodeOn, l.DecodeOn, l.Handoff)
-	a := p.Workload.Arrival
-	arrival := string(a.Kind) + " arrival"
-	switch a.Kind {
-	case ArrivalPoisson:
-		arrival = fmt.Sprintf("poisson arrival at %g/s", a.Rate)
-	case ArrivalInterval:
-		arrival = fmt.Sprintf("one arrival every %g ms", a.IntervalMS)
-	}
-	fmt.Fprintf(tw, "  workload\t%d samples, %s, seed %d; transport %s\n", p.Workload.Samples, arrival, p.Workload.Seed, p.Transport)
+	fmt.Fprintf(tw, "  workload\t%d samples, arrival %s, seed %d; transport %s\n", p.Workload.Samples, p.Workload.Arrival, p.Workload.Seed, p.Transport)
 	if p.Profile != nil {
 		pv := p.Profile.Provenance
 		from := ""

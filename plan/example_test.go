@@ -26,7 +26,7 @@ workload: {samples: 12}
 	//   sampler   euler-karras, 28 steps, sigma 0.002..700, rho 7
 	//   devices   3 × cpu (cpu0..cpu2)
 	//   layout    1 pipeline(s) × 3 stage(s), assignment even, micro-batch 1, encode on first, decode on last, handoff blocking
-	//   workload  12 samples, batch arrival, seed 0; transport inproc
+	//   workload  12 samples, arrival batch (all released at once), seed 0; transport inproc
 	//   costs     none (no stage times)
 	//
 	// pipeline 0

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -64,4 +65,19 @@ func (w Workload) ReleaseTimes() []int64 {
 		out[i] = r.Next()
 	}
 	return out
+}
+
+// String describes the arrival process in a few words, as tables and
+// reports print it: "batch (all released at once)", "poisson, 2
+// samples/s", "one every 250 ms".
+func (a Arrival) String() string {
+	switch a.Kind {
+	case ArrivalPoisson:
+		return fmt.Sprintf("poisson, %g samples/s", a.Rate)
+	case ArrivalInterval:
+		return fmt.Sprintf("one every %g ms", a.IntervalMS)
+	case ArrivalBatch:
+		return "batch (all released at once)"
+	}
+	return string(a.Kind)
 }

@@ -340,13 +340,7 @@ func (r *Report) writePlan(md *mdWriter) {
 		stages = len(p.Pipelines[0].Stages)
 	}
 	w := p.Workload
-	arrival := string(w.Arrival.Kind) + " (all released at once)"
-	switch w.Arrival.Kind {
-	case plan.ArrivalPoisson:
-		arrival = fmt.Sprintf("poisson, %g samples/s", w.Arrival.Rate)
-	case plan.ArrivalInterval:
-		arrival = fmt.Sprintf("one every %g ms", w.Arrival.IntervalMS)
-	}
+	arrival := w.Arrival.String()
 	md.table("ll", []string{"plan", "value"}, [][]string{
 		{"name", file},
 		{"model", fmt.Sprintf("%s, %d frames, latent %d×%d×%d (%d×%d pixels), %s", m.Family, m.Frames, m.Latent.Channels, m.Latent.Height, m.Latent.Width, m.Latent.Height*8, m.Latent.Width*8, m.Dtype)},
