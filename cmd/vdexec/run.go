@@ -356,16 +356,16 @@ func totalOverhead(list []deviceOverhead) (deviceOverhead, bool) {
 
 // runResult is the JSON of metrics.json and of run --json.
 type runResult struct {
-	Plan        string              `json:"plan"`
-	File        string              `json:"file,omitempty"`
-	Layout      string              `json:"layout"`
-	Source      string              `json:"source"`
-	Machine     string              `json:"machine,omitempty"`
-	Versions    map[string]string   `json:"versions,omitempty"`
-	Done        int                 `json:"done"`
-	Total       int                 `json:"total"`
-	Interrupted bool                `json:"interrupted"`
-	Metrics     cliutil.MetricsJSON `json:"metrics"`
+	Plan        string            `json:"plan"`
+	File        string            `json:"file,omitempty"`
+	Layout      string            `json:"layout"`
+	Source      string            `json:"source"`
+	Machine     string            `json:"machine,omitempty"`
+	Versions    map[string]string `json:"versions,omitempty"`
+	Done        int               `json:"done"`
+	Total       int               `json:"total"`
+	Interrupted bool              `json:"interrupted"`
+	Metrics     timeline.Metrics  `json:"metrics"`
 	// Overhead is the executor's own time per step, per device (inproc only).
 	Overhead []deviceOverhead `json:"executor_overhead,omitempty"`
 }
@@ -375,7 +375,7 @@ func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []devi
 		Plan: p.Name, File: p.File, Layout: cliutil.LayoutLabel(p), Source: "exec",
 		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
 		Done: res.Done, Total: res.Total, Interrupted: res.Interrupted,
-		Metrics: cliutil.NewMetricsJSON(m), Overhead: overhead,
+		Metrics: m, Overhead: overhead,
 	}
 }
 

@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
-	"github.com/vdpp/vdpp/sim"
+	"github.com/vdpp/vdpp/study"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -48,115 +49,80 @@ func compareAction(c *cli.Context) error {
 		return fmt.Errorf("compare: want two timeline files, PREDICTED.json MEASURED.json; got %d argument(s)", len(args))
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	pred, err := timeline.ReadFile(args[0])
-	if err != nil {
-		return err
-	}
-	meas, err := timeline.ReadFile(args[1])
-	if err != nil {
-		return err
-	}
-	if pred.Meta.Source == "exec" && meas.Meta.Source == "sim" {
-		fmt.Fprintf(stderr, "vdsim: warning: %s is from exec and %s from sim; the order is PREDICTED MEASURED\n", args[0], args[1])
-	}
-	if pred.Meta.Plan != meas.Meta.Plan {
-		fmt.Fprintf(stderr, "vdsim: warning: the timelines are of different plans (%q and %q)\n", pred.Meta.Plan, meas.Meta.Plan)
-	}
-	rep := reports.Report{Predicted: reports.NewRun(pred), Measured: reports.NewRun(meas)}
+	var p *plan.Plan
 	if pf := c.String("plan"); pf != "" {
-		p, err := cliutil.LoadPlan([]string{pf}, nil, c.String(cliutil.FlagCosts), stderr)
-		if err != nil {
+		if p, err = cliutil.LoadPlan([]string{pf}, nil, c.String(cliutil.FlagCosts), stderr); err != nil {
 			return err
 		}
-		if p.Name != pred.Meta.Plan {
-			fmt.Fprintf(stderr, "vdsim: warning: --plan is %q but the predicted timeline is of %q\n", p.Name, pred.Meta.Plan)
-		}
-		rep.Plan = p
-		rep.Baseline, rep.BaselineNote = compareBaseline(p, rep.Predicted.Metrics.Samples)
-		rep.Hindsight = compareHindsight(p, meas, stderr)
-	} else {
-		rep.BaselineNote = "no --plan given"
 	}
-	out := c.String("out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	gantt := filepath.Join(out, "gantt.png")
-	panels := []reports.GanttPanel{{Title: "predicted", TL: pred}, {Title: "measured", TL: meas}}
-	if err := reports.WriteGanttPNG(gantt, panels, reports.GanttOptions{}); err != nil {
+	cmp, err := study.CompareFiles(args[0], args[1], p, time.Now())
+	if err != nil {
 		return err
 	}
-	rep.Images = []reports.Image{{Title: "Gantt charts: predicted (top) and measured (bottom), on one time axis", Path: "gantt.png"}}
-	md := filepath.Join(out, "report.md")
-	if err := reports.WriteMarkdown(md, rep); err != nil {
+	for _, w := range cmp.Warnings {
+		fmt.Fprintf(stderr, "vdsim: warning: %s\n", w)
+	}
+	if cmp.HindsightErr != nil {
+		fmt.Fprintf(stderr, "vdsim: no hindsight simulation: %v\n", cmp.HindsightErr)
+	}
+	md, gantt, err := writeCompareOutputs(c.String("out"), cmp)
+	if err != nil {
 		return err
 	}
-
-	p, q := rep.Predicted.Metrics, rep.Measured.Metrics
-	fmt.Fprintf(stdout, "%s: predicted (%s) against measured (%s)\n\n", pred.Meta.Plan, args[0], args[1])
-	tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "metric\tpredicted\tmeasured\terror\t")
-	for _, row := range runRows[:5] {
-		a, b := row.get(&p), row.get(&q)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.fmt(a), row.fmt(b), reports.FormatSignedPercent(reports.RelError(a, b)))
-	}
-	tw.Flush()
-	fmt.Fprintln(stdout, "\nerror = (predicted − measured) / measured; per device and per stage in the report")
-	if h := rep.Hindsight; h != nil {
-		q := rep.Measured.Metrics
-		fmt.Fprintf(stdout, "hindsight (simulated with the costs this run spent): first-sample latency %s, throughput %s — the pipeline model's own error\n",
-			reports.FormatSignedPercent(reports.RelError(float64(h.Metrics.FirstLatencyNS), float64(q.FirstLatencyNS))),
-			reports.FormatSignedPercent(reports.RelError(h.Metrics.Throughput, q.Throughput)))
-	}
+	writeCompareTable(stdout, cmp, args[0], args[1])
 	fmt.Fprintf(stdout, "wrote:\n  %s\n  %s\n", md, gantt)
 	return nil
 }
 
-// compareBaseline simulates the plan as data parallel with the given
-// sample count, or says why not.
-func compareBaseline(p *plan.Plan, samples int) (*reports.Run, string) {
-	if p.Profile == nil {
-		return nil, "the plan has no cost profile (give --costs)"
+// writeCompareOutputs writes report.md and gantt.png into dir and returns
+// their paths.
+func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("--out: %w", err)
 	}
-	if isDataParallel(p) {
-		return nil, "the plan is already data parallel"
+	gantt = filepath.Join(dir, "gantt.png")
+	panels := []reports.GanttPanel{{Title: "predicted", TL: cmp.PredictedTimeline}, {Title: "measured", TL: cmp.MeasuredTimeline}}
+	if err := reports.WriteGanttPNG(gantt, panels, reports.GanttOptions{}); err != nil {
+		return "", "", err
 	}
-	q := p.Clone()
-	if samples > 0 {
-		if err := q.Apply(plan.Overrides{Samples: &samples}); err != nil {
-			return nil, strings.ReplaceAll(err.Error(), "\n", "; ")
-		}
+	rep := reports.Report{
+		Plan: cmp.Plan, Predicted: cmp.Predicted, Measured: cmp.Measured,
+		Baseline: cmp.Baseline, BaselineNote: cmp.BaselineNote, Hindsight: cmp.Hindsight,
+		Images: []reports.Image{{Title: "Gantt charts: predicted (top) and measured (bottom), on one time axis", Path: "gantt.png"}},
 	}
-	dp, err := q.DataParallel()
-	if err != nil {
-		return nil, "data parallel cannot run on these devices: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	switch {
+	case cmp.Plan == nil:
+		rep.BaselineNote = "no --plan given"
+	case cmp.Plan.Profile == nil:
+		rep.BaselineNote += " (give --costs)"
 	}
-	r, err := simulate(dp, false)
-	if err != nil {
-		return nil, "data parallel cannot run on these devices: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	md = filepath.Join(dir, "report.md")
+	if err := reports.WriteMarkdown(md, rep); err != nil {
+		return "", "", err
 	}
-	return &reports.Run{Meta: r.res.Meta, Metrics: r.metrics}, ""
+	return md, gantt, nil
 }
 
-// compareHindsight simulates the plan again with the costs the measured run
-// spent (sim.Hindsight), for the same number of samples. It returns nil,
-// and says why on stderr, when that cannot be done.
-func compareHindsight(p *plan.Plan, meas *timeline.Timeline, stderr io.Writer) *reports.Run {
-	if meas.Meta.Source != "exec" {
-		return nil
+// writeCompareTable prints every metric predicted, measured and the signed
+// error, then the hindsight errors.
+func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile string) {
+	p, q := &cmp.Predicted.Metrics, &cmp.Measured.Metrics
+	fmt.Fprintf(w, "%s: predicted (%s) against measured (%s)\n\n", cmp.PredictedTimeline.Meta.Plan, predFile, measFile)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "metric\tpredicted\tmeasured\terror\t")
+	for _, col := range timeline.Columns() {
+		a, b := col.Get(p), col.Get(q)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", col.Label, col.Format(a), col.Format(b), col.Error(a, b))
 	}
-	hp, err := sim.Hindsight(p, meas)
-	if err == nil {
-		n := len(meas.Samples)
-		err = hp.Apply(plan.Overrides{Samples: &n})
+	tw.Flush()
+	fmt.Fprintln(w, "\nerror = (predicted − measured) / measured; per device and per stage in the report")
+	if cmp.Hindsight == nil {
+		return
 	}
-	var res *sim.Result
-	if err == nil {
-		res, err = sim.Run(hp, sim.Options{Trace: true})
+	var errs []string
+	for _, key := range []string{"first_latency", "throughput"} {
+		col, _ := timeline.LookupColumn(key)
+		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(&cmp.Hindsight.Metrics), col.Get(q)))
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "vdsim: no hindsight simulation: %v\n", err)
-		return nil
-	}
-	return reports.NewRun(res.Timeline)
+	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", strings.Join(errs, ", "))
 }

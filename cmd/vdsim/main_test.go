@@ -122,7 +122,7 @@ func TestRunJSONMatchesTimelineMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Timeline.Metrics()
-	got, want := j.Metrics, cliutil.NewMetricsJSON(m)
+	got, want := j.Metrics, m
 	if got.Samples != 10 || got.FirstLatencyNS != m.FirstLatencyNS || got.Throughput != m.Throughput ||
 		got.MakespanNS != m.MakespanNS || got.LatencyP95NS != m.LatencyP95NS || got.LatencyMeanNS != m.LatencyMeanNS {
 		t.Errorf("json metrics %+v\nwant %+v", got, want)

@@ -19,6 +19,7 @@ import (
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
 	"github.com/vdpp/vdpp/sim"
+	"github.com/vdpp/vdpp/study"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -47,43 +48,12 @@ func runCommand() *cli.Command {
 	}
 }
 
-// simRun is one simulated plan.
-type simRun struct {
-	plan    *plan.Plan
-	res     *sim.Result
-	metrics timeline.Metrics
-}
-
-// simulate runs p with a streaming metrics accumulator, keeping the full
-// timeline when trace is set.
-func simulate(p *plan.Plan, trace bool) (*simRun, error) {
-	if p.Profile == nil {
-		return nil, fmt.Errorf("plan %s has no cost profile, so it cannot be simulated: set costs: in the plan or pass --costs FILE (measure one with `vdexec profile`)", p.Name)
+// simError adds, to an error of a plan that has no costs, what to do.
+func simError(err error) error {
+	if errors.Is(err, study.ErrNoProfile) {
+		return fmt.Errorf("%w: set costs: in the plan or pass --costs FILE (measure one with `vdexec profile`)", err)
 	}
-	names := make([]string, len(p.Devices))
-	for i, d := range p.Devices {
-		names[i] = d.Name
-	}
-	acc := timeline.NewAccumulator(names)
-	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc})
-	if err != nil {
-		var me *sim.MemoryError
-		if errors.As(err, &me) {
-			return nil, fmt.Errorf("%w; lower the micro-batch, use more stages, or larger devices", err)
-		}
-		return nil, err
-	}
-	return &simRun{plan: p, res: res, metrics: acc.Result()}, nil
-}
-
-// isDataParallel reports whether every pipeline of p is one stage.
-func isDataParallel(p *plan.Plan) bool {
-	for _, pl := range p.Pipelines {
-		if len(pl.Stages) != 1 {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 func runAction(c *cli.Context) error {
@@ -101,26 +71,14 @@ func runAction(c *cli.Context) error {
 	if out != "" && !trace {
 		fmt.Fprintf(stderr, "vdsim: %d samples is more than --trace-limit %d: metrics are streamed; timeline.json, trace.json and gantt.png are not written\n", p.Workload.Samples, limit)
 	}
-	main, err := simulate(p, trace)
+	main, err := study.Simulate(p, trace)
 	if err != nil {
-		return err
+		return simError(err)
 	}
-	var dp *simRun
-	dpNote := ""
-	switch {
-	case c.Bool("no-dp"):
-		dpNote = "turned off with --no-dp"
-	case isDataParallel(p):
-		dpNote = "the plan is already data parallel (one stage per pipeline)"
-	default:
-		q, err := p.DataParallel()
-		if err == nil {
-			dp, err = simulate(q, trace)
-		}
-		if err != nil {
-			dpNote = "data parallel on these devices cannot run: " + strings.ReplaceAll(err.Error(), "\n", "; ")
-			dp = nil
-		}
+	var dp *study.Run
+	dpNote := "turned off with --no-dp"
+	if !c.Bool("no-dp") {
+		dp, dpNote = study.Baseline(p, trace)
 	}
 
 	var files []string
@@ -159,83 +117,53 @@ func costsLine(p *plan.Plan) string {
 	return fmt.Sprintf("warning: %s (profile source: %s, %s)", reports.CostWarning, pv.Source, p.Profile.File)
 }
 
-type metricRow struct {
-	name string
-	get  func(m *timeline.Metrics) float64
-	fmt  func(v float64) string
-}
-
-func nsRow(name string, get func(m *timeline.Metrics) float64) metricRow {
-	return metricRow{name, get, func(v float64) string { return reports.FormatSeconds(v / 1e9) }}
-}
-
-var runRows = []metricRow{
-	nsRow("first-sample latency", func(m *timeline.Metrics) float64 { return float64(m.FirstLatencyNS) }),
-	{"steady-state throughput", func(m *timeline.Metrics) float64 { return m.Throughput }, reports.FormatRate},
-	nsRow("makespan", func(m *timeline.Metrics) float64 { return float64(m.MakespanNS) }),
-	nsRow("sample latency mean", func(m *timeline.Metrics) float64 { return m.LatencyMeanNS }),
-	nsRow("sample latency p50", func(m *timeline.Metrics) float64 { return float64(m.LatencyP50NS) }),
-	nsRow("sample latency p95", func(m *timeline.Metrics) float64 { return float64(m.LatencyP95NS) }),
-	nsRow("sample latency p99", func(m *timeline.Metrics) float64 { return float64(m.LatencyP99NS) }),
-	{"mean device utilisation", meanUtil, reports.FormatPercent},
-}
-
-func meanUtil(m *timeline.Metrics) float64 {
-	if len(m.Devices) == 0 {
-		return 0
-	}
-	s := 0.0
-	for _, d := range m.Devices {
-		s += d.Utilisation
-	}
-	return s / float64(len(m.Devices))
-}
-
-func writeRunTable(w io.Writer, r, dp *simRun, dpNote string) {
-	p := r.plan
-	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.metrics.Samples, cliutil.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
+func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
+	p := r.Plan
+	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.Metrics.Samples, cliutil.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
 	fmt.Fprintln(w, costsLine(p))
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	mine := cliutil.LayoutLabel(p)
 	if dp != nil {
-		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, cliutil.LayoutLabel(dp.plan), "ratio")
+		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, cliutil.LayoutLabel(dp.Plan), "ratio")
 	} else {
 		fmt.Fprintf(tw, "metric\t%s\n", mine)
 	}
-	for _, row := range runRows {
-		a := row.get(&r.metrics)
-		if dp != nil {
-			b := row.get(&dp.metrics)
-			ratio := "—"
-			if b != 0 {
-				ratio = reports.FormatRatio(a / b)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.name, row.fmt(a), row.fmt(b), ratio)
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\n", row.name, row.fmt(a))
+	for _, col := range timeline.Columns() {
+		if dp == nil {
+			fmt.Fprintf(tw, "%s\t%s\n", col.Label, col.Text(&r.Metrics))
+			continue
 		}
+		ratio := "—"
+		if v, ok := col.Ratio(&r.Metrics, &dp.Metrics); ok {
+			ratio = timeline.FormatRatio(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", col.Label, col.Text(&r.Metrics), col.Text(&dp.Metrics), ratio)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	if dp != nil {
-		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, cliutil.LayoutLabel(dp.plan), dp.metrics.Samples)
-		for _, line := range reports.BaselineVerdict(r.metrics, dp.metrics, "the "+strings.SplitN(mine, " ", 2)[0], "data parallel") {
+		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, cliutil.LayoutLabel(dp.Plan), dp.Metrics.Samples)
+		for _, line := range reports.BaselineVerdict(r.Metrics, dp.Metrics, "the "+strings.SplitN(mine, " ", 2)[0], "data parallel") {
 			fmt.Fprintln(w, line)
 		}
 	} else {
 		fmt.Fprintf(w, "no data-parallel comparison: %s\n", dpNote)
 	}
+	writeDeviceTable(w, r)
+}
 
-	fmt.Fprintf(w, "\ndevices (%s)\n", mine)
+// writeDeviceTable prints each device's utilisation, idle split and memory.
+func writeDeviceTable(w io.Writer, r *study.Run) {
+	fmt.Fprintf(w, "\ndevices (%s)\n", cliutil.LayoutLabel(r.Plan))
 	mem := map[string]sim.DeviceMemory{}
-	for _, m := range r.res.Memory {
+	for _, m := range r.Result.Memory {
 		mem[m.Device] = m
 	}
-	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "device\tutilisation\tbusy\tidle: fill\tdrain\tbetween\tmemory need / have\tfits")
-	for _, d := range r.metrics.Devices {
+	for _, d := range r.Metrics.Devices {
 		m := mem[d.Device]
 		have := "unknown"
 		if m.HaveGB > 0 {
@@ -245,52 +173,39 @@ func writeRunTable(w io.Writer, r, dp *simRun, dpNote string) {
 		if !m.Fits {
 			fits = fmt.Sprintf("NO (%.3g GB over)", m.OverGB())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.3g GB / %s\t%s\n", d.Device, reports.FormatPercent(d.Utilisation), reports.FormatNS(d.BusyNS),
-			reports.FormatNS(d.FillNS), reports.FormatNS(d.DrainNS), reports.FormatNS(d.BetweenNS), m.NeedGB, have, fits)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.3g GB / %s\t%s\n", d.Device, timeline.FormatPercent(d.Utilisation), timeline.FormatNS(d.BusyNS),
+			timeline.FormatNS(d.FillNS), timeline.FormatNS(d.DrainNS), timeline.FormatNS(d.BetweenNS), m.NeedGB, have, fits)
 	}
 	tw.Flush()
 }
 
-// ratios are pipeline / data parallel for each metric, in JSON.
-func ratios(a, b *timeline.Metrics) map[string]float64 {
-	out := map[string]float64{}
-	keys := []string{"first_latency", "throughput", "makespan", "latency_mean", "latency_p50", "latency_p95", "latency_p99", "mean_utilisation"}
-	for i, row := range runRows {
-		if y := row.get(b); y != 0 {
-			out[keys[i]] = row.get(a) / y
-		}
-	}
-	return out
-}
-
 // runJSON is what run --json prints.
 type runJSON struct {
-	Plan         string               `json:"plan"`
-	File         string               `json:"file,omitempty"`
-	Layout       string               `json:"layout"`
-	Profile      string               `json:"profile"`
-	Measured     bool                 `json:"costs_measured"`
-	Metrics      cliutil.MetricsJSON  `json:"metrics"`
-	Memory       []sim.DeviceMemory   `json:"memory"`
-	DataParallel *cliutil.MetricsJSON `json:"data_parallel"`
-	DPNote       string               `json:"data_parallel_note,omitempty"`
-	// Ratio is this plan's metric / data parallel's, per metric.
+	Plan         string             `json:"plan"`
+	File         string             `json:"file,omitempty"`
+	Layout       string             `json:"layout"`
+	Profile      string             `json:"profile"`
+	Measured     bool               `json:"costs_measured"`
+	Metrics      timeline.Metrics   `json:"metrics"`
+	Memory       []sim.DeviceMemory `json:"memory"`
+	DataParallel *timeline.Metrics  `json:"data_parallel"`
+	DPNote       string             `json:"data_parallel_note,omitempty"`
+	// Ratio is this plan's metric / data parallel's, per metric column.
 	Ratio map[string]float64 `json:"ratio,omitempty"`
 	Files []string           `json:"files,omitempty"`
 }
 
-func writeRunJSON(w io.Writer, r, dp *simRun, dpNote string, files []string) error {
+func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, files []string) error {
 	j := runJSON{
-		Plan: r.plan.Name, File: r.plan.File, Layout: cliutil.LayoutLabel(r.plan),
-		Profile:  r.plan.Profile.ProvenanceString(),
-		Measured: r.plan.Profile.Provenance.Source == "measured",
-		Metrics:  cliutil.NewMetricsJSON(r.metrics), Memory: r.res.Memory,
+		Plan: r.Plan.Name, File: r.Plan.File, Layout: cliutil.LayoutLabel(r.Plan),
+		Profile:  r.Plan.Profile.ProvenanceString(),
+		Measured: r.Plan.Profile.Provenance.Source == "measured",
+		Metrics:  r.Metrics, Memory: r.Result.Memory,
 		DPNote: dpNote, Files: files,
 	}
 	if dp != nil {
-		m := cliutil.NewMetricsJSON(dp.metrics)
-		j.DataParallel = &m
-		j.Ratio = ratios(&r.metrics, &dp.metrics)
+		j.DataParallel = &dp.Metrics
+		j.Ratio = timeline.Ratios(&r.Metrics, &dp.Metrics)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -301,7 +216,7 @@ func writeRunJSON(w io.Writer, r, dp *simRun, dpNote string, files []string) err
 }
 
 // writeRunOutputs writes the files of run --out and returns their paths.
-func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error) {
+func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
@@ -311,35 +226,14 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 		files = append(files, p)
 		return p
 	}
-	var images []reports.Image
-	if tl := r.res.Timeline; tl != nil {
-		if err := timeline.WriteFile(path("timeline.json"), tl); err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		if err := timeline.WriteTrace(&buf, tl); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.Write(path("trace.json"), buf.Bytes()); err != nil {
-			return nil, fmt.Errorf("trace: %w", err)
-		}
-		panels := []reports.GanttPanel{{Title: "predicted, " + cliutil.LayoutLabel(r.plan), TL: tl}}
-		if dp != nil && dp.res.Timeline != nil {
-			panels = append(panels, reports.GanttPanel{Title: "predicted, " + cliutil.LayoutLabel(dp.plan) + " (baseline)", TL: dp.res.Timeline})
-		}
-		if err := reports.WriteGanttPNG(path("gantt.png"), panels, reports.GanttOptions{}); err != nil {
-			return nil, err
-		}
-		title := "Gantt chart: " + cliutil.LayoutLabel(r.plan)
-		if len(panels) > 1 {
-			title += " (top) and the data-parallel baseline (bottom), on one time axis"
-		}
-		images = append(images, reports.Image{Title: title, Path: "gantt.png"})
+	images, err := writeTimelineFiles(path, r, dp)
+	if err != nil {
+		return nil, err
 	}
-	mj := map[string]any{"plan": r.plan.Name, "layout": cliutil.LayoutLabel(r.plan), "metrics": cliutil.NewMetricsJSON(r.metrics)}
+	mj := map[string]any{"plan": r.Plan.Name, "layout": cliutil.LayoutLabel(r.Plan), "metrics": r.Metrics}
 	if dp != nil {
-		mj["data_parallel"] = cliutil.NewMetricsJSON(dp.metrics)
-		mj["ratio"] = ratios(&r.metrics, &dp.metrics)
+		mj["data_parallel"] = dp.Metrics
+		mj["ratio"] = timeline.Ratios(&r.Metrics, &dp.Metrics)
 	}
 	data, err := json.MarshalIndent(mj, "", "  ")
 	if err != nil {
@@ -349,13 +243,13 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	rep := reports.Report{
-		Title:     "vdsim prediction: " + r.plan.Name,
-		Plan:      r.plan,
-		Predicted: &reports.Run{Meta: r.res.Meta, Metrics: r.metrics},
+		Title:     "vdsim prediction: " + r.Plan.Name,
+		Plan:      r.Plan,
+		Predicted: r.Summary(),
 		Images:    images,
 	}
 	if dp != nil {
-		rep.Baseline = &reports.Run{Meta: dp.res.Meta, Metrics: dp.metrics}
+		rep.Baseline = dp.Summary()
 	} else {
 		rep.BaselineNote = dpNote
 	}
@@ -363,4 +257,35 @@ func writeRunOutputs(dir string, r, dp *simRun, dpNote string) ([]string, error)
 		return nil, err
 	}
 	return files, nil
+}
+
+// writeTimelineFiles writes timeline.json, trace.json and gantt.png when
+// the run kept its timeline, and returns the images for the report.
+func writeTimelineFiles(path func(name string) string, r, dp *study.Run) ([]reports.Image, error) {
+	tl := r.Result.Timeline
+	if tl == nil {
+		return nil, nil
+	}
+	if err := timeline.WriteFile(path("timeline.json"), tl); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := timeline.WriteTrace(&buf, tl); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(path("trace.json"), buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	panels := []reports.GanttPanel{{Title: "predicted, " + cliutil.LayoutLabel(r.Plan), TL: tl}}
+	if dp != nil && dp.Result.Timeline != nil {
+		panels = append(panels, reports.GanttPanel{Title: "predicted, " + cliutil.LayoutLabel(dp.Plan) + " (baseline)", TL: dp.Result.Timeline})
+	}
+	if err := reports.WriteGanttPNG(path("gantt.png"), panels, reports.GanttOptions{}); err != nil {
+		return nil, err
+	}
+	title := "Gantt chart: " + cliutil.LayoutLabel(r.Plan)
+	if len(panels) > 1 {
+		title += " (top) and the data-parallel baseline (bottom), on one time axis"
+	}
+	return []reports.Image{{Title: title, Path: "gantt.png"}}, nil
 }

@@ -10,16 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
-	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
-	"github.com/vdpp/vdpp/timeline"
-)
-
-// Sweep layouts.
-const (
-	layoutPipeline = "pipeline"
-	layoutDP       = "dp"
-	layoutHybrid   = "hybrid"
+	"github.com/vdpp/vdpp/study"
 )
 
 func sweepCommand() *cli.Command {
@@ -49,54 +41,25 @@ func sweepAction(c *cli.Context) error {
 		return err
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	counts := defaultCounts(len(p.Devices))
+	counts := study.DefaultCounts(len(p.Devices))
 	if c.IsSet("devices") {
 		if counts, err = cliutil.ParseInts(c.String("devices")); err != nil {
 			return fmt.Errorf("--devices: %w", err)
 		}
 	}
-	layouts, err := parseLayouts(c.String("layouts"))
+	kinds, err := study.ParseLayoutKinds(c.String("layouts"))
 	if err != nil {
-		return err
+		return fmt.Errorf("--layouts: %w", err)
 	}
-	if p.Profile == nil {
-		_, err := simulate(p, false) // says why and what to do
-		return err
+	res, err := study.Sweep(p, counts, kinds)
+	if err != nil {
+		return simError(err)
 	}
-	if p.Layout.Assignment == "explicit" {
-		fmt.Fprintf(stderr, "vdsim: %s has an explicit layout; the sweep splits the steps evenly instead\n", p.Name)
-		p.Layout.Assignment = "even"
-		p.Layout.Stages, p.Layout.Pipelines = nil, nil
+	for _, n := range res.Notes {
+		fmt.Fprintf(stderr, "vdsim: %s\n", n)
 	}
-
-	var rows []reports.SweepRow
-	series := map[string]*reports.ScalingSeries{}
-	var order []string
-	add := func(name string, pt reports.ScalingPoint) {
-		s, ok := series[name]
-		if !ok {
-			s = &reports.ScalingSeries{Name: name}
-			series[name] = s
-			order = append(order, name)
-		}
-		s.Points = append(s.Points, pt)
-	}
-	for _, n := range counts {
-		for _, l := range layouts {
-			for _, r := range replicaCounts(l, n) {
-				row := reports.SweepRow{Layout: layoutName(l), Devices: n, Replicas: r, Stages: n / r}
-				m, err := sweepOne(p, n, r)
-				if err != nil {
-					row.Err = strings.ReplaceAll(err.Error(), "\n", "; ")
-				} else {
-					row.Metrics = m
-					add(seriesName(l, r), reports.ScalingPoint{Devices: n, Throughput: m.Throughput, FirstLatencyS: timeline.Seconds(m.FirstLatencyNS)})
-				}
-				rows = append(rows, row)
-			}
-		}
-	}
-
+	p = res.Plan
+	rows := sweepRows(res)
 	fmt.Fprintf(stdout, "%s: %d samples, %d steps, %s; %s\n\n", p.Name, p.Workload.Samples, p.Sampler.Steps, p.Devices[0].Kind, costsLine(p))
 	header, cells := reports.SweepTable(rows)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
@@ -113,17 +76,14 @@ func sweepAction(c *cli.Context) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	var list []reports.ScalingSeries
-	for _, name := range order {
-		list = append(list, *series[name])
+	series := reports.SweepSeries(rows)
+	if len(series) == 0 {
+		return fmt.Errorf("sweep: no layout could run, so there is no chart to draw")
 	}
 	png := filepath.Join(out, "scaling.png")
 	md := filepath.Join(out, "sweep.md")
-	if len(list) == 0 {
-		return fmt.Errorf("sweep: no layout could run, so there is no chart to draw")
-	}
 	title := fmt.Sprintf("%s: %d samples, %d steps (simulated)", p.Name, p.Workload.Samples, p.Sampler.Steps)
-	if err := reports.WriteScalingPNG(png, title, list); err != nil {
+	if err := reports.WriteScalingPNG(png, title, series); err != nil {
 		return err
 	}
 	rep := reports.SweepReport{Plan: p, Rows: rows, Images: []reports.Image{{Title: "throughput and first-sample latency against device count", Path: "scaling.png"}}}
@@ -134,79 +94,17 @@ func sweepAction(c *cli.Context) error {
 	return nil
 }
 
-// sweepOne simulates p on n devices as r pipelines of n/r stages.
-func sweepOne(p *plan.Plan, n, r int) (*timeline.Metrics, error) {
-	q := p.Clone()
-	if err := q.Apply(plan.Overrides{Devices: &n, Replicas: &r}); err != nil {
-		return nil, err
-	}
-	run, err := simulate(q, false)
-	if err != nil {
-		return nil, err
-	}
-	return &run.metrics, nil
-}
-
-// defaultCounts is 1, 2, 4, … below n, and n (1, 2, 4, 8 when n is 1).
-func defaultCounts(n int) []int {
-	if n <= 1 {
-		return []int{1, 2, 4, 8}
-	}
-	var out []int
-	for k := 1; k < n; k *= 2 {
-		out = append(out, k)
-	}
-	return append(out, n)
-}
-
-func parseLayouts(s string) ([]string, error) {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		switch f {
-		case layoutPipeline, layoutDP, layoutHybrid:
-			out = append(out, f)
-		case "data-parallel", "data_parallel":
-			out = append(out, layoutDP)
-		default:
-			return nil, fmt.Errorf("--layouts: %q is not a layout; want pipeline, dp or hybrid, comma-separated", f)
+// sweepRows are the rows of a sweep as the report and the table take them.
+func sweepRows(res *study.SweepResult) []reports.SweepRow {
+	rows := make([]reports.SweepRow, len(res.Rows))
+	for i, r := range res.Rows {
+		rows[i] = reports.SweepRow{
+			Layout: r.Kind.Name(), Devices: r.Devices, Replicas: r.Replicas, Stages: r.Stages,
+			Series: r.Series(), Metrics: r.Metrics,
+		}
+		if r.Err != nil {
+			rows[i].Err = r.Err.Error()
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--layouts: empty; want pipeline, dp or hybrid, comma-separated")
-	}
-	return out, nil
-}
-
-// replicaCounts lists the pipeline counts of layout l on n devices.
-func replicaCounts(l string, n int) []int {
-	switch l {
-	case layoutPipeline:
-		return []int{1}
-	case layoutDP:
-		return []int{n}
-	}
-	var out []int
-	for r := 2; r < n; r++ {
-		if n%r == 0 {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func layoutName(l string) string {
-	if l == layoutDP {
-		return "data parallel"
-	}
-	return l
-}
-
-func seriesName(l string, r int) string {
-	switch l {
-	case layoutPipeline:
-		return "pipeline (1 × N stages)"
-	case layoutDP:
-		return "data parallel (N × 1 stage)"
-	}
-	return fmt.Sprintf("hybrid (%d pipelines)", r)
+	return rows
 }

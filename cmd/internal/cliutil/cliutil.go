@@ -1,8 +1,8 @@
 // Package cliutil holds what the vdpp command-line tools (vdsim, vdexec)
 // share: building a urfave/cli app that tests can run with their own
 // writers, parsing flags written after the positional arguments, loading a
-// plan (or an embedded default) with what-if overrides, and the JSON form
-// of the metrics.
+// plan (or an embedded default) with what-if overrides. The metrics'
+// table and JSON form are timeline's (timeline.Columns, timeline.Metrics).
 package cliutil
 
 import (

@@ -1,12 +1,21 @@
-package sim
+package study
 
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
 )
+
+// simTestdata holds the simulator's golden scenarios, which the studies
+// reuse as plans.
+const simTestdata = "../sim/testdata/"
+
+// day is the date the tests stamp hindsight profiles with.
+var day = time.Date(2026, 3, 4, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600))
 
 // TestHindsightReproducesRun: costs read off a run's own spans, simulated
 // again, give that run back. A simulated timeline stands in for the
@@ -14,7 +23,7 @@ import (
 // per-step means to whole nanoseconds).
 func TestHindsightReproducesRun(t *testing.T) {
 	for _, name := range []string{"blocking-3stage", "buffered-3stage", "microbatch-poisson-replicas"} {
-		p, err := plan.Load("testdata/" + name + ".yaml")
+		p, err := plan.Load(simTestdata + name + ".yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,15 +36,15 @@ func TestHindsightReproducesRun(t *testing.T) {
 			prof.Links[k] = l
 		}
 		p.Profile = &prof
-		first, err := Run(p, Options{Trace: true})
+		first, err := sim.Run(p, sim.Options{Trace: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hp, err := Hindsight(p, first.Timeline)
+		hp, err := Hindsight(p, first.Timeline, day)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		again, err := Run(hp, Options{Trace: true})
+		again, err := sim.Run(hp, sim.Options{Trace: true})
 		if err != nil {
 			t.Fatalf("%s: simulate hindsight: %v", name, err)
 		}
@@ -55,6 +64,10 @@ func TestHindsightReproducesRun(t *testing.T) {
 				t.Errorf("%s: sample %d done at %d, hindsight %d", name, id, d, b[id])
 			}
 		}
+		// The profile is dated by the caller, in UTC: no clock is read.
+		if got, want := hp.Profile.Provenance.Date, day.UTC().Format(time.DateOnly); got != want {
+			t.Errorf("%s: profile dated %s, want %s", name, got, want)
+		}
 		for _, d := range hp.Devices {
 			if !strings.HasPrefix(d.Kind, "measured:") || d.Speed != 1 {
 				t.Errorf("%s: device %s kind %q speed %v, want its own measured kind at speed 1", name, d.Name, d.Kind, d.Speed)
@@ -64,15 +77,15 @@ func TestHindsightReproducesRun(t *testing.T) {
 }
 
 func TestHindsightErrors(t *testing.T) {
-	p, err := plan.Load("testdata/blocking-3stage.yaml")
+	p, err := plan.Load(simTestdata + "blocking-3stage.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tl := &timeline.Timeline{Spans: []timeline.Span{{Device: "gpu9", Kind: timeline.KindStep, FirstStep: 0, LastStep: 0, End: 1}}}
-	if _, err := Hindsight(p, tl); err == nil || !strings.Contains(err.Error(), "gpu9") {
+	if _, err := Hindsight(p, tl, day); err == nil || !strings.Contains(err.Error(), "gpu9") {
 		t.Errorf("unknown device: %v", err)
 	}
-	if _, err := Hindsight(p, &timeline.Timeline{}); err == nil || !strings.Contains(err.Error(), "ran no step") {
+	if _, err := Hindsight(p, &timeline.Timeline{}, day); err == nil || !strings.Contains(err.Error(), "ran no step") {
 		t.Errorf("empty timeline: %v", err)
 	}
 }

@@ -1,0 +1,169 @@
+package study
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// Hindsight returns a copy of p whose cost profile is what a measured run
+// of p actually spent, read off its spans: per device, the mean time per
+// step of its step spans (by micro-batch size, host time included), the
+// extra time of its warm-up span, the mean encode and decode time per
+// sample, and the mean hand-off time. Simulating that plan is not a
+// prediction. It separates the two sources of a prediction's error: what
+// remains against the measurement is the pipeline model's own error
+// (scheduling, hand-offs, waits, fill and drain); the rest came from the
+// cost profile (costs that changed between profiling and the run, or were
+// never right).
+//
+// Each device gets a device kind of its own ("measured:NAME", speed 1), so
+// devices of one kind that ran at different speeds keep their own costs.
+// The layout and workload stay as in p; memory costs are copied from p's
+// profile when it has one. Jitter is left at 0: the run's variation over
+// time is not modelled (drawn independently per step it overstated waits
+// and scattered the first sample's latency); link set-up costs are averaged
+// into the hand-off time.
+//
+// date is the day the profile is stamped with (its provenance); the caller
+// passes it (today, usually), so that the same inputs give the same plan.
+func Hindsight(p *plan.Plan, measured *timeline.Timeline, date time.Time) (*plan.Plan, error) {
+	if p == nil || measured == nil {
+		return nil, fmt.Errorf("study: hindsight: nil plan or timeline")
+	}
+	if len(p.Pipelines) == 0 {
+		return nil, fmt.Errorf("study: hindsight: plan %s is not resolved", p.Name)
+	}
+	spent, err := readSpent(p, measured)
+	if err != nil {
+		return nil, err
+	}
+	q := p.Clone()
+	prof := &plan.Profile{
+		Provenance: plan.Provenance{
+			Source:    "measured",
+			Date:      date.UTC().Format(time.DateOnly),
+			Machine:   measured.Meta.Machine,
+			Reference: "hindsight: the costs the measured run itself spent, read off its spans",
+		},
+		Model:      plan.ProfileModel{Family: p.Model.Family, Frames: p.Model.Frames, Latent: p.Model.Latent, Dtype: p.Model.Dtype, CFG: p.Model.CFG != nil},
+		Devices:    map[string]plan.DeviceCosts{},
+		Links:      map[string]plan.LinkCosts{},
+		Transports: map[string]plan.LinkCosts{},
+		File:       "hindsight",
+	}
+	for i, d := range p.Devices {
+		c, ok := spent.devices[d.Name].costs()
+		if !ok {
+			return nil, fmt.Errorf("study: hindsight: device %s ran no step in the measured timeline", d.Name)
+		}
+		if p.Profile != nil {
+			c.Memory = p.Profile.Devices[d.Kind].Memory
+		}
+		kind := "measured:" + d.Name
+		prof.Devices[kind] = c
+		q.Devices[i].Kind, q.Devices[i].Speed = kind, 1
+	}
+	// One hand-off cost for every link: the mean measured transfer.
+	hand := plan.LinkCosts{BandwidthGBps: math.Inf(1)}
+	if spent.nSend > 0 {
+		hand.LatencyUS = spent.sendNS / float64(spent.nSend) / 1e3
+	}
+	for _, pl := range q.Pipelines {
+		for _, h := range q.Hops(pl) {
+			prof.Links[h.Kind] = hand
+		}
+	}
+	prof.Transports[string(q.Transport)] = hand
+	q.Profile = prof
+	q.Costs = "hindsight"
+	return q, nil
+}
+
+// spent is what a measured run spent, summed from its spans.
+type spent struct {
+	devices map[string]*deviceSpent
+	sendNS  float64 // Σ time of send spans
+	nSend   int
+}
+
+// deviceSpent is what one device spent.
+type deviceSpent struct {
+	stepNS   map[int]float64 // batch → Σ per-step time over steady spans
+	stepN    map[int]int
+	warm     []timeline.Span
+	enc, dec float64 // Σ time per sample
+	nEnc     int
+	nDec     int
+}
+
+// readSpent sums the spans of measured per device of p.
+func readSpent(p *plan.Plan, measured *timeline.Timeline) (*spent, error) {
+	sp := &spent{devices: map[string]*deviceSpent{}}
+	for _, d := range p.Devices {
+		sp.devices[d.Name] = &deviceSpent{stepNS: map[int]float64{}, stepN: map[int]int{}}
+	}
+	for _, s := range measured.Spans {
+		a := sp.devices[s.Device]
+		if a == nil {
+			return nil, fmt.Errorf("study: hindsight: the measured timeline has device %q, which plan %s does not", s.Device, p.Name)
+		}
+		b := max(len(s.Samples), 1)
+		dur := float64(s.End - s.Start)
+		switch s.Kind {
+		case timeline.KindStep:
+			if s.Warmup {
+				a.warm = append(a.warm, s)
+				continue
+			}
+			a.stepNS[b] += dur / float64(s.LastStep-s.FirstStep+1)
+			a.stepN[b]++
+		case timeline.KindEncode:
+			a.enc += dur / float64(b)
+			a.nEnc++
+		case timeline.KindDecode:
+			a.dec += dur / float64(b)
+			a.nDec++
+		case timeline.KindSend:
+			sp.sendNS += dur
+			sp.nSend++
+		}
+	}
+	return sp, nil
+}
+
+// costs are the device's mean costs; ok is false when it ran no step.
+func (a *deviceSpent) costs() (c plan.DeviceCosts, ok bool) {
+	c = plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
+	for b, sum := range a.stepNS {
+		c.UNetMS[b] = sum / float64(a.stepN[b]) / 1e6
+	}
+	for _, w := range a.warm {
+		b := max(len(w.Samples), 1)
+		steps := float64(w.LastStep - w.FirstStep + 1)
+		steady, ok := c.UNetMS[b]
+		if !ok { // no steady span of this size: the warm span is all we have
+			steady = float64(w.End-w.Start) / steps / 1e6
+			c.UNetMS[b] = steady
+		}
+		// A warm span that ran faster than the steady ones leaves no
+		// warm-up: never a negative first call.
+		c.FirstCallMS[b] = max(float64(w.End-w.Start)/1e6-(steps-1)*steady, 0)
+	}
+	if len(c.UNetMS) == 0 {
+		return c, false // a device that ran no step
+	}
+	if len(c.FirstCallMS) == 0 {
+		c.FirstCallMS = nil
+	}
+	if a.nEnc > 0 {
+		c.EncodeMS = a.enc / float64(a.nEnc) / 1e6
+	}
+	if a.nDec > 0 {
+		c.DecodeMS = a.dec / float64(a.nDec) / 1e6
+	}
+	return c, true
+}

@@ -1,0 +1,95 @@
+package study
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/sim"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// ErrNoProfile is wrapped by the errors of simulating a plan that has no
+// cost profile: the simulator has nothing to price its work with.
+var ErrNoProfile = errors.New("no cost profile, so it cannot be simulated")
+
+// Run is one simulated plan: the plan, what the simulator returned, and
+// the run's metrics.
+type Run struct {
+	Plan *plan.Plan
+	// Result holds the run's metadata and memory table, and its full
+	// timeline when it was traced.
+	Result  *sim.Result
+	Metrics timeline.Metrics
+}
+
+// Summary returns the run's metadata and metrics, as a report takes them.
+func (r *Run) Summary() *timeline.Summary {
+	return &timeline.Summary{Meta: r.Result.Meta, Metrics: r.Metrics}
+}
+
+// Simulate runs p through the simulator and computes its metrics as the
+// spans stream out (timeline.Accumulator), so that memory does not grow
+// with the sample count. With trace, Result.Timeline keeps every span too
+// (for a timeline file, a trace or a Gantt chart). A plan without a cost
+// profile is an error that wraps ErrNoProfile; one that does not fit in
+// memory says what to change.
+func Simulate(p *plan.Plan, trace bool) (*Run, error) {
+	if p.Profile == nil {
+		return nil, fmt.Errorf("study: plan %s: %w", p.Name, ErrNoProfile)
+	}
+	names := make([]string, len(p.Devices))
+	for i, d := range p.Devices {
+		names[i] = d.Name
+	}
+	acc := timeline.NewAccumulator(names)
+	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc})
+	if err != nil {
+		var me *sim.MemoryError
+		if errors.As(err, &me) {
+			return nil, fmt.Errorf("%w; lower the micro-batch, use more stages, or larger devices", err)
+		}
+		return nil, err
+	}
+	return &Run{Plan: p, Result: res, Metrics: acc.Result()}, nil
+}
+
+// IsDataParallel reports whether every pipeline of p is one stage: each
+// device runs whole samples.
+func IsDataParallel(p *plan.Plan) bool {
+	for _, pl := range p.Pipelines {
+		if len(pl.Stages) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// Baseline simulates the data-parallel baseline of p: the same devices,
+// workload and costs, each device running whole samples as a pipeline of
+// one stage (plan.Plan.DataParallel), traced when trace is set. When there
+// is no baseline, run is nil and why says why, in words a report prints
+// after "no data-parallel baseline: " (the plan is already data parallel,
+// it does not fit, ...).
+func Baseline(p *plan.Plan, trace bool) (run *Run, why string) {
+	switch {
+	case p.Profile == nil:
+		return nil, "the plan has no cost profile"
+	case IsDataParallel(p):
+		return nil, "the plan is already data parallel (one stage per pipeline)"
+	}
+	q, err := p.DataParallel()
+	if err == nil {
+		run, err = Simulate(q, trace)
+	}
+	if err != nil {
+		return nil, "data parallel cannot run on these devices: " + oneLine(err)
+	}
+	return run, ""
+}
+
+// oneLine is err's message with its lines (one per problem) joined by "; ".
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
