@@ -18,6 +18,7 @@ var columns = []Column{
 		Def: "mean of done − release over all samples, exact (see sample latency)",
 		Get: func(m *Metrics) float64 { return m.LatencyMeanNS }, Format: formatNS},
 	latencyPercentile(50),
+	latencyPercentile(90),
 	latencyPercentile(95),
 	latencyPercentile(99),
 	{Key: "mean_utilisation", Label: "mean device utilisation", Short: "mean utilisation", Unit: UnitFraction,
