@@ -6,8 +6,9 @@
 // a layout search belongs here too.
 //
 // Like the simulator it drives, a study is pure: no clock, no global random
-// source, no output. Where a result carries a date (a hindsight profile's
-// provenance), the caller passes it. Same inputs, same results.
+// source, nothing printed or written (CompareFiles only reads the two
+// timelines it is given). Where a result carries a date (a hindsight
+// profile's provenance), the caller passes it. Same inputs, same results.
 //
 // Simulate a plan and compare it with data parallel on the same devices:
 //
