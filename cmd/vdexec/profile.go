@@ -79,9 +79,9 @@ func profileAction(c *cli.Context) error {
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
 	}
-	// With --images the profile encodes and times with those images, as a
-	// run would; without, exec.Profile uses the tiny model's templates.
-	imgs, err := imagesFromFlag(c, p)
+	// The profile encodes and times the images a run would use: those of
+	// --images, else the family's built-in ones (the tiny model's templates).
+	imgs, _, err := conditioning(c, p)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func profileAction(c *cli.Context) error {
 		Date:    c.String(flagDate),
 	}
 	if imgs != nil {
-		popts.Images = imgs.image
+		popts.Images = imgs.Image
 	}
 	prof, err := exec.Profile(c.Context, p, ortFactory(p, nil, true), popts)
 	if err != nil {

@@ -110,7 +110,7 @@ func runAction(c *cli.Context) error {
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
 	}
-	imgs, err := imagesFromFlag(c, p)
+	imgs, _, err := conditioning(c, p)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func runAction(c *cli.Context) error {
 		Versions:    map[string]string{"onnxruntime": ort.Version()},
 	}
 	if imgs != nil {
-		opts.Images, opts.Conditioning = imgs.image, imgs.name
+		opts.Images, opts.Conditioning = imgs.Image, imgs.Label
 	}
 	if p.Transport == "tcp" {
 		opts.WorkerCommand, err = workerLauncher(c, args)

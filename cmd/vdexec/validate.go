@@ -10,6 +10,7 @@ import (
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/models/family"
 	"github.com/vdpp/vdpp/plan"
 )
 
@@ -49,7 +50,7 @@ func validateCommand() *cli.Command {
 // a transport this build has.
 func checkRunnable(p *plan.Plan, haveImages bool) error {
 	var errs []error
-	if p.Model.Family != "tiny" && !haveImages {
+	if !family.HasImages(p.Model.Family) && !haveImages {
 		errs = append(errs, fmt.Errorf("%s: model.family %s: vdexec has built-in conditioning images only for the tiny model (family tiny); "+
 			"give this plan's images with --%s FILE,... (PNG or JPEG), simulate it with vdsim, or run a tiny-model plan such as configs/%s",
 			p.File, p.Model.Family, flagImages, defaultPlanName))
@@ -73,12 +74,12 @@ func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
 	}
-	imgs, err := imagesFromFlag(c, p)
+	_, files, err := conditioning(c, p)
 	if err != nil {
 		return err
 	}
-	if imgs != nil {
-		fmt.Fprintf(w, "conditioning images: %s, decoded and resized to %d×%d (h×w)\n", strings.Join(imgs.names, ", "), 8*p.Model.Latent.Height, 8*p.Model.Latent.Width)
+	if files != nil {
+		fmt.Fprintf(w, "conditioning images: %s, decoded and resized to %d×%d (h×w)\n", strings.Join(files, ", "), 8*p.Model.Latent.Height, 8*p.Model.Latent.Width)
 	}
 	if err := checkModelFiles(p, false); err != nil {
 		return err

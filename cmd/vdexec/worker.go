@@ -66,7 +66,7 @@ func workerCommand() *cli.Command {
 			if !runsStage(p, dev) {
 				return fmt.Errorf("worker: device %q runs no stage of plan %s (its devices: %s)", dev, p.Name, deviceNames(p))
 			}
-			imgs, err := imagesFromFlag(c, p)
+			imgs, _, err := conditioning(c, p)
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ func workerCommand() *cli.Command {
 				Timeout:    c.Duration(flagTimeout),
 			}
 			if imgs != nil {
-				cfg.Images, cfg.Conditioning = imgs.image, imgs.name
+				cfg.Images, cfg.Conditioning = imgs.Image, imgs.Label
 			}
 			return exec.RunWorker(ctx, cfg)
 		},

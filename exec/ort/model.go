@@ -66,7 +66,7 @@ type Model struct {
 var _ models.Model = (*Model)(nil)
 
 // Open opens the graphs in files as ONNX Runtime sessions and checks their
-// inputs and outputs against the SVD UNet contract (DESIGN §4.5) at shape
+// inputs and outputs against the SVD UNet contract (models.UNetInput) at shape
 // (its Batch is ignored: the batch is the call's). Init must have succeeded,
 // or Init("") must succeed (the library from $VDPP_ORT_LIB).
 func Open(files Files, shape models.Shape, opts Options) (*Model, error) {

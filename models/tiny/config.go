@@ -1,6 +1,6 @@
 // Package tiny is the built-in tiny video model: a family of three ONNX
 // graphs (image encoder, UNet, decoder) with the input/output contract of an
-// SVD UNet exported from diffusers (models.Model, DESIGN §4.5), whose answer
+// SVD UNet exported from diffusers (models.Model and models.UNetInput), whose answer
 // is known exactly.
 //
 // The model knows K template clips: procedurally drawn moving shapes (a

@@ -170,7 +170,7 @@ func BuildDecoder(cfg Config) ([]byte, error) {
 	return g.model("tiny model decoder: latent [B,F,4,h,w] → frames [B,F,3,8h,8w] in [-1,1]"), nil
 }
 
-// BuildUNet returns the UNet graph (the contract of DESIGN §4.5):
+// BuildUNet returns the UNet graph (the contract of models.UNetInput):
 // sample [B, F, 8, h, w], timestep [B], encoder_hidden_states [B, 1, 1024],
 // added_time_ids [B, 3] → out_sample [B, F, 4, h, w]. The batch is dynamic;
 // F, h and w are fixed.

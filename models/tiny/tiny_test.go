@@ -2,10 +2,13 @@ package tiny
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vdpp/vdpp/models"
@@ -298,5 +301,43 @@ func TestGeneratedFilesReproducible(t *testing.T) {
 		if len(got) > 4<<20 {
 			t.Errorf("%s: %d bytes, want ≤ 4 MiB", name, len(got))
 		}
+	}
+}
+
+// TestDefaultImages: the built-in conditioning cycles through the
+// templates' first frames, labelled by template, and refuses a shape the
+// tiny model cannot have.
+func TestDefaultImages(t *testing.T) {
+	cfg := DefaultConfig()
+	set, err := DefaultImages(cfg.Shape(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * cfg.Templates {
+		k := i % cfg.Templates
+		img, err := set.Image(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ConditioningImage(cfg, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(img, want) {
+			t.Errorf("sample %d: not the first frame of template %d", i, k)
+		}
+		if got, want := set.Label(i), fmt.Sprintf("tiny template %d", k); got != want {
+			t.Errorf("sample %d: label %q, want %q", i, got, want)
+		}
+	}
+	bad := cfg.Shape(1)
+	bad.Channels = 8
+	if _, err := DefaultImages(bad); err == nil || !strings.Contains(err.Error(), "latent channels") {
+		t.Errorf("8 channels: error %v, want one about the latent channels", err)
+	}
+	bad = cfg.Shape(1)
+	bad.Height = 1
+	if _, err := DefaultImages(bad); err == nil || !strings.Contains(err.Error(), "height") {
+		t.Errorf("height 1: error %v, want one about the height", err)
 	}
 }
