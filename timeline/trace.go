@@ -115,112 +115,124 @@ func WriteTrace(w io.Writer, t *Timeline) error {
 	if t == nil {
 		return fmt.Errorf("timeline: write trace: nil timeline")
 	}
-	bw := bufio.NewWriter(w)
+	tw := &traceWriter{bw: bufio.NewWriter(w), first: true}
 	devs := DeviceOrder(t)
-	pid := make(map[string]int, len(devs))
-	first := true
-	emit := func(ev *traceEvent) error {
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("timeline: write trace: %w", err)
-		}
-		if first {
-			first = false
-		} else {
-			bw.WriteString(",\n")
-		}
-		bw.Write(b)
-		return nil
-	}
 	title := t.Meta.Plan
 	if t.Meta.Source != "" {
 		title += " (" + t.Meta.Source + ")"
 	}
-	bw.WriteString("{\"displayTimeUnit\":\"ms\",\"otherData\":")
+	tw.bw.WriteString("{\"displayTimeUnit\":\"ms\",\"otherData\":")
 	other, err := json.Marshal(map[string]any{"plan": t.Meta.Plan, "source": t.Meta.Source, "machine": t.Meta.Machine, "title": title})
 	if err != nil {
 		return fmt.Errorf("timeline: write trace: %w", err)
 	}
-	bw.Write(other)
-	bw.WriteString(",\"traceEvents\":[\n")
+	tw.bw.Write(other)
+	tw.bw.WriteString(",\"traceEvents\":[\n")
+	pid := make(map[string]int, len(devs))
 	for i, d := range devs {
-		p := i + 1
-		pid[d] = p
-		evs := []traceEvent{
-			{Name: "process_name", Ph: "M", PID: p, Args: map[string]any{"name": d}},
-			{Name: "process_sort_index", Ph: "M", PID: p, Args: map[string]any{"sort_index": i}},
-		}
-		for _, st := range streams {
-			tid := streamTID[st]
-			evs = append(evs,
-				traceEvent{Name: "thread_name", Ph: "M", PID: p, TID: tid, Args: map[string]any{"name": string(st)}},
-				traceEvent{Name: "thread_sort_index", Ph: "M", PID: p, TID: tid, Args: map[string]any{"sort_index": tid}},
-			)
-		}
-		for j := range evs {
-			if err := emit(&evs[j]); err != nil {
-				return err
-			}
-		}
+		pid[d] = i + 1
+		tw.device(i+1, i, d)
 	}
 	for i := range t.Spans {
-		s := &t.Spans[i]
-		args := map[string]any{
-			"samples":  s.Samples,
-			"pipeline": s.Pipeline,
-			"stage":    s.Stage,
-		}
-		if s.Samples == nil {
-			args["samples"] = []int{}
-		}
-		if s.Kind == KindStep {
-			args["first_step"] = s.FirstStep
-			args["last_step"] = s.LastStep
-			args["steps"] = s.LastStep - s.FirstStep + 1
-		}
-		if s.Peer != "" {
-			args["peer"] = s.Peer
-		}
-		if s.Warmup {
-			args["warmup"] = true
-		}
-		ev := traceEvent{
-			Name: spanName(s), Cat: string(s.Kind), Ph: "X",
-			TS: micros(s.Start), Dur: micros(s.End - s.Start),
-			PID: pid[s.Device], TID: streamTID[StreamOf(s.Kind)], Args: args,
-		}
-		if err := emit(&ev); err != nil {
-			return err
-		}
+		tw.span(&t.Spans[i], pid[t.Spans[i].Device])
 	}
 	if len(t.Samples) > 0 {
-		p := len(devs) + 1
-		meta := []traceEvent{
-			{Name: "process_name", Ph: "M", PID: p, Args: map[string]any{"name": "samples"}},
-			{Name: "process_sort_index", Ph: "M", PID: p, Args: map[string]any{"sort_index": len(devs)}},
-			{Name: "thread_name", Ph: "M", PID: p, TID: 1, Args: map[string]any{"name": "release / done"}},
-		}
-		for j := range meta {
-			if err := emit(&meta[j]); err != nil {
-				return err
-			}
-		}
-		for _, s := range t.Samples {
-			rel := traceEvent{Name: "release s" + strconv.Itoa(s.ID), Cat: "sample", Ph: "i", TS: micros(s.Release), PID: p, TID: 1,
-				Args: map[string]any{"sample": s.ID, "pipeline": s.Pipeline}}
-			done := traceEvent{Name: "done s" + strconv.Itoa(s.ID), Cat: "sample", Ph: "i", TS: micros(s.Done), PID: p, TID: 1,
-				Args: map[string]any{"sample": s.ID, "pipeline": s.Pipeline, "latency_ms": float64(s.Done-s.Release) / 1e6}}
-			if err := emit(&rel); err != nil {
-				return err
-			}
-			if err := emit(&done); err != nil {
-				return err
-			}
-		}
+		tw.samples(len(devs)+1, len(devs), t.Samples)
 	}
-	bw.WriteString("\n]}\n")
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("timeline: write trace: %w", err)
+	tw.bw.WriteString("\n]}\n")
+	if tw.err == nil {
+		tw.err = tw.bw.Flush()
+	}
+	if tw.err != nil {
+		return fmt.Errorf("timeline: write trace: %w", tw.err)
 	}
 	return nil
+}
+
+// traceWriter writes trace events separated by commas, keeping the first
+// error.
+type traceWriter struct {
+	bw    *bufio.Writer
+	first bool
+	err   error
+}
+
+func (tw *traceWriter) emit(evs ...traceEvent) {
+	for i := range evs {
+		if tw.err != nil {
+			return
+		}
+		b, err := json.Marshal(&evs[i])
+		if err != nil {
+			tw.err = err
+			return
+		}
+		if !tw.first {
+			tw.bw.WriteString(",\n")
+		}
+		tw.first = false
+		tw.bw.Write(b)
+	}
+}
+
+// device writes the process and thread names of device d (process p, at
+// position i), one thread per stream.
+func (tw *traceWriter) device(p, i int, d string) {
+	tw.emit(
+		traceEvent{Name: "process_name", Ph: "M", PID: p, Args: map[string]any{"name": d}},
+		traceEvent{Name: "process_sort_index", Ph: "M", PID: p, Args: map[string]any{"sort_index": i}},
+	)
+	for _, st := range streams {
+		tid := streamTID[st]
+		tw.emit(
+			traceEvent{Name: "thread_name", Ph: "M", PID: p, TID: tid, Args: map[string]any{"name": string(st)}},
+			traceEvent{Name: "thread_sort_index", Ph: "M", PID: p, TID: tid, Args: map[string]any{"sort_index": tid}},
+		)
+	}
+}
+
+// span writes one span as a complete event of process p.
+func (tw *traceWriter) span(s *Span, p int) {
+	args := map[string]any{
+		"samples":  s.Samples,
+		"pipeline": s.Pipeline,
+		"stage":    s.Stage,
+	}
+	if s.Samples == nil {
+		args["samples"] = []int{}
+	}
+	if s.Kind == KindStep {
+		args["first_step"] = s.FirstStep
+		args["last_step"] = s.LastStep
+		args["steps"] = s.LastStep - s.FirstStep + 1
+	}
+	if s.Peer != "" {
+		args["peer"] = s.Peer
+	}
+	if s.Warmup {
+		args["warmup"] = true
+	}
+	tw.emit(traceEvent{
+		Name: spanName(s), Cat: string(s.Kind), Ph: "X",
+		TS: micros(s.Start), Dur: micros(s.End - s.Start),
+		PID: p, TID: streamTID[StreamOf(s.Kind)], Args: args,
+	})
+}
+
+// samples writes the releases and completions as instant events of a
+// "samples" process p, at position i.
+func (tw *traceWriter) samples(p, i int, samples []Sample) {
+	tw.emit(
+		traceEvent{Name: "process_name", Ph: "M", PID: p, Args: map[string]any{"name": "samples"}},
+		traceEvent{Name: "process_sort_index", Ph: "M", PID: p, Args: map[string]any{"sort_index": i}},
+		traceEvent{Name: "thread_name", Ph: "M", PID: p, TID: 1, Args: map[string]any{"name": "release / done"}},
+	)
+	for _, s := range samples {
+		tw.emit(
+			traceEvent{Name: "release s" + strconv.Itoa(s.ID), Cat: "sample", Ph: "i", TS: micros(s.Release), PID: p, TID: 1,
+				Args: map[string]any{"sample": s.ID, "pipeline": s.Pipeline}},
+			traceEvent{Name: "done s" + strconv.Itoa(s.ID), Cat: "sample", Ph: "i", TS: micros(s.Done), PID: p, TID: 1,
+				Args: map[string]any{"sample": s.ID, "pipeline": s.Pipeline, "latency_ms": float64(s.Done-s.Release) / 1e6}},
+		)
+	}
 }
