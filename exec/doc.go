@@ -4,6 +4,20 @@
 // each sample's outputs as it finishes, and measures cost profiles for the
 // simulator (Profile).
 //
+// Running a plan with ONNX Runtime (exec/ort) and the model family's
+// built-in conditioning images (models/family):
+//
+//	p, err := plan.Load("configs/tiny-cpu-2stage.yaml")
+//	shape := models.Shape{Frames: p.Model.Frames, Channels: p.Model.Latent.Channels, Height: p.Model.Latent.Height, Width: p.Model.Latent.Width}
+//	set, err := family.Images(p.Model.Family, shape) // or images.Load(files, 8*h, 8*w)
+//	res, err := exec.Run(ctx, p, ort.Factory(p, false), exec.Options{
+//		OutDir: "out/run", Images: set.Image, Conditioning: set.Label,
+//	})
+//	m := res.Timeline.Metrics() // timeline.WriteFile(path, res.Timeline) saves it
+//
+// A plan with transport tcp also needs Options.WorkerCommand: a command
+// that starts this program as a worker (calling RunWorker) for a device.
+//
 // # What a run does (the simulator in sim/ models exactly this)
 //
 //   - One worker goroutine per stage, each with its own models.Model from
@@ -47,30 +61,66 @@
 // Under testing/synctest, with a fake model that sleeps the profile's
 // costs, a run produces the simulator's spans exactly (exec_test.go).
 //
-// # Transports
+// # Transports: links and process layouts
 //
-// inproc: channels between goroutines (the states are deep-copied, as a
-// transfer would). tcp: one worker process per stage device, started by
+// Two things are kept apart. The link is how a micro-batch travels from a
+// stage to the next: a stage worker holds the two ends of its links (a
+// source it takes micro-batches from, a sender it hands them to) and does
+// not know what carries them, as net/http's client does not know what its
+// RoundTripper does. The process layout is how many processes run the
+// stages and who starts them. The plan's transport word picks both, in one
+// place (transports, in transport.go):
+//
+//	transport  link                                  process layout
+//	inproc     chanLink: channels (link_chan.go)     oneProcess: goroutines of this process (inprocess.go)
+//	tcp        tcpLink: loopback TCP (link_tcp.go)   processPerDevice: a worker process per device (coordinator.go, worker.go)
+//	nccl       not in this build: refused before any work, saying what to use (CheckTransport)
+//
+// A link connects ends before the run's clock starts (listen gives an
+// address, the stage before dials it, accept waits for it: a rendezvous can
+// carry the address between processes) and opens them for the run once the
+// clock has started. The layouts only connect and open ends; any link works
+// in any layout that can reach it (the tests run the one-process layout
+// over TCP links and get the same outputs).
+//
+// inproc: the states are deep-copied on the way, as a transfer would.
+// tcp: one worker process per stage device, started by
 // Options.WorkerCommand; each process calls RunWorker. The coordinator
 // (Run) listens on 127.0.0.1:0; each worker says hello with the plan's
-// hash (plan.Plan.Hash) and its data address; the coordinator refuses unknown or
-// duplicate devices and mismatched plans, assigns each worker the address
-// of its next stage and the output directory, waits until every worker
-// has opened its model and links (all bounded by Options.Timeout, 30 s by
-// default), then broadcasts start. Micro-batches travel as length-prefixed
-// binary frames (little-endian float32 latents); control messages are
-// JSON. The start message carries the coordinator's start instant on the
-// host's wall clock; each worker converts it to its own monotonic clock
-// (now − (wall now − wall start)) and times its spans from there. Processes
-// on one host share the wall clock, so the clocks agree to within the
-// microseconds between two clock reads, unless the wall clock is stepped
-// (NTP) during the rendezvous. At the end every worker reports its spans,
-// sample records and outputs (so over TCP Options.Recorder receives them
-// when the run ends). Stopping: an interrupt in finish mode lets the
-// admitted samples run as long as they take; after an abandon (an
-// interrupt, or a failure anywhere) a worker that has not exited within
-// Options.Timeout is killed and the error names it. nccl is refused before
-// any work: it is not available in this build.
+// hash (plan.Plan.Hash) and the address of its inlet; the coordinator
+// refuses unknown or duplicate devices and mismatched plans, assigns each
+// worker the address of its next stage's inlet and the output directory,
+// waits until every worker has opened its model and links (all bounded by
+// Options.Timeout, 30 s by default), then broadcasts start. Micro-batches
+// travel as length-prefixed binary frames (little-endian float32 latents,
+// wire.go); control messages are JSON (control.go). The start message
+// carries the coordinator's start instant on the host's wall clock; each
+// worker converts it to its own monotonic clock (now − (wall now − wall
+// start)) and times its spans from there. Processes on one host share the
+// wall clock, so the clocks agree to within the microseconds between two
+// clock reads, unless the wall clock is stepped (NTP) during the
+// rendezvous. At the end every worker reports its spans, sample records
+// and outputs (so over TCP Options.Recorder receives them when the run
+// ends). Stopping: an interrupt in finish mode lets the admitted samples
+// run as long as they take; after an abandon (an interrupt, or a failure
+// anywhere) a worker that has not exited within Options.Timeout is killed
+// and the error names it.
+//
+// To add a transport (NCCL, say), touch:
+//
+//   - transport.go: its entry in transports (its link, and the process
+//     layout it runs in), in place of the "not in this build" entry;
+//   - a new link_<name>.go: the link, its inlet and outlet, and the source
+//     and sender they open (the wire format is the link's own; blocking
+//     and buffered hand-offs as in the existing links);
+//   - transport_test.go: the table's expectations, and the link in
+//     TestLinksCarryBatches;
+//   - doc.go: the table above.
+//
+// A new process layout (workers on several hosts started by Slurm,
+// Kubernetes or torchrun, meeting at a known rendezvous address instead of
+// being started by Run) is a new layout type next to oneProcess and
+// processPerDevice; RunWorker is the worker side of both.
 //
 // # Outputs, interruption, failures
 //
@@ -96,8 +146,9 @@
 // Profile measures the costs the simulator needs with every stage's device
 // working at once, one session each, as in a run. Its UNet probes walk a
 // real sampling trajectory (steps 0, 1, …, the last, then again from the
-// same noise) from real conditioning: ProfileOptions.Images when set, else
-// the tiny model's templates for family tiny, else a synthetic pattern.
+// same noise) from the caller's conditioning (ProfileOptions.Images; a
+// synthetic pattern without it). It measures the hand-off of each
+// transport it is asked for over that transport's link.
 // unet_ms is the mean call time (the mean, not the median, is what sums to
 // a run's time); median, min and max go to the notes; jitter is the
 // relative standard deviation of the batch-1 calls. decode_ms includes

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	osexec "os/exec"
 	"runtime"
 	"sort"
@@ -33,7 +32,8 @@ const (
 	InterruptAbandon = "abandon"
 )
 
-// DefaultTimeout is how long the TCP rendezvous waits for its workers.
+// DefaultTimeout is how long the rendezvous of the process-per-device
+// layout waits for its workers.
 const DefaultTimeout = 30 * time.Second
 
 // ProgressEvent reports the run's progress as samples finish.
@@ -52,13 +52,14 @@ type Options struct {
 	// "" writes nothing.
 	OutDir string
 	// Images returns the conditioning image of a sample, [3, 8h, 8w] with
-	// values in [-1, 1]. Nil: the tiny model's templates for family tiny
-	// (sample i gets template i mod K); an error for family svd. With
-	// several pipelines it is called from several goroutines at once.
+	// values in [-1, 1]; required (models.ImageSet.Image fits, and
+	// models/family.Images has a family's built-in images, such as the
+	// tiny model's templates). With several pipelines it is called from
+	// several goroutines at once.
 	Images func(sample int) ([]float32, error)
 	// Conditioning names the conditioning of a sample in its JSON record
-	// (nil: "tiny template k" for the default images, else "image i").
-	// Like Images, it may be called from several goroutines at once.
+	// (models.ImageSet.Label fits; nil: "image i"). Like Images, it may be
+	// called from several goroutines at once.
 	Conditioning func(sample int) string
 	// OnInterrupt is InterruptFinish (default) or InterruptAbandon.
 	OnInterrupt string
@@ -69,12 +70,13 @@ type Options struct {
 	// produces them, from one goroutine at a time.
 	Recorder timeline.Recorder
 	// WorkerCommand builds the command that starts the worker process of a
-	// device for transport tcp; the process must call RunWorker with the
-	// same plan, this device and this rendezvous address.
+	// device in the process-per-device layout (transport tcp); the process
+	// must call RunWorker with the same plan, this device and this
+	// rendezvous address.
 	WorkerCommand func(device, rendezvous string) (*osexec.Cmd, error)
-	// Timeout bounds the TCP rendezvous, and how long workers told to
-	// abandon may take to exit before they are killed (default
-	// DefaultTimeout).
+	// Timeout bounds the rendezvous of the process-per-device layout, and
+	// how long workers told to abandon may take to exit before they are
+	// killed (default DefaultTimeout).
 	Timeout time.Duration
 	// Versions are added to the timeline's metadata (e.g. "onnxruntime").
 	Versions map[string]string
@@ -100,70 +102,59 @@ type Result struct {
 var errAbandoned = errors.New("abandoned")
 
 // Run executes a resolved plan (Plan.Pipelines filled, as plan.Load does)
-// with the models that f opens, and returns the measured timeline. All
-// checks happen, and every model is opened, before the clock starts.
-// Cancelling ctx stops admitting samples (see Options.OnInterrupt); the
-// result is still returned, with Interrupted set and a nil error. A stage
-// that fails stops the run with an error naming the stage, its device and
-// the samples it held; the outputs finished by then stay.
+// with the models that f opens, and returns the measured timeline. The
+// plan's transport picks the link between stages and the process layout
+// (see doc.go). All checks happen, and every model is opened, before the
+// clock starts. Cancelling ctx stops admitting samples (see
+// Options.OnInterrupt); the result is still returned, with Interrupted set
+// and a nil error. A stage that fails stops the run with an error naming
+// the stage, its device and the samples it held; the outputs finished by
+// then stay.
 func Run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error) {
-	if err := check(p, f, &opts); err != nil {
+	spec, err := check(p, f, &opts)
+	if err != nil {
 		return nil, err
 	}
-	if p.Transport == plan.TransportTCP {
-		return runTCP(ctx, p, opts)
-	}
-	return runInproc(ctx, p, f, opts)
+	return spec.layout.run(ctx, p, f, opts)
 }
 
 // check validates what is the executor's to check before work starts:
 // the plan is resolved (plan.Ready: its defaults, step ranges and ends
-// were checked once, by the plan), and what only the executor needs.
-func check(p *plan.Plan, f Factory, opts *Options) error {
+// were checked once, by the plan), this build has its transport, and what
+// only the executor and the transport's process layout need.
+func check(p *plan.Plan, f Factory, opts *Options) (transportSpec, error) {
 	if err := p.Ready(); err != nil {
-		return fmt.Errorf("exec: %w", err)
+		return transportSpec{}, fmt.Errorf("exec: %w", err)
 	}
-	if f == nil && p.Transport != plan.TransportTCP {
-		return fmt.Errorf("exec: plan %s: no model factory", p.Name)
+	spec, err := transportFor(p.Transport)
+	if err != nil {
+		return transportSpec{}, fmt.Errorf("exec: plan %s: %w", p.Name, err)
 	}
 	switch opts.OnInterrupt {
 	case "":
 		opts.OnInterrupt = InterruptFinish
 	case InterruptFinish, InterruptAbandon:
 	default:
-		return fmt.Errorf("exec: on-interrupt %q: want %q or %q", opts.OnInterrupt, InterruptFinish, InterruptAbandon)
+		return transportSpec{}, fmt.Errorf("exec: on-interrupt %q: want %q or %q", opts.OnInterrupt, InterruptFinish, InterruptAbandon)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	switch p.Transport {
-	case plan.TransportInproc:
-	case plan.TransportTCP:
-		if opts.WorkerCommand == nil {
-			return fmt.Errorf("exec: plan %s: transport tcp needs a worker command (Options.WorkerCommand) to start one process per device", p.Name)
-		}
-	default:
-		return fmt.Errorf("exec: plan %s: transport %s is not available in this build (no CUDA/NCCL here); use transport: inproc or tcp", p.Name, p.Transport)
+	if err := spec.layout.check(p, f, opts); err != nil {
+		return transportSpec{}, err
 	}
 	if err := checkPlan(p); err != nil {
-		return err
+		return transportSpec{}, err
 	}
-	return conditioningDefaults(p, opts)
+	return spec, conditioningDefaults(p, opts)
 }
 
-// conditioningDefaults fills opts.Images and opts.Conditioning when unset:
-// the plan family's built-in images (the tiny model's templates), and names
-// for them.
+// conditioningDefaults checks that the caller gave conditioning images
+// (the executor knows no model family: models/family has the built-in
+// ones) and names them "image i" when the caller did not.
 func conditioningDefaults(p *plan.Plan, opts *Options) error {
 	if opts.Images == nil {
-		img, name, err := defaultImages(p)
-		if err != nil {
-			return err
-		}
-		opts.Images = img
-		if opts.Conditioning == nil {
-			opts.Conditioning = name
-		}
+		return fmt.Errorf("exec: plan %s: model family %s: no conditioning images: set Options.Images (models/family.Images gives a family's built-in ones)", p.Name, p.Model.Family)
 	}
 	if opts.Conditioning == nil {
 		opts.Conditioning = func(i int) string { return fmt.Sprintf("image %d", i) }
@@ -179,8 +170,8 @@ func checkPlan(p *plan.Plan) error {
 	if _, err := samplerConfig(p); err != nil {
 		return err
 	}
-	if err := CheckModelFiles(p); err != nil {
-		return err
+	if err := CheckModelFiles(p, FileCheck{}); err != nil {
+		return fmt.Errorf("exec: %w", err)
 	}
 	owner := map[string]plan.Stage{}
 	for _, pl := range p.Pipelines {
@@ -189,21 +180,6 @@ func checkPlan(p *plan.Plan) error {
 				return fmt.Errorf("exec: plan %s: pipeline %d stage %d (device %s): the device already runs stage %d of pipeline %d; the executor runs one stage per device: give each stage its own device", p.Name, pl.Index, st.Index, st.Device, prev.Index, prev.Pipeline)
 			}
 			owner[st.Device] = st
-		}
-	}
-	return nil
-}
-
-// CheckModelFiles checks that every model file the plan names exists:
-// the one check of model paths, for runs, workers, profiles and vdexec
-// validate.
-func CheckModelFiles(p *plan.Plan) error {
-	for _, f := range []struct{ field, path string }{{"model.onnx.unet", p.Model.ONNX.UNet}, {"model.onnx.encoder", p.Model.ONNX.Encoder}, {"model.onnx.decoder", p.Model.ONNX.Decoder}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(p.Path(f.path)); err != nil {
-			return fmt.Errorf("exec: plan %s: %s: model file %s is missing: fix the path (relative to the plan file) or generate the model: %w", p.Name, f.field, p.Path(f.path), err)
 		}
 	}
 	return nil
@@ -317,175 +293,5 @@ func closeModels(ms map[string]models.Model) {
 		if c, ok := m.(io.Closer); ok {
 			c.Close()
 		}
-	}
-}
-
-// runInproc runs every stage as a goroutine of this process.
-func runInproc(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error) {
-	scfg, _ := samplerConfig(p)
-	rel := p.Workload.ReleaseTimes()
-	mods, err := openModels(p, f)
-	if err != nil {
-		return nil, err
-	}
-	defer closeModels(mods)
-
-	tl := &timeline.Timeline{Meta: newMeta(p, opts.Versions), Spans: []timeline.Span{}, Samples: []timeline.Sample{}}
-	col := &collector{tl: tl, ext: opts.Recorder}
-	res := &Result{Timeline: tl, Total: p.Workload.Samples}
-
-	runCtx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-
-	out := newOutputs(p, opts, start, len(rel))
-	var workers []*stageWorker
-	queues := map[int]*entryQueue{}
-	mb := p.Layout.MicroBatch
-	blocking := p.Layout.Handoff == plan.HandoffBlocking
-	for _, pl := range p.Pipelines {
-		q := newEntryQueue(mb)
-		queues[pl.Index] = q
-		var in source = q
-		for si, st := range pl.Stages {
-			w, err := newStageWorker(p, st, mods[st.Device], scfg, opts.Images, now)
-			if err != nil {
-				return nil, err
-			}
-			w.in = in
-			w.emit = col
-			if st.Decode {
-				w.encode, w.finish = out.encode, out.finish
-			}
-			if si+1 < len(pl.Stages) {
-				l := newChanLink(blocking, len(rel)+1, now)
-				w.out = l
-				w.peer = pl.Stages[si+1].Device
-				in = l
-			}
-			workers = append(workers, w)
-		}
-	}
-
-	// Interruption: stop admitting; abandon also stops the stages.
-	var interrupted, abandoned bool
-	var imu sync.Mutex
-	stopRelease := make(chan struct{})
-	watchDone := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			imu.Lock()
-			interrupted = true
-			abandoned = opts.OnInterrupt == InterruptAbandon
-			imu.Unlock()
-			close(stopRelease)
-			closeAll(queues)
-			if opts.OnInterrupt == InterruptAbandon {
-				cancel(errAbandoned)
-			}
-		case <-watchDone:
-		}
-	}()
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		release(runCtx, rel, len(p.Pipelines), queues, start, stopRelease)
-	}()
-	var emu sync.Mutex
-	var firstErr error
-	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := w.run(runCtx)
-			if err == nil || runCtx.Err() != nil {
-				return // done, abandoned, or stopped by another stage's failure
-			}
-			emu.Lock()
-			if firstErr == nil {
-				firstErr = err
-				cancel(err)
-			}
-			emu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(watchDone)
-	closeAll(queues)
-	outs := out.wait()
-	res.Outputs = outs.dirs
-	res.Done = len(tl.Samples)
-	// A cancellation that came after every sample had finished (before
-	// the watcher stopped) interrupted nothing.
-	imu.Lock()
-	res.Interrupted = (interrupted || abandoned) && res.Done < res.Total
-	imu.Unlock()
-	sortTimeline(tl)
-	if firstErr != nil {
-		return res, firstErr
-	}
-	if outs.err != nil {
-		return res, outs.err
-	}
-	return res, nil
-}
-
-// release pushes samples into the entry queues of their pipelines at
-// their release times (round robin by sample id over np pipelines),
-// releasing samples due at the same instant together. Pipelines without a
-// queue (another process feeds them) are skipped. Closing stop stops
-// admission: the queues drop what they hold.
-func release(ctx context.Context, rel []int64, np int, queues map[int]*entryQueue, start time.Time, stop <-chan struct{}) {
-	for i := 0; i < len(rel); {
-		if d := time.Until(start.Add(time.Duration(rel[i]))); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-stop:
-				t.Stop()
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-		select {
-		case <-stop:
-			closeAll(queues)
-			return
-		case <-ctx.Done():
-			closeAll(queues)
-			return
-		default:
-		}
-		j := i
-		for j < len(rel) && rel[j] == rel[i] {
-			j++
-		}
-		for pi := 0; pi < np; pi++ {
-			q := queues[pi]
-			if q == nil {
-				continue
-			}
-			var items []*item
-			for id := i + ((pi-i%np)+np)%np; id < j; id += np {
-				items = append(items, &item{id: id, release: rel[id]})
-			}
-			if len(items) > 0 {
-				q.push(items)
-			}
-		}
-		i = j
-	}
-	for _, q := range queues {
-		q.finish()
-	}
-}
-
-func closeAll(qs map[int]*entryQueue) {
-	for _, q := range qs {
-		q.close()
 	}
 }

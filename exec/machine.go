@@ -6,8 +6,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-
-	"github.com/vdpp/vdpp/plan"
 )
 
 // Machine describes this machine for timelines and profiles: the CPU model
@@ -29,12 +27,4 @@ func Machine() string {
 		model = runtime.GOARCH + " CPU"
 	}
 	return fmt.Sprintf("%s, %d cores, %s/%s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-}
-
-// defaultImages is the conditioning of a plan without an Images hook.
-func defaultImages(p *plan.Plan) (func(int) ([]float32, error), func(int) string, error) {
-	if p.Model.Family == "tiny" {
-		return tinyImages(p)
-	}
-	return nil, nil, fmt.Errorf("exec: plan %s: model family %q needs conditioning images (Options.Images); only family tiny has built-in ones", p.Name, p.Model.Family)
 }

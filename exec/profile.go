@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -35,8 +33,9 @@ type ProfileOptions struct {
 	// Images, if set, returns the conditioning image of a sample as
 	// Options.Images does ([3, 8h, 8w], values in [-1, 1]); the probes
 	// encode samples 0..micro_batch-1. It may be called from several
-	// goroutines at once. Nil: the tiny model's templates for family tiny,
-	// a synthetic pattern otherwise.
+	// goroutines at once. Nil: a synthetic pattern (give the images a run
+	// would use, e.g. models/family.Images, so that the timed calls see
+	// real data).
 	Images func(sample int) ([]float32, error)
 }
 
@@ -61,9 +60,10 @@ type ProfileOptions struct {
 //   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
 //     the sample's GIF and PNG frames, which the decode stage does too;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
-//   - transports inproc (and tcp when asked): a hand-off of a one-value
-//     state gives the latency, one of the plan's latent gives the bandwidth,
-//     so that the cost of the plan's latent is what was measured;
+//   - transports inproc, tcp when asked, and the plan's own: a hand-off of
+//     a one-value state over the transport's link gives the latency, one of
+//     the plan's latent gives the bandwidth, so that the cost of the plan's
+//     latent is what was measured;
 //   - memory: weights from the model files' sizes; activations and runtime
 //     overhead from the process's resident set before and after, divided
 //     among the devices (rough: one process, shared allocator).
@@ -74,280 +74,22 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 	if err := checkPlan(p); err != nil {
 		return nil, err
 	}
-	if opts.Reps <= 0 {
-		opts.Reps = 10
-	}
-	if opts.Warmup < 0 {
-		opts.Warmup = 0
-	} else if opts.Warmup == 0 {
-		opts.Warmup = 2
-	}
-	scfg, _ := samplerConfig(p)
-	mb := p.Layout.MicroBatch
-	var stages []plan.Stage
-	for _, pl := range p.Pipelines {
-		stages = append(stages, pl.Stages...)
-	}
-	n := len(stages)
-	rss0 := rss()
-	probes := make([]*probe, n)
-	for i, st := range stages {
-		m, err := f(p.Devices[st.DevIdx], st)
-		if err == nil && m == nil {
-			err = errors.New("factory returned no model")
-		}
-		if err != nil {
-			for _, pr := range probes[:i] {
-				closeModels(map[string]models.Model{"": pr.model})
-			}
-			return nil, fmt.Errorf("exec: profile: open model on device %s: %w", st.Device, err)
-		}
-		t := &timedModel{Model: m}
-		smp, err := models.NewSampler(t, scfg)
-		if err != nil {
-			return nil, fmt.Errorf("exec: profile: %w", err)
-		}
-		probes[i] = &probe{dev: p.Devices[st.DevIdx], model: m, timed: t, smp: smp, unet: map[int][]float64{}, host: map[int][]float64{}}
-	}
-	defer func() {
-		for _, pr := range probes {
-			closeModels(map[string]models.Model{"": pr.model})
-		}
-	}()
-	rssOpen := rss()
-	// The conditioning images a run would use (the caller's, else the tiny
-	// model's templates), so that the timed calls see real data; a
-	// synthetic pattern otherwise.
-	px := 3 * 64 * scfg.Height * scfg.Width
-	images := opts.Images
-	if images == nil {
-		if real, _, err := defaultImages(p); err == nil {
-			images = real
-		} else {
-			images = func(i int) ([]float32, error) {
-				img := make([]float32, px)
-				for k := range img {
-					img[k] = float32((k*7+i)%13)/6.5 - 1
-				}
-				return img, nil
-			}
-		}
-	}
-	image := func(pr *probe, i int) ([]float32, error) {
-		img, err := images(i)
-		if err != nil {
-			return nil, fmt.Errorf("device %s: conditioning image of sample %d: %w", pr.dev.Name, i, err)
-		}
-		if len(img) != px {
-			return nil, fmt.Errorf("device %s: conditioning image of sample %d has %d values, want %d (3×%d×%d)", pr.dev.Name, i, len(img), px, 8*scfg.Height, 8*scfg.Width)
-		}
-		return img, nil
-	}
-	shape1 := models.Shape{Batch: 1, Frames: scfg.Frames, Channels: scfg.Channels, Height: scfg.Height, Width: scfg.Width}
-	// Every phase runs on all devices at once.
-	all := func(fn func(pr *probe) error) error {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("exec: profile: %w", err)
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		for i, pr := range probes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = fn(pr)
-			}()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}
-	step := func(pr *probe, b int, record bool) error {
-		if len(pr.states) < b {
-			pr.states = pr.states[:0]
-			for i := 0; i < b; i++ {
-				cond := models.Conditioning{Embedding: make([]float32, models.Embedding), ImageLatent: make([]float32, scfg.Channels*scfg.Height*scfg.Width)}
-				img, err := image(pr, i)
-				if err != nil {
-					return err
-				}
-				if err := pr.model.Encode(shape1, img, cond.Embedding, cond.ImageLatent); err != nil {
-					return fmt.Errorf("device %s: encode: %w", pr.dev.Name, err)
-				}
-				pr.states = append(pr.states, pr.smp.Start(p.Workload.Seed, i, cond))
-			}
-			pr.x0 = make([][]float32, b)
-			for i := range b {
-				pr.x0[i] = append([]float32(nil), pr.states[i].X...)
-			}
-		}
-		batch := pr.states[:b]
-		if int(batch[0].Next) >= scfg.Steps() {
-			for i, st := range batch {
-				st.Next = 0
-				copy(st.X, pr.x0[i])
-			}
-		}
-		pr.timed.last = 0
-		t0 := time.Now()
-		if err := pr.smp.Step(batch); err != nil {
-			return fmt.Errorf("device %s: %w", pr.dev.Name, err)
-		}
-		total := time.Since(t0)
-		if record {
-			pr.unet[b] = append(pr.unet[b], msOf(pr.timed.last))
-			pr.host[b] = append(pr.host[b], msOf(total-pr.timed.last))
-		}
-		return nil
-	}
-	// The first calls of a fresh session.
-	if err := all(func(pr *probe) error {
-		for r := 0; r <= opts.Warmup; r++ {
-			if err := step(pr, 1, false); err != nil {
-				return err
-			}
-			pr.warm = append(pr.warm, msOf(pr.timed.last))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("exec: profile: first call: %w", err)
-	}
-	for b := 1; b <= mb; b++ {
-		if err := all(func(pr *probe) error {
-			for r := 0; r < opts.Warmup+opts.Reps; r++ {
-				if err := step(pr, b, r >= opts.Warmup); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("exec: profile: unet batch %d: %w", b, err)
-		}
-	}
-	shape := shape1
-	if err := all(func(pr *probe) error {
-		emb := make([]float32, models.Embedding)
-		lat := make([]float32, scfg.Channels*scfg.Height*scfg.Width)
-		img, err := image(pr, 0)
-		if err != nil {
-			return err
-		}
-		frames := make([]float32, scfg.Frames*3*64*scfg.Height*scfg.Width)
-		for r := 0; r < opts.Warmup+opts.Reps; r++ {
-			t0 := time.Now()
-			if err := pr.model.Encode(shape, img, emb, lat); err != nil {
-				return fmt.Errorf("device %s: encode: %w", pr.dev.Name, err)
-			}
-			t1 := time.Now()
-			if err := pr.model.Decode(shape, pr.x0[0], frames); err != nil {
-				return fmt.Errorf("device %s: decode: %w", pr.dev.Name, err)
-			}
-			// The decode stage also encodes the videos (see stageWorker).
-			if _, err := models.EncodeVideo(frames, scfg.Frames, 8*scfg.Height, 8*scfg.Width, gifDelayCS); err != nil {
-				return fmt.Errorf("device %s: decode: %w", pr.dev.Name, err)
-			}
-			if r >= opts.Warmup {
-				pr.enc = append(pr.enc, msOf(t1.Sub(t0)))
-				pr.dec = append(pr.dec, msOf(time.Since(t1)))
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("exec: profile: %w", err)
-	}
-	rssRun := rss()
-
-	prof := &plan.Profile{
-		Model:      plan.ProfileModel{Family: p.Model.Family, Frames: p.Model.Frames, Latent: p.Model.Latent, Dtype: p.Model.Dtype, CFG: p.Model.CFG != nil},
-		Devices:    map[string]plan.DeviceCosts{},
-		Links:      map[string]plan.LinkCosts{},
-		Transports: map[string]plan.LinkCosts{},
-	}
-	var notes, threads []string
-	kinds := map[string][]*probe{}
-	var kindOrder []string
-	for _, pr := range probes {
-		if _, ok := kinds[pr.dev.Kind]; !ok {
-			kindOrder = append(kindOrder, pr.dev.Kind)
-		}
-		kinds[pr.dev.Kind] = append(kinds[pr.dev.Kind], pr)
-		threads = append(threads, fmt.Sprintf("%s %s×%d", pr.dev.Name, pr.dev.Provider, pr.dev.Threads))
-	}
-	weights := func(rel string) float64 {
-		if rel == "" {
-			return 0
-		}
-		fi, err := os.Stat(p.Path(rel))
-		if err != nil {
-			return 0
-		}
-		return float64(fi.Size()) / 1e9
-	}
-	for _, k := range kindOrder {
-		prs := kinds[k]
-		c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
-		var first, enc, dec, host []float64
-		for _, pr := range prs {
-			steady := mean(pr.unet[1])
-			excess := 0.0
-			for _, w := range pr.warm {
-				excess += w - steady
-			}
-			first = append(first, steady+max(excess, 0))
-			enc = append(enc, pr.enc...)
-			dec = append(dec, pr.dec...)
-			host = append(host, pr.host[1]...)
-		}
-		for b := 1; b <= mb; b++ {
-			var all []float64
-			for _, pr := range prs {
-				all = append(all, pr.unet[b]...)
-				lo, hi := spread(pr.unet[b])
-				notes = append(notes, fmt.Sprintf("%s unet batch %d: mean %.3f ms, median %.3f, min %.3f, max %.3f over %d calls", pr.dev.Name, b, mean(pr.unet[b]), median(pr.unet[b]), lo, hi, len(pr.unet[b])))
-			}
-			c.UNetMS[b] = round3(mean(all))
-		}
-		c.FirstCallMS[1] = round3(median(first))
-		c.EncodeMS = round3(median(enc))
-		c.DecodeMS = round3(median(dec))
-		c.HostMSPerStep = round3(max(median(host), 0))
-		var calls []float64
-		for _, pr := range prs {
-			calls = append(calls, pr.unet[1]...)
-		}
-		c.Jitter = round3(relStd(calls))
-		c.Memory = plan.MemoryCosts{
-			UNet: round3(weights(p.Model.ONNX.UNet)), Encoder: round3(weights(p.Model.ONNX.Encoder)), Decoder: round3(weights(p.Model.ONNX.Decoder)),
-			ActivationsPerSample: round3(max(float64(rssRun-rssOpen), 0) / 1e9 / float64(n*mb)),
-			Runtime:              round3(max(float64(rssOpen-rss0), 0) / 1e9 / float64(n)),
-		}
-		prof.Devices[k] = c
-	}
-	notes = append(notes, fmt.Sprintf("all %d devices measured at once (one session each); %d warm-up and %d timed repetitions; memory from the resident set size (rough)", n, opts.Warmup, opts.Reps))
-
-	lat := p.Model.LatentBytes()
-	inproc, err := measureHandoff(ctx, scfg, lat, opts.Reps, nil)
-	if err != nil {
+	pr := newProfiler(p, opts)
+	if err := pr.open(f); err != nil {
 		return nil, err
 	}
-	prof.Transports["inproc"] = inproc
-	if opts.TCP || p.Transport == plan.TransportTCP {
-		tcp, err := measureHandoff(ctx, scfg, lat, opts.Reps, tcpPair)
-		if err != nil {
-			return nil, err
-		}
-		prof.Transports["tcp"] = tcp
+	defer pr.close()
+	if err := pr.measureUNet(ctx); err != nil {
+		return nil, err
 	}
-	rt := strings.TrimSpace(opts.Runtime + ", " + runtime.Version())
-	rt = strings.TrimPrefix(rt, ", ")
-	date := opts.Date
-	if date == "" {
-		date = time.Now().Format("2006-01-02")
+	if err := pr.measureCoders(ctx); err != nil {
+		return nil, err
 	}
-	prof.Provenance = plan.Provenance{
-		Source: "measured", Date: date, Machine: Machine(),
-		Runtime: rt + "; threads: " + strings.Join(threads, ", "),
-		Notes:   strings.Join(notes, "\n"),
+	prof := pr.assemble()
+	if err := pr.measureHandoffs(ctx, prof); err != nil {
+		return nil, err
 	}
+	prof.Provenance = pr.provenance()
 	return prof, nil
 }
 
@@ -363,11 +105,27 @@ func WriteProfile(path string, pr *plan.Profile) error {
 	return nil
 }
 
+// profiler is one Profile: its phases are open, measure the UNet, measure
+// encode and decode, assemble the device costs, measure the hand-offs.
+type profiler struct {
+	p      *plan.Plan
+	opts   ProfileOptions
+	scfg   models.SamplerConfig
+	shape1 models.Shape // one sample
+	px     int          // values in a conditioning image
+	images func(int) ([]float32, error)
+	probes []*probe // one per stage, in plan order
+	notes  []string
+	// the resident set before opening, after opening, after measuring
+	rss0, rssOpen, rssRun int64
+}
+
+// probe is one stage's device under measurement.
 type probe struct {
 	dev      plan.Device
 	model    models.Model
-	timed    *timedModel
-	smp      *models.Sampler
+	smp      *models.Sampler // on the model, its UNet calls timed into last
+	last     time.Duration   // UNet time of the current step
 	states   []*models.State
 	x0       [][]float32
 	warm     []float64 // the session's first calls, ms
@@ -376,110 +134,350 @@ type probe struct {
 	enc, dec []float64
 }
 
-// timedModel times the UNet calls of the model it wraps.
-type timedModel struct {
-	models.Model
-	last time.Duration
+func newProfiler(p *plan.Plan, opts ProfileOptions) *profiler {
+	if opts.Reps <= 0 {
+		opts.Reps = 10
+	}
+	if opts.Warmup < 0 {
+		opts.Warmup = 0
+	} else if opts.Warmup == 0 {
+		opts.Warmup = 2
+	}
+	scfg, _ := samplerConfig(p)
+	pr := &profiler{p: p, opts: opts, scfg: scfg, px: 3 * 64 * scfg.Height * scfg.Width, images: opts.Images}
+	pr.shape1 = models.Shape{Batch: 1, Frames: scfg.Frames, Channels: scfg.Channels, Height: scfg.Height, Width: scfg.Width}
+	if pr.images == nil {
+		pr.images = func(i int) ([]float32, error) {
+			img := make([]float32, pr.px)
+			for k := range img {
+				img[k] = float32((k*7+i)%13)/6.5 - 1
+			}
+			return img, nil
+		}
+	}
+	return pr
 }
 
-func (t *timedModel) UNet(in models.UNetInput, out []float32) error {
-	t0 := time.Now()
-	err := t.Model.UNet(in, out)
-	t.last += time.Since(t0)
-	return err
-}
-
-// pairFunc makes a connected sender and receiver.
-type pairFunc func(ctx context.Context, now func() int64) (sender, source, error)
-
-func tcpPair(ctx context.Context, now func() int64) (sender, source, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	d, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
-	}
-	r := <-ch
-	if r.err != nil {
-		d.Close()
-		return nil, nil, r.err
-	}
-	start := time.Now()
-	return newTCPSender(ctx, d, true, now), newTCPReceiver(ctx, r.c, true, start, now), nil
-}
-
-// measureHandoff times blocking hand-offs of a one-value state and of the
-// plan's latent (with its conditioning) and fits latency and bandwidth so
-// that the plan's latent costs what was measured.
-func measureHandoff(ctx context.Context, scfg models.SamplerConfig, latentBytes int64, reps int, pair pairFunc) (plan.LinkCosts, error) {
-	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-	measure := func(st *models.State) (float64, error) {
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var s sender
-		var r source
-		if pair == nil {
-			l := newChanLink(true, 1, now)
-			s, r = l, l
-		} else {
-			var err error
-			if s, r, err = pair(cctx, now); err != nil {
-				return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
+// open opens one model session per stage, in plan order.
+func (pr *profiler) open(f Factory) error {
+	pr.rss0 = rss()
+	for _, pl := range pr.p.Pipelines {
+		for _, st := range pl.Stages {
+			m, err := f(pr.p.Devices[st.DevIdx], st)
+			if err == nil && m == nil {
+				err = errors.New("factory returned no model")
+			}
+			if err != nil {
+				pr.close()
+				return fmt.Errorf("exec: profile: open model on device %s: %w", st.Device, err)
+			}
+			pb := &probe{dev: pr.p.Devices[st.DevIdx], model: m, unet: map[int][]float64{}, host: map[int][]float64{}}
+			pr.probes = append(pr.probes, pb)
+			if pb.smp, err = models.NewSampler(&timedModel{Model: m, add: func(d time.Duration) { pb.last += d }}, pr.scfg); err != nil {
+				pr.close()
+				return fmt.Errorf("exec: profile: %w", err)
 			}
 		}
-		done := make(chan error, 1)
+	}
+	pr.rssOpen = rss()
+	return nil
+}
+
+// close closes the sessions.
+func (pr *profiler) close() {
+	for _, pb := range pr.probes {
+		if c, ok := pb.model.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	pr.probes = nil
+}
+
+// all runs fn on every device at once.
+func (pr *profiler) all(ctx context.Context, fn func(pb *probe) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("exec: profile: %w", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(pr.probes))
+	for i, pb := range pr.probes {
+		wg.Add(1)
 		go func() {
-			for {
-				if _, _, err := r.next(cctx); err != nil {
-					if errors.Is(err, io.EOF) || cctx.Err() != nil {
-						done <- nil
-					} else {
-						done <- err
-					}
-					return
+			defer wg.Done()
+			errs[i] = fn(pb)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// image returns the conditioning image of sample i, checked.
+func (pr *profiler) image(pb *probe, i int) ([]float32, error) {
+	img, err := pr.images(i)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: conditioning image of sample %d: %w", pb.dev.Name, i, err)
+	}
+	if len(img) != pr.px {
+		return nil, fmt.Errorf("device %s: conditioning image of sample %d has %d values, want %d (3×%d×%d)", pb.dev.Name, i, len(img), pr.px, 8*pr.scfg.Height, 8*pr.scfg.Width)
+	}
+	return img, nil
+}
+
+// start encodes samples 0..b-1 and starts their states (once per batch
+// size that needs more states than the probe has).
+func (pr *profiler) start(pb *probe, b int) error {
+	pb.states = pb.states[:0]
+	for i := 0; i < b; i++ {
+		cond := models.Conditioning{Embedding: make([]float32, models.Embedding), ImageLatent: make([]float32, pr.scfg.Channels*pr.scfg.Height*pr.scfg.Width)}
+		img, err := pr.image(pb, i)
+		if err != nil {
+			return err
+		}
+		if err := pb.model.Encode(pr.shape1, img, cond.Embedding, cond.ImageLatent); err != nil {
+			return fmt.Errorf("device %s: encode: %w", pb.dev.Name, err)
+		}
+		pb.states = append(pb.states, pb.smp.Start(pr.p.Workload.Seed, i, cond))
+	}
+	pb.x0 = make([][]float32, b)
+	for i := range b {
+		pb.x0[i] = append([]float32(nil), pb.states[i].X...)
+	}
+	return nil
+}
+
+// step runs one sampler step of a micro-batch of b, walking the sampling
+// trajectory (from the same noise again after the last step), and records
+// its UNet and host time when record is set.
+func (pr *profiler) step(pb *probe, b int, record bool) error {
+	if len(pb.states) < b {
+		if err := pr.start(pb, b); err != nil {
+			return err
+		}
+	}
+	batch := pb.states[:b]
+	if int(batch[0].Next) >= pr.scfg.Steps() {
+		for i, st := range batch {
+			st.Next = 0
+			copy(st.X, pb.x0[i])
+		}
+	}
+	pb.last = 0
+	t0 := time.Now()
+	if err := pb.smp.Step(batch); err != nil {
+		return fmt.Errorf("device %s: %w", pb.dev.Name, err)
+	}
+	total := time.Since(t0)
+	if record {
+		pb.unet[b] = append(pb.unet[b], msOf(pb.last))
+		pb.host[b] = append(pb.host[b], msOf(total-pb.last))
+	}
+	return nil
+}
+
+// measureUNet times a fresh session's first calls, then the steady calls
+// of every micro-batch size up to the plan's.
+func (pr *profiler) measureUNet(ctx context.Context) error {
+	if err := pr.all(ctx, func(pb *probe) error {
+		for r := 0; r <= pr.opts.Warmup; r++ {
+			if err := pr.step(pb, 1, false); err != nil {
+				return err
+			}
+			pb.warm = append(pb.warm, msOf(pb.last))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("exec: profile: first call: %w", err)
+	}
+	for b := 1; b <= pr.p.Layout.MicroBatch; b++ {
+		if err := pr.all(ctx, func(pb *probe) error {
+			for r := 0; r < pr.opts.Warmup+pr.opts.Reps; r++ {
+				if err := pr.step(pb, b, r >= pr.opts.Warmup); err != nil {
+					return err
 				}
 			}
-		}()
-		b := &batch{items: []*item{{id: 0, state: st}}}
-		var times []float64
-		for i := 0; i < reps+2; i++ {
-			_, _, x, err := s.send(cctx, b)
-			if err != nil {
-				return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
-			}
-			if i >= 2 {
-				times = append(times, float64(x.end-x.start)/1e3) // µs
-			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("exec: profile: unet batch %d: %w", b, err)
 		}
-		s.close()
-		if err := <-done; err != nil {
-			return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
-		}
-		return median(times), nil
 	}
+	return nil
+}
+
+// measureCoders times the image encode and the decode (with the video
+// encoding the decode stage also does) of one sample.
+func (pr *profiler) measureCoders(ctx context.Context) error {
+	c := pr.scfg
+	err := pr.all(ctx, func(pb *probe) error {
+		emb := make([]float32, models.Embedding)
+		lat := make([]float32, c.Channels*c.Height*c.Width)
+		img, err := pr.image(pb, 0)
+		if err != nil {
+			return err
+		}
+		frames := make([]float32, c.Frames*3*64*c.Height*c.Width)
+		for r := 0; r < pr.opts.Warmup+pr.opts.Reps; r++ {
+			t0 := time.Now()
+			if err := pb.model.Encode(pr.shape1, img, emb, lat); err != nil {
+				return fmt.Errorf("device %s: encode: %w", pb.dev.Name, err)
+			}
+			t1 := time.Now()
+			if err := pb.model.Decode(pr.shape1, pb.x0[0], frames); err != nil {
+				return fmt.Errorf("device %s: decode: %w", pb.dev.Name, err)
+			}
+			// The decode stage also encodes the videos (see stageWorker).
+			if _, err := models.EncodeVideo(frames, c.Frames, 8*c.Height, 8*c.Width, gifDelayCS); err != nil {
+				return fmt.Errorf("device %s: decode: %w", pb.dev.Name, err)
+			}
+			if r >= pr.opts.Warmup {
+				pb.enc = append(pb.enc, msOf(t1.Sub(t0)))
+				pb.dec = append(pb.dec, msOf(time.Since(t1)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("exec: profile: %w", err)
+	}
+	pr.rssRun = rss()
+	return nil
+}
+
+// assemble turns the measurements into a profile's device costs, one entry
+// per device kind (the devices of a kind pooled), with notes.
+func (pr *profiler) assemble() *plan.Profile {
+	p := pr.p
+	prof := &plan.Profile{
+		Model:      plan.ProfileModel{Family: p.Model.Family, Frames: p.Model.Frames, Latent: p.Model.Latent, Dtype: p.Model.Dtype, CFG: p.Model.CFG != nil},
+		Devices:    map[string]plan.DeviceCosts{},
+		Links:      map[string]plan.LinkCosts{},
+		Transports: map[string]plan.LinkCosts{},
+	}
+	kinds := map[string][]*probe{}
+	var order []string
+	for _, pb := range pr.probes {
+		if _, ok := kinds[pb.dev.Kind]; !ok {
+			order = append(order, pb.dev.Kind)
+		}
+		kinds[pb.dev.Kind] = append(kinds[pb.dev.Kind], pb)
+	}
+	for _, k := range order {
+		prof.Devices[k] = pr.deviceCosts(kinds[k])
+	}
+	pr.notes = append(pr.notes, fmt.Sprintf("all %d devices measured at once (one session each); %d warm-up and %d timed repetitions; memory from the resident set size (rough)", len(pr.probes), pr.opts.Warmup, pr.opts.Reps))
+	return prof
+}
+
+// deviceCosts pools the measurements of the devices of one kind.
+func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
+	p, n, mb := pr.p, len(pr.probes), pr.p.Layout.MicroBatch
+	c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
+	var first, enc, dec, host, calls []float64
+	for _, pb := range pbs {
+		steady := mean(pb.unet[1])
+		excess := 0.0
+		for _, w := range pb.warm {
+			excess += w - steady
+		}
+		first = append(first, steady+max(excess, 0))
+		enc = append(enc, pb.enc...)
+		dec = append(dec, pb.dec...)
+		host = append(host, pb.host[1]...)
+		calls = append(calls, pb.unet[1]...)
+	}
+	for b := 1; b <= mb; b++ {
+		var all []float64
+		for _, pb := range pbs {
+			all = append(all, pb.unet[b]...)
+			lo, hi := spread(pb.unet[b])
+			pr.notes = append(pr.notes, fmt.Sprintf("%s unet batch %d: mean %.3f ms, median %.3f, min %.3f, max %.3f over %d calls", pb.dev.Name, b, mean(pb.unet[b]), median(pb.unet[b]), lo, hi, len(pb.unet[b])))
+		}
+		c.UNetMS[b] = round3(mean(all))
+	}
+	c.FirstCallMS[1] = round3(median(first))
+	c.EncodeMS = round3(median(enc))
+	c.DecodeMS = round3(median(dec))
+	c.HostMSPerStep = round3(max(median(host), 0))
+	c.Jitter = round3(relStd(calls))
+	c.Memory = plan.MemoryCosts{
+		UNet: round3(fileGB(p, p.Model.ONNX.UNet)), Encoder: round3(fileGB(p, p.Model.ONNX.Encoder)), Decoder: round3(fileGB(p, p.Model.ONNX.Decoder)),
+		ActivationsPerSample: round3(max(float64(pr.rssRun-pr.rssOpen), 0) / 1e9 / float64(n*mb)),
+		Runtime:              round3(max(float64(pr.rssOpen-pr.rss0), 0) / 1e9 / float64(n)),
+	}
+	return c
+}
+
+// fileGB is the size of a model file of the plan in GB (0 when unnamed or
+// unreadable).
+func fileGB(p *plan.Plan, rel string) float64 {
+	if rel == "" {
+		return 0
+	}
+	fi, err := os.Stat(p.Path(rel))
+	if err != nil {
+		return 0
+	}
+	return float64(fi.Size()) / 1e9
+}
+
+// measureHandoffs measures the hand-off over the link of transport
+// inproc, of tcp when asked, and of the plan's own transport when this
+// build has it, into prof.Transports.
+func (pr *profiler) measureHandoffs(ctx context.Context, prof *plan.Profile) error {
+	ts := []plan.Transport{plan.TransportInproc}
+	if pr.opts.TCP {
+		ts = append(ts, plan.TransportTCP)
+	}
+	if t := pr.p.Transport; !slices.Contains(ts, t) && CheckTransport(t) == nil {
+		ts = append(ts, t)
+	}
+	for _, t := range ts {
+		spec, err := transportFor(t)
+		if err != nil {
+			return fmt.Errorf("exec: profile: %w", err)
+		}
+		c, err := measureHandoff(ctx, spec.link(handoff{blocking: true, capacity: 1}), pr.scfg, pr.p.Model.LatentBytes(), pr.opts.Reps)
+		if err != nil {
+			return err
+		}
+		prof.Transports[string(t)] = c
+	}
+	return nil
+}
+
+// provenance says where, when and with what the profile was measured.
+func (pr *profiler) provenance() plan.Provenance {
+	var threads []string
+	for _, pb := range pr.probes {
+		threads = append(threads, fmt.Sprintf("%s %s×%d", pb.dev.Name, pb.dev.Provider, pb.dev.Threads))
+	}
+	rt := strings.TrimSpace(pr.opts.Runtime + ", " + runtime.Version())
+	rt = strings.TrimPrefix(rt, ", ")
+	date := pr.opts.Date
+	if date == "" {
+		date = time.Now().Format("2006-01-02")
+	}
+	return plan.Provenance{
+		Source: "measured", Date: date, Machine: Machine(),
+		Runtime: rt + "; threads: " + strings.Join(threads, ", "),
+		Notes:   strings.Join(pr.notes, "\n"),
+	}
+}
+
+// measureHandoff times blocking hand-offs over l of a one-value state and
+// of the plan's latent (with its conditioning) and fits latency and
+// bandwidth so that the plan's latent costs what was measured.
+func measureHandoff(ctx context.Context, l link, scfg models.SamplerConfig, latentBytes int64, reps int) (plan.LinkCosts, error) {
+	clk := clock{start: time.Now()}
 	small := &models.State{X: []float32{0}}
 	big := &models.State{
 		X:    make([]float32, scfg.LatentLen()),
 		Cond: models.Conditioning{Embedding: make([]float32, models.Embedding), ImageLatent: make([]float32, scfg.Channels*scfg.Height*scfg.Width)},
 	}
-	ts, err := measure(small)
+	ts, err := timeHandoff(ctx, l, clk, small, reps)
 	if err != nil {
 		return plan.LinkCosts{}, err
 	}
-	tb, err := measure(big)
+	tb, err := timeHandoff(ctx, l, clk, big, reps)
 	if err != nil {
 		return plan.LinkCosts{}, err
 	}
@@ -495,77 +493,45 @@ func measureHandoff(ctx context.Context, scfg models.SamplerConfig, latentBytes 
 	return c, nil
 }
 
-func msOf(d time.Duration) float64 { return float64(d) / 1e6 }
-
-func round3(v float64) float64 {
-	if v == 0 {
-		return 0
-	}
-	return float64(int64(v*1e3+0.5)) / 1e3
-}
-
-// sig4 rounds v to 4 significant digits.
-func sig4(v float64) float64 {
-	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return v
-	}
-	scale := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
-	return math.Round(v*scale) / scale
-}
-
-// relStd is the standard deviation of v relative to its mean (0 for fewer
-// than two values).
-func relStd(v []float64) float64 {
-	m := mean(v)
-	if len(v) < 2 || m <= 0 {
-		return 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return math.Sqrt(ss/float64(len(v)-1)) / m
-}
-
-func mean(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func spread(v []float64) (lo, hi float64) {
-	if len(v) == 0 {
-		return 0, 0
-	}
-	return slices.Min(v), slices.Max(v)
-}
-
-// rss is the process's resident set size in bytes (0 where unknown).
-func rss() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
+// timeHandoff connects a fresh hand-off over l and returns the median
+// time, in µs, of reps blocking hand-offs of st (after two untimed ones).
+func timeHandoff(ctx context.Context, l link, clk clock, st *models.State, reps int) (float64, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in, out, err := connect(cctx, l)
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
 	}
-	var size, res int64
-	if _, err := fmt.Sscan(string(b), &size, &res); err != nil {
-		return 0
+	defer in.close()
+	defer out.close()
+	s, r := out.open(cctx, clk), in.open(cctx, clk)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := r.next(cctx); err != nil {
+				if errors.Is(err, io.EOF) || cctx.Err() != nil {
+					done <- nil
+				} else {
+					done <- err
+				}
+				return
+			}
+		}
+	}()
+	b := &batch{items: []*item{{id: 0, state: st}}}
+	var times []float64
+	for i := 0; i < reps+2; i++ {
+		_, _, x, err := s.send(cctx, b)
+		if err != nil {
+			return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
+		}
+		if i >= 2 {
+			times = append(times, float64(x.end-x.start)/1e3) // µs
+		}
 	}
-	return res * int64(os.Getpagesize())
+	s.close()
+	if err := <-done; err != nil {
+		return 0, fmt.Errorf("exec: profile: hand-off: %w", err)
+	}
+	return median(times), nil
 }

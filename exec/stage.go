@@ -147,47 +147,73 @@ func (w *stageWorker) span(k timeline.Kind, b *batch, first, last int, start, en
 	})
 }
 
+// process runs the stage's work on micro-batch b: encode (on the first
+// stage), the stage's steps, then decode (on the last stage) or the
+// hand-off to the next stage.
 func (w *stageWorker) process(ctx context.Context, b *batch) error {
-	n := len(b.items)
-	c := w.scfg
-	frame := c.Channels * c.Height * c.Width
 	t0 := w.now()
 	if w.st.Encode {
-		shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
-		px := 3 * 64 * c.Height * c.Width
-		w.images3 = grow(w.images3, n*px)
-		for i, it := range b.items {
-			img, err := w.images(it.id)
-			if err != nil {
-				return fmt.Errorf("conditioning image of sample %d: %w", it.id, err)
-			}
-			if len(img) != px {
-				return fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)
-			}
-			copy(w.images3[i*px:], img)
+		if err := w.encodeImages(b, t0); err != nil {
+			return err
 		}
-		w.emb = grow(w.emb, n*models.Embedding)
-		w.lat = grow(w.lat, n*frame)
-		if err := w.model.Encode(shape, w.images3, w.emb, w.lat); err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		for i, it := range b.items {
-			cond := models.Conditioning{
-				Embedding:   append([]float32(nil), w.emb[i*models.Embedding:(i+1)*models.Embedding]...),
-				ImageLatent: append([]float32(nil), w.lat[i*frame:(i+1)*frame]...),
-			}
-			it.state = w.smp.Start(w.p.Workload.Seed, it.id, cond)
-		}
-		w.span(timeline.KindEncode, b, -1, -1, t0, w.now(), "", false)
 	}
+	states, tend, err := w.steps(ctx, b)
+	if err != nil {
+		return err
+	}
+	if w.st.Decode {
+		return w.decodeVideos(b, states, t0)
+	}
+	for _, it := range b.items {
+		it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
+	}
+	return w.handOn(ctx, b, tend)
+}
 
-	states := make([]*models.State, n)
+// encodeImages encodes the conditioning images of b and starts the
+// samples' sampler states (their seeded noise); its span starts at t0.
+func (w *stageWorker) encodeImages(b *batch, t0 int64) error {
+	n, c := len(b.items), w.scfg
+	frame := c.Channels * c.Height * c.Width
+	shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
+	px := 3 * 64 * c.Height * c.Width
+	w.images3 = grow(w.images3, n*px)
+	for i, it := range b.items {
+		img, err := w.images(it.id)
+		if err != nil {
+			return fmt.Errorf("conditioning image of sample %d: %w", it.id, err)
+		}
+		if len(img) != px {
+			return fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)
+		}
+		copy(w.images3[i*px:], img)
+	}
+	w.emb = grow(w.emb, n*models.Embedding)
+	w.lat = grow(w.lat, n*frame)
+	if err := w.model.Encode(shape, w.images3, w.emb, w.lat); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	for i, it := range b.items {
+		cond := models.Conditioning{
+			Embedding:   append([]float32(nil), w.emb[i*models.Embedding:(i+1)*models.Embedding]...),
+			ImageLatent: append([]float32(nil), w.lat[i*frame:(i+1)*frame]...),
+		}
+		it.state = w.smp.Start(w.p.Workload.Seed, it.id, cond)
+	}
+	w.span(timeline.KindEncode, b, -1, -1, t0, w.now(), "", false)
+	return nil
+}
+
+// steps runs the stage's step range on b and returns its states and the
+// end of its step span; a cancellation stops it at a step boundary.
+func (w *stageWorker) steps(ctx context.Context, b *batch) ([]*models.State, int64, error) {
+	states := make([]*models.State, len(b.items))
 	for i, it := range b.items {
 		if it.state == nil {
-			return fmt.Errorf("sample %d arrived without a sampler state", it.id)
+			return nil, 0, fmt.Errorf("sample %d arrived without a sampler state", it.id)
 		}
 		if it.state.Next != w.st.First {
-			return fmt.Errorf("sample %d arrived at step %d, the stage starts at step %d", it.id, it.state.Next, w.st.First)
+			return nil, 0, fmt.Errorf("sample %d arrived at step %d, the stage starts at step %d", it.id, it.state.Next, w.st.First)
 		}
 		states[i] = it.state
 	}
@@ -199,55 +225,62 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 			if done >= int(w.st.First) {
 				w.span(timeline.KindStep, b, int(w.st.First), done, ts, w.now(), "", warm)
 			}
-			return context.Cause(ctx)
+			return nil, 0, context.Cause(ctx)
 		}
 		if err := w.smp.Step(states); err != nil {
-			return err
+			return nil, 0, err
 		}
 		w.warmed = true
 		done = int(s)
 	}
 	tend := w.now()
 	w.span(timeline.KindStep, b, int(w.st.First), int(w.st.Last), ts, tend, "", warm)
+	return states, tend, nil
+}
 
-	if w.st.Decode {
-		td := w.now()
-		shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
-		ll := c.LatentLen()
-		w.lats = grow(w.lats, n*ll)
-		for i, st := range states {
-			copy(w.lats[i*ll:], st.X)
-		}
-		frames := make([]float32, n*c.Frames*3*64*c.Height*c.Width)
-		if err := w.model.Decode(shape, w.lats, frames); err != nil {
+// decodeVideos decodes the final latents of b, encodes the videos (part of
+// the decode span: the profile's decode_ms measures both), records the
+// samples as done and hands the videos to the output writer (only the file
+// writes run in the background). t0 is the start of the stage's work.
+func (w *stageWorker) decodeVideos(b *batch, states []*models.State, t0 int64) error {
+	n, c := len(b.items), w.scfg
+	td := w.now()
+	shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
+	ll := c.LatentLen()
+	w.lats = grow(w.lats, n*ll)
+	for i, st := range states {
+		copy(w.lats[i*ll:], st.X)
+	}
+	frames := make([]float32, n*c.Frames*3*64*c.Height*c.Width)
+	if err := w.model.Decode(shape, w.lats, frames); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	var videos []*models.Video
+	if w.encode != nil {
+		var err error
+		if videos, err = w.encode(frames, n); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		// Encoding the videos is part of the decode span (the profile's
-		// decode_ms measures both); only the file writes run in the background.
-		var videos []*models.Video
-		if w.encode != nil {
-			var err error
-			if videos, err = w.encode(frames, n); err != nil {
-				return fmt.Errorf("decode: %w", err)
-			}
-		}
-		tend = w.now()
-		w.span(timeline.KindDecode, b, -1, -1, td, tend, "", false)
-		for _, it := range b.items {
-			it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
-			w.emit.AddSample(timeline.Sample{ID: it.id, Pipeline: w.st.Pipeline, Release: it.release, Done: tend})
-		}
-		// Idle before the outputs are handed to the writer, so that the
-		// coordinator hears of it before the samples' done messages.
-		w.idle()
-		if w.finish != nil {
-			w.finish(b, videos, tend)
-		}
-		return nil
 	}
+	tend := w.now()
+	w.span(timeline.KindDecode, b, -1, -1, td, tend, "", false)
 	for _, it := range b.items {
 		it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
+		w.emit.AddSample(timeline.Sample{ID: it.id, Pipeline: w.st.Pipeline, Release: it.release, Done: tend})
 	}
+	// Idle before the outputs are handed to the writer, so that the
+	// coordinator hears of it before the samples' done messages.
+	w.idle()
+	if w.finish != nil {
+		w.finish(b, videos, tend)
+	}
+	return nil
+}
+
+// handOn hands b to the next stage over the link, recording the wait for
+// the receiver (blocking, when positive) and the transfer; tend is the end
+// of the stage's compute.
+func (w *stageWorker) handOn(ctx context.Context, b *batch, tend int64) error {
 	readyAt, waited, xfer, err := w.out.send(ctx, b)
 	if err != nil {
 		return &linkError{fmt.Errorf("hand-off to %s: %w", w.peer, err)}
@@ -342,105 +375,5 @@ func (q *entryQueue) next(ctx context.Context) (*batch, *interval, error) {
 		case <-ctx.Done():
 			return nil, nil, context.Cause(ctx)
 		}
-	}
-}
-
-// cloneBatch deep-copies the states of b, as a transfer between devices
-// does: the receiver never shares memory with the sender.
-func cloneBatch(b *batch) *batch {
-	out := &batch{items: make([]*item, len(b.items))}
-	for i, it := range b.items {
-		c := *it
-		c.timings = append([]StageTiming(nil), it.timings...)
-		if it.state != nil {
-			s := *it.state
-			s.X = append([]float32(nil), s.X...)
-			s.Cond.Embedding = append([]float32(nil), s.Cond.Embedding...)
-			s.Cond.ImageLatent = append([]float32(nil), s.Cond.ImageLatent...)
-			c.state = &s
-		}
-		out.items[i] = &c
-	}
-	return out
-}
-
-// chanLink is the in-process transport between two stages.
-//
-// Blocking: the receiver posts on ready when it is idle and waiting for
-// input; the sender, after computing, takes that signal (waiting for it if
-// needed), copies the micro-batch and delivers it; both record the copy as
-// their send and recv spans. Buffered: the sender copies the micro-batch
-// into the receiver's queue and continues; the receiver's recv span is that
-// same copy, recorded when it dequeues it.
-type chanLink struct {
-	blocking bool
-	ready    chan struct{}
-	data     chan delivery
-	now      func() int64
-}
-
-type delivery struct {
-	b    *batch
-	xfer interval
-}
-
-func newChanLink(blocking bool, capacity int, now func() int64) *chanLink {
-	l := &chanLink{blocking: blocking, ready: make(chan struct{}, 1), now: now}
-	if blocking {
-		l.data = make(chan delivery)
-	} else {
-		l.data = make(chan delivery, capacity)
-	}
-	return l
-}
-
-func (l *chanLink) send(ctx context.Context, b *batch) (int64, bool, interval, error) {
-	var readyAt int64
-	waited := false
-	if l.blocking {
-		select {
-		case <-l.ready:
-		default:
-			waited = true
-			select {
-			case <-l.ready:
-			case <-ctx.Done():
-				return 0, true, interval{}, context.Cause(ctx)
-			}
-		}
-		readyAt = l.now()
-	}
-	start := l.now()
-	c := cloneBatch(b)
-	d := delivery{b: c, xfer: interval{start, l.now()}}
-	select {
-	case l.data <- d:
-	case <-ctx.Done():
-		return readyAt, waited, d.xfer, context.Cause(ctx)
-	}
-	return readyAt, waited, d.xfer, nil
-}
-
-func (l *chanLink) close() error {
-	close(l.data)
-	return nil
-}
-
-func (l *chanLink) next(ctx context.Context) (*batch, *interval, error) {
-	if l.blocking {
-		select {
-		case l.ready <- struct{}{}:
-		case <-ctx.Done():
-			return nil, nil, context.Cause(ctx)
-		}
-	}
-	select {
-	case d, ok := <-l.data:
-		if !ok {
-			return nil, nil, io.EOF
-		}
-		return d.b, &d.xfer, nil
-	case <-ctx.Done():
-		return nil, nil, context.Cause(ctx)
 	}
 }

@@ -28,8 +28,8 @@ func (d decodeSpy) Decode(s models.Shape, latents, frames []float32) error {
 }
 
 // TestTinyReferenceLandsOnTemplates runs the tiny model's Go reference
-// through a 2-stage pipeline with the default conditioning (sample i gets
-// template i mod K): every sample must end on its template.
+// through a 2-stage pipeline with the tiny model's built-in conditioning
+// (sample i gets template i mod K): every sample must end on its template.
 func TestTinyReferenceLandsOnTemplates(t *testing.T) {
 	p := testPlan("tiny", 12, 5, 1, [][2]int{{0, 4}, {5, 11}})
 	cfg := tiny.DefaultConfig()
@@ -39,11 +39,17 @@ func TestTinyReferenceLandsOnTemplates(t *testing.T) {
 	var mu sync.Mutex
 	var seen [][]float32
 	f := func(d plan.Device, st plan.Stage) (models.Model, error) {
-		r, err := tiny.NewReference(TinyConfig(p))
+		r, err := tiny.NewReference(cfg)
 		return decodeSpy{Model: r, mu: &mu, seen: &seen}, err
 	}
+	// The conditioning is the caller's: here the tiny model's built-in
+	// images, as vdexec gives them.
+	set, err := tiny.DefaultImages(cfg.Shape(1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	res, err := Run(context.Background(), p, f, Options{OutDir: dir})
+	res, err := Run(context.Background(), p, f, Options{OutDir: dir, Images: set.Image, Conditioning: set.Label})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,107 @@
+package exec
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// The control plane of the process-per-device layout: the coordinator and
+// each worker process exchange JSON control messages over one TCP
+// connection (rendezvous, start, progress, stop, results). It is the
+// layout's, not the link's: micro-batches travel over the plan's link.
+
+// control is a control message; Type says which fields are set.
+type control struct {
+	Type string `json:"type"` // hello assign ready start stop busy done result
+
+	// hello (worker → coordinator)
+	Device   string `json:"device,omitempty"`
+	PlanHash string `json:"plan_hash,omitempty"`
+	DataAddr string `json:"data_addr,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+
+	// assign (coordinator → worker)
+	Downstream  string `json:"downstream,omitempty"`
+	OutDir      string `json:"out_dir,omitempty"`
+	OnInterrupt string `json:"on_interrupt,omitempty"`
+	Error       string `json:"error,omitempty"` // assign: refused; result: the failure
+
+	// start (coordinator → worker): the run's start on the host's
+	// wall clock, in ns since the Unix epoch
+	StartUnixNano int64 `json:"start_unix_nano,omitempty"`
+
+	// stop (coordinator → worker): Mode
+	Mode string `json:"mode,omitempty"`
+
+	// busy (worker → coordinator): the micro-batch the worker took; a
+	// busy without samples says it handed its micro-batch on (or decoded
+	// it) and holds none. done: a sample's outputs are complete.
+	Samples []int `json:"samples,omitempty"`
+
+	// result (worker → coordinator)
+	Spans   []timeline.Span   `json:"spans,omitempty"`
+	Records []timeline.Sample `json:"records,omitempty"`
+	Outputs []string          `json:"outputs,omitempty"`
+	Link    bool              `json:"link,omitempty"` // the failure is a broken hand-off
+}
+
+// controlConn carries JSON control messages between the coordinator and
+// a worker; writes are serialised.
+type controlConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	mu   sync.Mutex
+}
+
+func newControlConn(c net.Conn) *controlConn {
+	return &controlConn{conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *controlConn) send(m any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return writeFrame(c.conn, frameControl, b)
+}
+
+func (c *controlConn) recv(m any) error {
+	typ, p, _, err := readFrame(c.r)
+	if err != nil {
+		return err
+	}
+	if typ != frameControl {
+		return fmt.Errorf("exec: wire: unexpected frame %q on the control connection", typ)
+	}
+	return json.Unmarshal(p, m)
+}
+
+// tailBuffer keeps the last 4 KiB written to it (a worker's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 4096 {
+		t.buf = t.buf[len(t.buf)-4096:]
+	}
+	t.mu.Unlock()
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

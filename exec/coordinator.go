@@ -1,0 +1,460 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	osexec "os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// processPerDevice is the process layout with one worker process per stage
+// device on this host, started by Options.WorkerCommand, each calling
+// RunWorker. Run is their coordinator: it meets them at a rendezvous on
+// loopback TCP, starts them together and collects their spans, records
+// and outputs (see doc.go). The workers hand micro-batches to each other
+// over the plan's link; the coordinator never touches a micro-batch.
+type processPerDevice struct{}
+
+func (processPerDevice) describe() string { return "one process per device" }
+
+func (processPerDevice) check(p *plan.Plan, _ Factory, opts *Options) error {
+	if opts.WorkerCommand == nil {
+		return fmt.Errorf("exec: plan %s: transport %s needs a worker command (Options.WorkerCommand) to start one process per device", p.Name, p.Transport)
+	}
+	return nil
+}
+
+func (processPerDevice) run(ctx context.Context, p *plan.Plan, _ Factory, opts Options) (*Result, error) {
+	c, err := newCoordinator(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer c.ln.Close()
+	defer close(c.stopAccept)
+	if err := c.launch(); err != nil {
+		return nil, c.abort(err)
+	}
+	go c.acceptLoop()
+	c.timer = time.NewTimer(opts.Timeout) // bounds the rendezvous, later the abandon
+	defer c.timer.Stop()
+	if err := c.rendezvous(ctx); err != nil {
+		return nil, c.abort(err)
+	}
+	c.start()
+	c.collect(ctx)
+	return c.result()
+}
+
+// workerState is the coordinator's view of one worker process.
+type workerState struct {
+	stage   plan.Stage
+	cmd     *osexec.Cmd
+	stderr  *tailBuffer
+	ctl     *controlConn
+	hello   control
+	busy    []int
+	result  *control
+	exitErr error
+	exited  bool
+	killed  bool // by the coordinator, after it did not stop in time
+}
+
+// event is what the coordinator hears from or about a worker.
+type event struct {
+	dev  string
+	msg  *control
+	err  error // control connection broken
+	exit bool  // process exited (err: its status)
+}
+
+// coordinator runs the workers of one run: launch, rendezvous, start,
+// collect.
+type coordinator struct {
+	p          *plan.Plan
+	opts       Options
+	hash       string
+	ln         net.Listener
+	workers    map[string]*workerState
+	order      []string // devices in plan order
+	events     chan event
+	conns      chan net.Conn
+	stopAccept chan struct{}
+	procs      sync.WaitGroup
+	timer      *time.Timer
+
+	// The run, once started.
+	startAt                        time.Time
+	res                            *Result
+	armed                          bool // the abandon deadline is set
+	done                           int
+	failures, deaths, kills, links []error
+	finished, readerDone           map[string]bool
+}
+
+func newCoordinator(p *plan.Plan, opts Options) (*coordinator, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("exec: tcp rendezvous: %w", err)
+	}
+	c := &coordinator{
+		p: p, opts: opts, hash: p.Hash(), ln: ln, workers: map[string]*workerState{},
+		conns: make(chan net.Conn), stopAccept: make(chan struct{}),
+		finished: map[string]bool{}, readerDone: map[string]bool{},
+	}
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			c.workers[st.Device] = &workerState{stage: st}
+			c.order = append(c.order, st.Device)
+		}
+	}
+	c.events = make(chan event, 64*len(c.order)+64)
+	return c, nil
+}
+
+// launch starts one worker process per device; a goroutine per process
+// reports its exit.
+func (c *coordinator) launch() error {
+	addr := c.ln.Addr().String()
+	for _, dev := range c.order {
+		w := c.workers[dev]
+		cmd, err := c.opts.WorkerCommand(dev, addr)
+		if err != nil {
+			return fmt.Errorf("exec: worker command for device %s: %w", dev, err)
+		}
+		w.stderr = &tailBuffer{}
+		if cmd.Stderr == nil {
+			cmd.Stderr = w.stderr
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("exec: start worker for device %s: %w", dev, err)
+		}
+		w.cmd = cmd
+		c.procs.Add(1)
+		go func() {
+			defer c.procs.Done()
+			err := cmd.Wait()
+			c.events <- event{dev: dev, exit: true, err: err}
+		}()
+	}
+	return nil
+}
+
+// kill kills every worker process that has not exited.
+func (c *coordinator) kill() {
+	for _, w := range c.workers {
+		if w.cmd != nil && w.cmd.Process != nil && !w.exited {
+			w.cmd.Process.Kill()
+		}
+	}
+}
+
+// abort ends a run that failed before it started: it kills the workers,
+// closes their control connections, waits for the processes and returns
+// err.
+func (c *coordinator) abort(err error) error {
+	c.kill()
+	for _, w := range c.workers {
+		if w.ctl != nil {
+			w.ctl.conn.Close()
+		}
+	}
+	c.procs.Wait()
+	return err
+}
+
+// acceptLoop hands the connections of the rendezvous to the coordinator.
+func (c *coordinator) acceptLoop() {
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		select {
+		case c.conns <- conn:
+		case <-c.stopAccept:
+			conn.Close()
+			return
+		}
+	}
+}
+
+// reader turns a worker's control messages into events.
+func (c *coordinator) reader(dev string, cc *controlConn) {
+	for {
+		var m control
+		if err := cc.recv(&m); err != nil {
+			c.events <- event{dev: dev, err: err}
+			return
+		}
+		c.events <- event{dev: dev, msg: &m}
+	}
+}
+
+// died is the error of a worker process that exited when it should not
+// have: its stage, exit status, samples and the tail of its stderr.
+func (c *coordinator) died(w *workerState, when string) error {
+	msg := fmt.Sprintf("exec: worker for device %s (stage %d of pipeline %d) exited %s", w.stage.Device, w.stage.Index, w.stage.Pipeline, when)
+	if w.exitErr != nil {
+		msg += " (" + w.exitErr.Error() + ")"
+	}
+	if len(w.busy) > 0 {
+		msg += fmt.Sprintf(" while running samples %v", w.busy)
+	}
+	if s := w.stderr.String(); s != "" {
+		msg += "; its stderr: " + s
+	}
+	return errors.New(msg)
+}
+
+// waiting lists the devices whose workers do not satisfy done yet.
+func (c *coordinator) waiting(done func(*workerState) bool) []string {
+	var out []string
+	for _, d := range c.order {
+		if !done(c.workers[d]) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// rendezvous waits, within opts.Timeout, until every worker has said
+// hello with the plan's hash, got its assignment (the address of its next
+// stage's inlet), opened its model and links, and said it is ready.
+func (c *coordinator) rendezvous(ctx context.Context) error {
+	phase := "hello"
+	for {
+		var missing []string
+		if phase == "hello" {
+			missing = c.waiting(func(w *workerState) bool { return w.ctl != nil })
+			if len(missing) == 0 {
+				if err := c.assign(); err != nil {
+					return err
+				}
+				phase = "ready"
+				continue
+			}
+		} else if missing = c.waiting(func(w *workerState) bool { return w.hello.Type == "ready" }); len(missing) == 0 {
+			return nil
+		}
+		select {
+		case conn := <-c.conns:
+			if err := c.join(conn); err != nil {
+				return err
+			}
+		case ev := <-c.events:
+			if err := c.rendezvousEvent(ev); err != nil {
+				return err
+			}
+		case <-c.timer.C:
+			return fmt.Errorf("exec: tcp rendezvous: timed out after %v waiting for the workers of devices %v (%s); check the worker command", c.opts.Timeout, missing, phase)
+		case <-ctx.Done():
+			return fmt.Errorf("exec: tcp rendezvous: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// join reads a connecting worker's hello and refuses unknown or duplicate
+// devices and other plans.
+func (c *coordinator) join(conn net.Conn) error {
+	cc := newControlConn(conn)
+	conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
+	var h control
+	err := cc.recv(&h)
+	conn.SetReadDeadline(time.Time{})
+	if err != nil || h.Type != "hello" {
+		conn.Close()
+		return fmt.Errorf("exec: tcp rendezvous: a process connected without a valid hello (%v)", err)
+	}
+	w, ok := c.workers[h.Device]
+	switch {
+	case !ok:
+		cc.send(control{Type: "assign", Error: "unexpected device"})
+		return fmt.Errorf("exec: tcp rendezvous: unexpected stage: a worker for device %q joined, but plan %s has no stage on it (stages run on %v)", h.Device, c.p.Name, c.order)
+	case w.ctl != nil:
+		cc.send(control{Type: "assign", Error: "duplicate device"})
+		return fmt.Errorf("exec: tcp rendezvous: two workers joined for device %s", h.Device)
+	case h.PlanHash != c.hash:
+		cc.send(control{Type: "assign", Error: "plan mismatch"})
+		return fmt.Errorf("exec: tcp rendezvous: plan mismatch: the worker for device %s runs a plan with hash %s, the coordinator %s (start workers with the same plan file)", h.Device, h.PlanHash, c.hash)
+	}
+	w.ctl, w.hello = cc, h
+	go c.reader(h.Device, cc)
+	return nil
+}
+
+// assign tells every worker where its next stage listens, where outputs
+// go and what an interruption means.
+func (c *coordinator) assign() error {
+	for _, dev := range c.order {
+		w := c.workers[dev]
+		a := control{Type: "assign", OutDir: c.opts.OutDir, OnInterrupt: c.opts.OnInterrupt}
+		if st := w.stage; st.Index+1 < len(c.p.Pipelines[st.Pipeline].Stages) {
+			a.Downstream = c.workers[c.p.Pipelines[st.Pipeline].Stages[st.Index+1].Device].hello.DataAddr
+		}
+		if err := w.ctl.send(a); err != nil {
+			return fmt.Errorf("exec: tcp rendezvous: assign device %s: %w", dev, err)
+		}
+	}
+	return nil
+}
+
+// rendezvousEvent handles an event before the start: a ready worker, or
+// one that failed or exited.
+func (c *coordinator) rendezvousEvent(ev event) error {
+	w := c.workers[ev.dev]
+	switch {
+	case ev.exit:
+		w.exited, w.exitErr = true, ev.err
+		return c.died(w, "during the rendezvous")
+	case ev.msg != nil && ev.msg.Type == "ready":
+		w.hello.Type = "ready"
+	case ev.msg != nil && ev.msg.Type == "result" && ev.msg.Error != "":
+		return fmt.Errorf("exec: worker for device %s: %s", ev.dev, ev.msg.Error)
+	}
+	return nil
+}
+
+// start broadcasts the run's start instant on the host's wall clock.
+func (c *coordinator) start() {
+	c.res = &Result{
+		Timeline: &timeline.Timeline{Meta: newMeta(c.p, c.opts.Versions), Spans: []timeline.Span{}, Samples: []timeline.Sample{}},
+		Total:    c.p.Workload.Samples,
+	}
+	c.startAt = time.Now()
+	for _, dev := range c.order {
+		c.workers[dev].ctl.send(control{Type: "start", StartUnixNano: c.startAt.UnixNano()})
+	}
+	c.timer.Stop()
+}
+
+// stopAll tells every worker to stop. Abandon stops every worker at its
+// next step boundary: one that has not exited within opts.Timeout of the
+// first abandon is stuck and is killed. Finish lets the admitted samples
+// run as long as they take.
+func (c *coordinator) stopAll(mode string) {
+	for _, w := range c.workers {
+		w.ctl.send(control{Type: "stop", Mode: mode})
+	}
+	if mode == InterruptAbandon && !c.armed {
+		c.armed = true
+		c.timer.Reset(c.opts.Timeout)
+	}
+}
+
+// collect follows the run until every worker has exited and its control
+// connection is closed: progress, failures, interruption, stuck workers.
+func (c *coordinator) collect(ctx context.Context) {
+	ctxDone := ctx.Done()
+	for len(c.finished) < len(c.order) {
+		select {
+		case ev := <-c.events:
+			c.runEvent(ev)
+		case <-ctxDone:
+			ctxDone = nil
+			c.res.Interrupted = true
+			c.stopAll(c.opts.OnInterrupt)
+		case <-c.timer.C:
+			c.killStuck()
+		}
+	}
+	c.procs.Wait()
+}
+
+// runEvent handles an event of a started run.
+func (c *coordinator) runEvent(ev event) {
+	w := c.workers[ev.dev]
+	switch {
+	case ev.exit:
+		w.exited, w.exitErr = true, ev.err
+	case ev.err != nil:
+		c.readerDone[ev.dev] = true
+	case ev.msg.Type == "busy":
+		w.busy = ev.msg.Samples // empty once the worker is idle again
+	case ev.msg.Type == "done":
+		c.done++
+		if c.opts.Progress != nil {
+			el := time.Since(c.startAt)
+			c.opts.Progress(ProgressEvent{Done: c.done, Total: c.res.Total, Elapsed: el, Throughput: float64(c.done) / el.Seconds()})
+		}
+	case ev.msg.Type == "result":
+		w.result = ev.msg
+		if m := ev.msg.Error; m != "" {
+			e := fmt.Errorf("exec: worker for device %s: %s", ev.dev, m)
+			if ev.msg.Link {
+				c.links = append(c.links, e)
+			} else {
+				c.failures = append(c.failures, e)
+			}
+			c.stopAll(InterruptAbandon)
+		}
+	}
+	if w.exited && c.readerDone[ev.dev] && !c.finished[ev.dev] {
+		c.finished[ev.dev] = true
+		if w.result == nil && !w.killed {
+			c.deaths = append(c.deaths, c.died(w, "before reporting"))
+			c.stopAll(InterruptAbandon)
+		}
+	}
+}
+
+// killStuck kills the workers that did not stop within opts.Timeout of
+// being told to abandon, naming each and what it held.
+func (c *coordinator) killStuck() {
+	var stuck []string
+	for _, dev := range c.order {
+		if w := c.workers[dev]; !c.finished[dev] && !w.exited {
+			w.killed = true
+			held := "idle"
+			if len(w.busy) > 0 {
+				held = fmt.Sprintf("samples %v", w.busy)
+			}
+			stuck = append(stuck, fmt.Sprintf("%s (stage %d of pipeline %d, %s)", dev, w.stage.Index, w.stage.Pipeline, held))
+		}
+	}
+	c.kill()
+	c.kills = append(c.kills, fmt.Errorf("exec: tcp: workers did not stop within %v of being told to abandon; killed: %s", c.opts.Timeout, strings.Join(stuck, ", ")))
+}
+
+// result merges the workers' reports into the run's result, and returns
+// the first error: a failure, then a death, then a kill, then a broken
+// link (usually the consequence of one of the others).
+func (c *coordinator) result() (*Result, error) {
+	res, tl := c.res, c.res.Timeline
+	for _, dev := range c.order {
+		r := c.workers[dev].result
+		if r == nil {
+			continue
+		}
+		for _, s := range r.Spans {
+			tl.AddSpan(s)
+			if c.opts.Recorder != nil {
+				c.opts.Recorder.AddSpan(s)
+			}
+		}
+		for _, s := range r.Records {
+			tl.AddSample(s)
+			if c.opts.Recorder != nil {
+				c.opts.Recorder.AddSample(s)
+			}
+		}
+		res.Outputs = append(res.Outputs, r.Outputs...)
+	}
+	sortTimeline(tl)
+	res.Done = len(tl.Samples)
+	// As in-process: a cancellation after every sample finished
+	// interrupted nothing.
+	res.Interrupted = res.Interrupted && res.Done < res.Total
+	for _, list := range [][]error{c.failures, c.deaths, c.kills, c.links} {
+		if len(list) > 0 {
+			return res, list[0]
+		}
+	}
+	return res, nil
+}

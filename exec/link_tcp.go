@@ -1,0 +1,287 @@
+package exec
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// tcpLink is the TCP link: one connection per hand-off, on the loopback
+// interface (the process-per-device layout runs its workers on one host).
+// Micro-batches travel as binary frames (wire.go); in blocking mode the
+// receiver signals ready and acknowledges each micro-batch.
+type tcpLink struct{ h handoff }
+
+func newTCPLink(h handoff) link { return tcpLink{h} }
+
+func (l tcpLink) listen() (inlet, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return &tcpInlet{h: l.h, ln: ln}, nil
+}
+
+func (l tcpLink) dial(ctx context.Context, addr string) (outlet, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpOutlet{h: l.h, conn: c}, nil
+}
+
+// tcpInlet is the receiving end of a hand-off over TCP: a listener until
+// the stage before connects, then its connection.
+type tcpInlet struct {
+	h    handoff
+	ln   net.Listener
+	conn net.Conn
+}
+
+func (in *tcpInlet) addr() string { return in.ln.Addr().String() }
+
+// accept waits for the connection of the stage before, until ctx's
+// deadline or cancellation; the listener is closed afterwards.
+func (in *tcpInlet) accept(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); ok {
+		if tl, ok := in.ln.(*net.TCPListener); ok {
+			tl.SetDeadline(d)
+		}
+	}
+	// A cancellation closes the listener; a deadline is the listener's own.
+	cancelled := func() bool { return ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) }
+	stop := context.AfterFunc(ctx, func() {
+		if cancelled() {
+			in.ln.Close()
+		}
+	})
+	c, err := in.ln.Accept()
+	stop()
+	in.ln.Close()
+	if err != nil {
+		if cancelled() {
+			return context.Cause(ctx)
+		}
+		return err
+	}
+	in.conn = c
+	return nil
+}
+
+func (in *tcpInlet) open(ctx context.Context, clk clock) source {
+	return newTCPReceiver(ctx, in.conn, in.h.blocking, clk)
+}
+
+func (in *tcpInlet) close() error {
+	in.ln.Close()
+	if in.conn != nil {
+		return in.conn.Close()
+	}
+	return nil
+}
+
+// tcpOutlet is the sending end of a hand-off over TCP.
+type tcpOutlet struct {
+	h    handoff
+	conn net.Conn
+}
+
+func (out *tcpOutlet) open(ctx context.Context, clk clock) sender {
+	return newTCPSender(ctx, out.conn, out.h.blocking, clk)
+}
+
+func (out *tcpOutlet) close() error { return out.conn.Close() }
+
+// tcpSender is the sending end of a hand-off over TCP.
+type tcpSender struct {
+	conn     net.Conn
+	w        *bufio.Writer
+	blocking bool
+	clk      clock
+	sig      chan byte // frames from the receiver: ready, ack
+	sigErr   chan error
+}
+
+func newTCPSender(ctx context.Context, conn net.Conn, blocking bool, clk clock) *tcpSender {
+	s := &tcpSender{conn: conn, w: bufio.NewWriterSize(conn, 1<<16), blocking: blocking, clk: clk, sig: make(chan byte, 4), sigErr: make(chan error, 1)}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	go func() {
+		r := bufio.NewReader(conn)
+		for {
+			typ, _, _, err := readFrame(r)
+			if err != nil {
+				s.sigErr <- err
+				close(s.sig)
+				return
+			}
+			s.sig <- typ
+		}
+	}()
+	return s
+}
+
+// await waits for a signal frame of type want from the receiver.
+func (s *tcpSender) await(ctx context.Context, want byte) error {
+	select {
+	case typ, ok := <-s.sig:
+		if !ok {
+			return fmt.Errorf("receiver gone: %w", <-s.sigErr)
+		}
+		if typ != want {
+			return fmt.Errorf("exec: wire: got frame %q from the receiver, want %q", typ, want)
+		}
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (s *tcpSender) send(ctx context.Context, b *batch) (int64, bool, interval, error) {
+	var readyAt int64
+	waited := false
+	if s.blocking {
+		select {
+		case typ, ok := <-s.sig:
+			if !ok {
+				return 0, false, interval{}, fmt.Errorf("receiver gone: %w", <-s.sigErr)
+			}
+			if typ != frameReady {
+				return 0, false, interval{}, fmt.Errorf("exec: wire: got frame %q from the receiver, want %q", typ, frameReady)
+			}
+		default:
+			waited = true
+			if err := s.await(ctx, frameReady); err != nil {
+				return 0, true, interval{}, err
+			}
+		}
+		readyAt = s.clk.now()
+	}
+	start := s.clk.now()
+	if err := writeFrame(s.w, frameBatch, encodeBatch(b)); err != nil {
+		return readyAt, waited, interval{}, err
+	}
+	if err := s.w.Flush(); err != nil {
+		return readyAt, waited, interval{}, err
+	}
+	if s.blocking {
+		if err := s.await(ctx, frameAck); err != nil {
+			return readyAt, waited, interval{}, err
+		}
+	}
+	return readyAt, waited, interval{start, s.clk.now()}, nil
+}
+
+// close sends the end frame, half-closes, and waits (briefly) for the
+// receiver to close its side, so no data is lost to a reset.
+func (s *tcpSender) close() error {
+	err := writeFrame(s.w, frameEnd, nil)
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if tc, ok := s.conn.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case _, ok := <-s.sig:
+			done = !ok
+		case <-t.C:
+			done = true
+		}
+	}
+	s.conn.Close()
+	return err
+}
+
+// tcpReceiver is the receiving end of a hand-off over TCP. Its recv span
+// is its read of the frame (from the header's arrival to the decoded
+// micro-batch). Buffered: a goroutine reads frames as they come and the
+// stage dequeues them.
+type tcpReceiver struct {
+	conn     net.Conn
+	r        *bufio.Reader
+	blocking bool
+	clk      clock
+	queue    chan recvd
+}
+
+type recvd struct {
+	b    *batch
+	xfer interval
+	err  error
+}
+
+func newTCPReceiver(ctx context.Context, conn net.Conn, blocking bool, clk clock) *tcpReceiver {
+	r := &tcpReceiver{conn: conn, r: bufio.NewReaderSize(conn, 1<<16), blocking: blocking, clk: clk}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	if !blocking {
+		r.queue = make(chan recvd, 64)
+		go func() {
+			for {
+				x := r.read()
+				select {
+				case r.queue <- x:
+				case <-ctx.Done():
+					return // the stage no longer takes micro-batches
+				}
+				if x.err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return r
+}
+
+func (r *tcpReceiver) read() recvd {
+	typ, payload, arrived, err := readFrame(r.r)
+	if err != nil {
+		return recvd{err: fmt.Errorf("sender gone: %w", err)}
+	}
+	switch typ {
+	case frameEnd:
+		r.conn.Close()
+		return recvd{err: io.EOF}
+	case frameBatch:
+		b, err := decodeBatch(payload)
+		if err != nil {
+			return recvd{err: err}
+		}
+		return recvd{b: b, xfer: interval{r.clk.at(arrived), r.clk.now()}}
+	}
+	return recvd{err: fmt.Errorf("exec: wire: unexpected frame %q from the sender", typ)}
+}
+
+func (r *tcpReceiver) next(ctx context.Context) (*batch, *interval, error) {
+	var x recvd
+	if r.blocking {
+		// A failed ready signal shows up as a failed read below.
+		writeFrame(r.conn, frameReady, nil)
+		x = r.read()
+		if x.err == nil {
+			if err := writeFrame(r.conn, frameAck, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else {
+		select {
+		case x = <-r.queue:
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		}
+	}
+	if x.err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		return nil, nil, x.err
+	}
+	return x.b, &x.xfer, nil
+}

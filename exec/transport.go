@@ -1,0 +1,176 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vdpp/vdpp/plan"
+)
+
+// The transport seam. Two questions are kept apart:
+//
+//   - the link: how a micro-batch travels from a stage to the next
+//     (channels inside one process, TCP, later NCCL). A stage worker sees
+//     only the two ends of its links (source and sender), never the medium.
+//   - the process layout: how many processes run the stages and who starts
+//     them (one process; one worker process per device started by the
+//     coordinator; later, workers on several hosts started by Slurm,
+//     Kubernetes or torchrun).
+//
+// transports, below, is the one place where a plan's transport word picks
+// both.
+
+// transportSpec is what a plan's transport word selects.
+type transportSpec struct {
+	// link makes the transport's link for the given hand-off; nil: the
+	// transport is not in this build.
+	link func(h handoff) link
+	// layout runs the stages.
+	layout layout
+	// missing says why the transport is not in this build.
+	missing string
+}
+
+// transports is the one place where a plan's transport word (plan.Transport)
+// is turned into a link and a process layout. To add a transport, give it
+// an entry here and a link implementation (see doc.go).
+var transports = map[plan.Transport]transportSpec{
+	plan.TransportInproc: {link: newChanLink, layout: oneProcess{}},
+	plan.TransportTCP:    {link: newTCPLink, layout: processPerDevice{}},
+	plan.TransportNCCL:   {missing: "no CUDA/NCCL"},
+}
+
+// transportFor returns what transport t selects, or why this build cannot
+// run it.
+func transportFor(t plan.Transport) (transportSpec, error) {
+	s, ok := transports[t]
+	switch {
+	case !ok:
+		words := make([]string, 0, len(transports))
+		for _, w := range t.Values() {
+			words = append(words, string(w))
+		}
+		return transportSpec{}, fmt.Errorf("transport %q is unknown: want %s", t, strings.Join(words, ", "))
+	case s.link == nil:
+		var use []string
+		for _, w := range t.Values() {
+			if a := transports[w]; a.link != nil {
+				use = append(use, fmt.Sprintf("%s (%s)", w, a.layout.describe()))
+			}
+		}
+		return transportSpec{}, fmt.Errorf("transport %s is not available in this build (%s); use transport: %s", t, s.missing, strings.Join(use, " or "))
+	}
+	return s, nil
+}
+
+// CheckTransport reports whether this build runs transport t: nil, or an
+// error that says why not and which transports it has (with the process
+// layout each runs in).
+func CheckTransport(t plan.Transport) error {
+	_, err := transportFor(t)
+	return err
+}
+
+// newLink returns the link of the plan's transport, for the plan's
+// hand-off mode.
+func newLink(p *plan.Plan) (link, error) {
+	s, err := transportFor(p.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("exec: plan %s: %w", p.Name, err)
+	}
+	return s.link(handoffOf(p)), nil
+}
+
+// handoffOf is the hand-off of the plan's layout; a buffered receiver's
+// queue can hold every sample.
+func handoffOf(p *plan.Plan) handoff {
+	return handoff{blocking: p.Layout.Handoff == plan.HandoffBlocking, capacity: p.Workload.Samples + 1}
+}
+
+// handoff is how a link hands a micro-batch over.
+type handoff struct {
+	// blocking: the sender waits until the receiver is idle and takes the
+	// micro-batch (plan.HandoffBlocking); otherwise the micro-batch goes
+	// into the receiver's queue.
+	blocking bool
+	// capacity bounds a buffered receiver's queue where the link keeps one.
+	capacity int
+}
+
+// clock is a run's time base: integer nanoseconds since its start, on this
+// process's monotonic clock.
+type clock struct{ start time.Time }
+
+func (c clock) now() int64 { return int64(time.Since(c.start)) }
+
+// at is the run's time of t.
+func (c clock) at(t time.Time) int64 { return int64(t.Sub(c.start)) }
+
+// link is a transport between stages: it connects the sending end of a
+// stage's hand-off to the receiving end of the next stage's, wherever the
+// two stages run. Ends are connected before a run starts (listen, dial,
+// accept: a rendezvous may carry the address between processes) and
+// opened for it once its clock has started.
+type link interface {
+	// listen opens the receiving end of the hand-off into a stage; the
+	// stage before dials its address.
+	listen() (inlet, error)
+	// dial connects to the inlet at addr and returns the sending end.
+	dial(ctx context.Context, addr string) (outlet, error)
+}
+
+// inlet is the receiving end of a link.
+type inlet interface {
+	// addr is what the stage before dials.
+	addr() string
+	// accept waits, until ctx ends, for the stage before to dial.
+	accept(ctx context.Context) error
+	// open starts receiving for a run that ends with ctx, timed by clk.
+	open(ctx context.Context, clk clock) source
+	// close releases the inlet (an opened source releases itself when its
+	// run ends).
+	close() error
+}
+
+// outlet is the sending end of a link.
+type outlet interface {
+	// open starts sending for a run that ends with ctx, timed by clk.
+	open(ctx context.Context, clk clock) sender
+	// close releases the outlet (an opened sender releases itself when
+	// closed or when its run ends).
+	close() error
+}
+
+// layout is a process layout: where the stages of a run execute and who
+// starts them. It runs every stage, each hand-off over the plan's link.
+type layout interface {
+	// describe names the layout in messages ("one process").
+	describe() string
+	// check refuses, before any work, what the layout cannot run.
+	check(p *plan.Plan, f Factory, opts *Options) error
+	// run runs every stage of a checked plan and returns what they
+	// measured.
+	run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error)
+}
+
+// connect connects the hand-off from one stage to the next over l, in one
+// process: the receiving end listens, the sending end dials it.
+func connect(ctx context.Context, l link) (inlet, outlet, error) {
+	in, err := l.listen()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := l.dial(ctx, in.addr())
+	if err != nil {
+		in.close()
+		return nil, nil, err
+	}
+	if err := in.accept(ctx); err != nil {
+		in.close()
+		out.close()
+		return nil, nil, err
+	}
+	return in, out, nil
+}

@@ -1,0 +1,238 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vdpp/vdpp/models"
+	"github.com/vdpp/vdpp/plan"
+)
+
+// TestTransportFor: the one table picks the link and the process layout
+// of each transport, and refuses the ones this build lacks with a message
+// that says what to use instead.
+func TestTransportFor(t *testing.T) {
+	h := handoff{blocking: true, capacity: 2}
+	for _, c := range []struct {
+		t      plan.Transport
+		link   link
+		layout layout
+	}{
+		{plan.TransportInproc, &chanLink{}, oneProcess{}},
+		{plan.TransportTCP, tcpLink{}, processPerDevice{}},
+	} {
+		s, err := transportFor(c.t)
+		if err != nil {
+			t.Fatalf("%s: %v", c.t, err)
+		}
+		if got := s.link(h); reflect.TypeOf(got) != reflect.TypeOf(c.link) {
+			t.Errorf("%s: link %T, want %T", c.t, got, c.link)
+		}
+		if reflect.TypeOf(s.layout) != reflect.TypeOf(c.layout) {
+			t.Errorf("%s: layout %T, want %T", c.t, s.layout, c.layout)
+		}
+		if err := CheckTransport(c.t); err != nil {
+			t.Errorf("CheckTransport(%s): %v", c.t, err)
+		}
+	}
+	for tr, want := range map[plan.Transport]string{
+		plan.TransportNCCL: "transport nccl is not available in this build (no CUDA/NCCL); use transport: inproc (one process) or tcp (one process per device)",
+		"pigeon":           `transport "pigeon" is unknown: want inproc, tcp, nccl`,
+	} {
+		if _, err := transportFor(tr); err == nil || err.Error() != want {
+			t.Errorf("transportFor(%s): %v, want %q", tr, err, want)
+		}
+		if err := CheckTransport(tr); err == nil || err.Error() != want {
+			t.Errorf("CheckTransport(%s): %v, want %q", tr, err, want)
+		}
+	}
+	// Every word of the plan's vocabulary has an entry.
+	for _, tr := range plan.Transport("").Values() {
+		if _, ok := transports[tr]; !ok {
+			t.Errorf("transport %s has no entry in the table", tr)
+		}
+	}
+}
+
+// TestLinksCarryBatches: over every link of this build, in both hand-off
+// modes, micro-batches arrive whole and in order, as copies, with a
+// transfer interval on both ends, and the end of the stream arrives as
+// io.EOF.
+func TestLinksCarryBatches(t *testing.T) {
+	for _, tr := range []plan.Transport{plan.TransportInproc, plan.TransportTCP} {
+		for _, blocking := range []bool{true, false} {
+			name := string(tr) + map[bool]string{true: "/blocking", false: "/buffered"}[blocking]
+			t.Run(name, func(t *testing.T) {
+				s, err := transportFor(tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				carry(t, s.link(handoff{blocking: blocking, capacity: 4}))
+			})
+		}
+	}
+}
+
+func carry(t *testing.T, l link) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, out, err := connect(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.close()
+	defer out.close()
+	clk := clock{start: time.Now()}
+	snd, src := out.open(ctx, clk), in.open(ctx, clk)
+	sent := make([]*batch, 3)
+	for i := range sent {
+		st := &models.State{Sample: i, Seed: 7, Next: 2, X: []float32{float32(i), 1.5}}
+		st.Cond.Embedding = []float32{3}
+		sent[i] = &batch{items: []*item{{id: i, release: int64(10 * i), state: st, timings: []StageTiming{{Stage: 0, Device: "cpu0", Start: 1, End: 2}}}}}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for _, b := range sent {
+			if _, _, x, err := snd.send(ctx, b); err != nil || x.end < x.start {
+				errc <- errors.Join(err, errors.New("bad transfer interval"))
+				return
+			}
+		}
+		errc <- snd.close()
+	}()
+	for i, want := range sent {
+		got, xfer, err := src.next(ctx)
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		if xfer == nil || xfer.end < xfer.start {
+			t.Errorf("batch %d: transfer %v", i, xfer)
+		}
+		if !sameBatch(got, want) {
+			t.Errorf("batch %d: got %+v (state %+v), want %+v (state %+v)", i, got.items[0], got.items[0].state, want.items[0], want.items[0].state)
+		}
+		if got.items[0].state == want.items[0].state || &got.items[0].state.X[0] == &want.items[0].state.X[0] {
+			t.Errorf("batch %d: the receiver shares the sender's state", i)
+		}
+	}
+	if _, _, err := src.next(ctx); err != io.EOF {
+		t.Errorf("after the last batch: %v, want io.EOF", err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("sender: %v", err)
+	}
+}
+
+// sameBatch compares micro-batches by value (an empty slice equals nil).
+func sameBatch(a, b *batch) bool {
+	if len(a.items) != len(b.items) {
+		return false
+	}
+	for i, x := range a.items {
+		y := b.items[i]
+		if x.id != y.id || x.release != y.release || !reflect.DeepEqual(x.timings, y.timings) || (x.state == nil) != (y.state == nil) {
+			return false
+		}
+		if s, u := x.state, y.state; s != nil && (s.Sample != u.Sample || s.Seed != u.Seed || s.Next != u.Next ||
+			!slices.Equal(s.X, u.X) || !slices.Equal(s.Cond.Embedding, u.Cond.Embedding) || !slices.Equal(s.Cond.ImageLatent, u.Cond.ImageLatent)) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestChanLinkAddresses: the in-process link connects by name, once.
+func TestChanLinkAddresses(t *testing.T) {
+	l := newChanLink(handoff{blocking: true})
+	in, err := l.listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := l.dial(ctx, "inproc:99"); err == nil || !strings.Contains(err.Error(), "nothing listens") {
+		t.Errorf("dial of an unknown address: %v", err)
+	}
+	if _, err := l.dial(ctx, in.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.dial(ctx, in.addr()); err == nil || !strings.Contains(err.Error(), "already connected") {
+		t.Errorf("second dial: %v", err)
+	}
+	if err := in.accept(ctx); err != nil {
+		t.Errorf("accept after dial: %v", err)
+	}
+	other, _ := l.listen()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := other.accept(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("accept without a dial, cancelled: %v", err)
+	}
+}
+
+// TestLayoutIndependentOfLink: the one-process layout runs the same plan
+// over TCP links, and the outputs are those of the channel links, byte
+// for byte: the stages do not know what carries their micro-batches.
+func TestLayoutIndependentOfLink(t *testing.T) {
+	for _, handoff := range []string{"blocking", "buffered"} {
+		t.Run(handoff, func(t *testing.T) {
+			p := tcpPlan(handoff)
+			p.Transport = plan.TransportInproc
+			chanDir, tcpDir := t.TempDir(), t.TempDir()
+			if _, err := runPlan(t, p, fakeFactory(fakeModel{}), Options{OutDir: chanDir}); err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{OutDir: tcpDir, Images: fakeImages(p)}
+			if _, err := check(p, fakeFactory(fakeModel{}), &opts); err != nil {
+				t.Fatal(err)
+			}
+			s, _ := transportFor(plan.TransportTCP)
+			l := s.link(handoffOf(p))
+			res, err := runLocal(context.Background(), p, fakeFactory(fakeModel{}), l, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Done != p.Workload.Samples {
+				t.Fatalf("%d of %d samples done", res.Done, p.Workload.Samples)
+			}
+			want, got := readOutputs(t, chanDir), readOutputs(t, tcpDir)
+			if len(got) != len(want) || len(want) == 0 {
+				t.Fatalf("%d files over tcp links, %d over channels", len(got), len(want))
+			}
+			for k, v := range want {
+				if string(got[k]) != string(v) {
+					t.Errorf("%s differs between tcp and channel links", k)
+				}
+			}
+		})
+	}
+}
+
+// TestRunRefusesMissingTransport: a plan whose transport this build lacks
+// fails in Run before any model is opened, saying what to use.
+func TestRunRefusesMissingTransport(t *testing.T) {
+	p := testPlan("nccl", 4, 2, 1, [][2]int{{0, 1}, {2, 3}})
+	p.Transport = plan.TransportNCCL
+	for i := range p.Devices {
+		p.Devices[i].Kind, p.Devices[i].Provider = "gpu", plan.ProviderCUDA
+	}
+	opened := false
+	f := func(plan.Device, plan.Stage) (models.Model, error) { opened = true; return &fakeModel{}, nil }
+	_, err := Run(context.Background(), p, f, Options{Images: fakeImages(p)})
+	if err == nil || !strings.Contains(err.Error(), "exec: plan nccl: transport nccl is not available in this build") || !strings.Contains(err.Error(), "inproc (one process) or tcp (one process per device)") {
+		t.Errorf("nccl: %v", err)
+	}
+	if opened {
+		t.Error("a model was opened for a plan that was refused")
+	}
+	// A worker of such a plan is refused too, before it connects.
+	err = RunWorker(context.Background(), WorkerConfig{Plan: p, Device: "cpu0", Rendezvous: "127.0.0.1:1", Factory: f, Images: fakeImages(p)})
+	if err == nil || !strings.Contains(err.Error(), "not available in this build") {
+		t.Errorf("nccl worker: %v", err)
+	}
+}
