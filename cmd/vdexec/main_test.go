@@ -447,32 +447,3 @@ func TestProgressWidth(t *testing.T) {
 		t.Error("no width drops the ETA but keeps the rate")
 	}
 }
-
-func TestStepOverhead(t *testing.T) {
-	tl := &timeline.Timeline{Meta: timeline.Meta{Devices: []string{"a", "b"}}, Spans: []timeline.Span{
-		{Device: "a", Kind: timeline.KindStep, Start: 0, End: 1000},
-		{Device: "a", Kind: timeline.KindEncode, Start: 1000, End: 5000},
-		{Device: "a", Kind: timeline.KindStep, Start: 5000, End: 6000},
-		{Device: "b", Kind: timeline.KindStep, Start: 0, End: 4000},
-	}}
-	tm := newUNetTimer()
-	for range 4 {
-		tm.adder("a")(450)
-	}
-	tm.adder("b")(3000)
-	got := stepOverhead(tl, tm)
-	if len(got) != 2 {
-		t.Fatalf("%d devices, want 2", len(got))
-	}
-	// a: 2000 ns of steps, 1800 in 4 UNet calls: 50 ns per step, 10%.
-	if a := got[0]; a.Device != "a" || a.Calls != 4 || a.PerStepNS != 50 || a.Fraction != 0.1 {
-		t.Errorf("a: %+v", a)
-	}
-	all, ok := totalOverhead(got)
-	if !ok || all.Calls != 5 || all.StepNS != 6000 || all.UNetNS != 4800 || all.PerStepNS != 240 || all.Fraction != 0.2 {
-		t.Errorf("total: %+v", all)
-	}
-	if stepOverhead(tl, nil) != nil {
-		t.Error("overhead without a timer")
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -85,7 +84,7 @@ func profileAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := checkModelFiles(p, true); err != nil {
+	if err := checkModelFiles(p); err != nil {
 		return err
 	}
 	if err := initORT(c); err != nil {
@@ -102,13 +101,13 @@ func profileAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.ErrWriter, "vdexec: profiling %s on %d device(s): %d warm-up and %d timed repetitions each\n", p.Name, len(p.Devices), max(warm, 0), reps)
 	popts := exec.ProfileOptions{
 		Reps: reps, Warmup: warm, TCP: c.Bool(flagTCP),
-		Runtime: runtimeString(p),
+		Runtime: ort.Runtime(p),
 		Date:    c.String(flagDate),
 	}
 	if imgs != nil {
 		popts.Images = imgs.Image
 	}
-	prof, err := exec.Profile(c.Context, p, ortFactory(p, nil, true), popts)
+	prof, err := exec.Profile(c.Context, p, ort.Factory(p, true), popts)
 	if err != nil {
 		return err
 	}
@@ -122,41 +121,6 @@ func profileAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "\nwrote %s\npredict with it: vdsim run %s --costs %s\n", out, planArg, out)
 	return nil
-}
-
-// runtimeString names the runtime for the profile's provenance:
-// "onnxruntime 1.24.3 cpu, intra-op 1" (exec.Profile adds the Go version).
-func runtimeString(p *plan.Plan) string {
-	providers := map[plan.Provider]bool{}
-	threads := map[int]bool{}
-	for _, pl := range p.Pipelines {
-		for _, st := range pl.Stages {
-			d := p.Devices[st.DevIdx]
-			providers[d.Provider] = true
-			if d.Provider != plan.ProviderCUDA {
-				threads[d.Threads] = true
-			}
-		}
-	}
-	s := "onnxruntime " + ort.Version() + " " + strings.Join(sortedKeys(providers), "+")
-	if len(threads) > 0 {
-		var ts []string
-		for t := range threads {
-			ts = append(ts, strconv.Itoa(t))
-		}
-		sort.Strings(ts)
-		s += ", intra-op " + strings.Join(ts, "/")
-	}
-	return s
-}
-
-func sortedKeys(m map[plan.Provider]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, string(k))
-	}
-	sort.Strings(out)
-	return out
 }
 
 // writeProfileSummary prints what was measured: per device kind the UNet

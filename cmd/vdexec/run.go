@@ -26,6 +26,7 @@ import (
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
 	"github.com/vdpp/vdpp/timeline"
@@ -100,65 +101,28 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode := c.String(flagOnInterrupt)
-	if mode != exec.InterruptFinish && mode != exec.InterruptAbandon {
-		return fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, mode, exec.InterruptFinish, exec.InterruptAbandon)
-	}
-	if c.Duration(flagTimeout) <= 0 {
-		return fmt.Errorf("run: --%s %s: want a positive duration such as 30s", flagTimeout, c.Duration(flagTimeout))
-	}
-	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
-		return err
-	}
-	imgs, _, err := conditioning(c, p)
+	rf, err := runFlags(c, p)
 	if err != nil {
 		return err
 	}
-	if err := checkModelFiles(p, false); err != nil {
-		return err
-	}
-	if err := initORT(c); err != nil {
-		return err
-	}
-	out := c.String(flagOut)
-	if out == "" {
-		return fmt.Errorf("run: --%s is empty: give an output folder", flagOut)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("run: --%s: %w", flagOut, err)
-	}
-
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
-		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), out)
+		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), rf.out)
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	signals := watchSignals(cancel, pr, mode)
+	signals := watchSignals(cancel, pr, rf.mode)
 	defer signals.stop()
 
-	var timer *unetTimer
-	if p.Transport != "tcp" {
-		timer = newUNetTimer()
+	opts, err := runOptions(c, args, p, rf, pr)
+	if err != nil {
+		return err
 	}
-	opts := exec.Options{
-		OutDir:      out,
-		OnInterrupt: mode,
-		Progress:    pr.update,
-		Timeout:     c.Duration(flagTimeout),
-		Versions:    map[string]string{"onnxruntime": ort.Version()},
-	}
-	if imgs != nil {
-		opts.Images, opts.Conditioning = imgs.Image, imgs.Label
-	}
-	if p.Transport == "tcp" {
-		opts.WorkerCommand, err = workerLauncher(c, args)
-		if err != nil {
-			return err
-		}
-	}
-	res, runErr := exec.Run(ctx, p, ortFactory(p, timer, false), opts)
+	// The UNet calls of the stages that run in this process are timed,
+	// for the executor's overhead per step.
+	timer := exec.NewUNetTimer()
+	res, runErr := exec.Run(ctx, p, timer.Factory(ort.Factory(p, false)), opts)
 	pr.end()
 	if res == nil || res.Timeline == nil {
 		if runErr == nil {
@@ -166,20 +130,94 @@ func runAction(c *cli.Context) error {
 		}
 		return runErr
 	}
-	tl := res.Timeline
-	m := tl.Metrics()
-	overhead := stepOverhead(tl, timer)
+	werr := reportRun(c, p, res, exec.StepOverhead(res.Timeline, timer), rf.out)
+	switch {
+	case runErr != nil:
+		return errors.Join(runErr, werr)
+	case werr != nil:
+		return werr
+	case res.Interrupted:
+		return interruptedExit(signals.caught(), res, rf.mode)
+	}
+	return nil
+}
+
+// runSetup is what run's flags and checks give a run.
+type runSetup struct {
+	mode   string           // --on-interrupt
+	out    string           // --out, created
+	images *models.ImageSet // the conditioning images
+}
+
+// runFlags checks run's flags and, before any work, what the run needs:
+// the plan runs in this build, its images load, its model files exist,
+// the ONNX Runtime library loads and the output folder can be made.
+func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
+	rf := runSetup{mode: c.String(flagOnInterrupt), out: c.String(flagOut)}
+	if rf.mode != exec.InterruptFinish && rf.mode != exec.InterruptAbandon {
+		return rf, fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, rf.mode, exec.InterruptFinish, exec.InterruptAbandon)
+	}
+	if c.Duration(flagTimeout) <= 0 {
+		return rf, fmt.Errorf("run: --%s %s: want a positive duration such as 30s", flagTimeout, c.Duration(flagTimeout))
+	}
+	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
+		return rf, err
+	}
+	var err error
+	if rf.images, _, err = conditioning(c, p); err != nil {
+		return rf, err
+	}
+	if err := checkModelFiles(p); err != nil {
+		return rf, err
+	}
+	if err := initORT(c); err != nil {
+		return rf, err
+	}
+	if rf.out == "" {
+		return rf, fmt.Errorf("run: --%s is empty: give an output folder", flagOut)
+	}
+	if err := os.MkdirAll(rf.out, 0o755); err != nil {
+		return rf, fmt.Errorf("run: --%s: %w", flagOut, err)
+	}
+	return rf, nil
+}
+
+// runOptions are the executor's options of a run; transport tcp starts
+// its workers with this program (workerLauncher).
+func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *progress) (exec.Options, error) {
+	opts := exec.Options{
+		OutDir:      rf.out,
+		OnInterrupt: rf.mode,
+		Progress:    pr.update,
+		Timeout:     c.Duration(flagTimeout),
+		Versions:    map[string]string{"onnxruntime": ort.Version()},
+	}
+	if rf.images != nil {
+		opts.Images, opts.Conditioning = rf.images.Image, rf.images.Label
+	}
+	if p.Transport == plan.TransportTCP {
+		var err error
+		if opts.WorkerCommand, err = workerLauncher(c, args); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
+}
+
+// reportRun writes the run's files into out and prints its metrics (a
+// table, or JSON with --json) and the files written; it returns the
+// errors of the writes.
+func reportRun(c *cli.Context, p *plan.Plan, res *exec.Result, overhead []exec.DeviceOverhead, out string) error {
+	m := res.Timeline.Metrics()
 	files, werr := writeRunFiles(out, p, res, m, overhead)
+	w := c.App.Writer
 	if c.Bool(flagJSON) {
 		if err := writeMetricsJSON(c.App.Writer, runJSON(p, res, m, overhead)); err != nil {
 			return err
 		}
+		w = c.App.ErrWriter
 	} else {
 		writeRunTable(c.App.Writer, p, res, m, overhead)
-	}
-	w := c.App.Writer
-	if c.Bool(flagJSON) {
-		w = stderr
 	}
 	fmt.Fprintf(w, "\nwrote %d sample folder(s) in %s", len(res.Outputs), out)
 	if len(files) > 0 {
@@ -190,15 +228,7 @@ func runAction(c *cli.Context) error {
 	} else {
 		fmt.Fprintln(w)
 	}
-	switch {
-	case runErr != nil:
-		return errors.Join(runErr, werr)
-	case werr != nil:
-		return werr
-	case res.Interrupted:
-		return interruptedExit(signals.caught(), res, mode)
-	}
-	return nil
+	return werr
 }
 
 // interruptedExit is the error of a run that s stopped early, with the
@@ -293,67 +323,6 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 	}, nil
 }
 
-// deviceOverhead is the executor's own time per step on one device: step
-// spans minus the UNet calls inside them.
-type deviceOverhead struct {
-	Device string `json:"device"`
-	// StepNS is the total time of the device's step spans.
-	StepNS int64 `json:"step_span_ns"`
-	// UNetNS is the total time inside UNet calls.
-	UNetNS int64 `json:"unet_call_ns"`
-	// Calls is the number of UNet calls (sampler steps × micro-batches).
-	Calls int `json:"unet_calls"`
-	// PerStepNS is (StepNS − UNetNS) / Calls.
-	PerStepNS float64 `json:"overhead_per_step_ns"`
-	// Fraction is (StepNS − UNetNS) / StepNS.
-	Fraction float64 `json:"overhead_fraction"`
-}
-
-// stepOverhead measures, per device, the time of the step spans outside
-// the UNet calls (sampler math, copies, bookkeeping); nil when the UNet
-// calls were not timed (transport tcp: they ran in other processes).
-func stepOverhead(tl *timeline.Timeline, timer *unetTimer) []deviceOverhead {
-	if timer == nil {
-		return nil
-	}
-	step := map[string]int64{}
-	for _, s := range tl.Spans {
-		if s.Kind == timeline.KindStep {
-			step[s.Device] += s.End - s.Start
-		}
-	}
-	var out []deviceOverhead
-	for _, dev := range tl.Meta.Devices {
-		u, n := timer.get(dev)
-		st := step[dev]
-		if n == 0 || st == 0 {
-			continue
-		}
-		o := deviceOverhead{Device: dev, StepNS: st, UNetNS: int64(u), Calls: n}
-		o.PerStepNS = float64(st-int64(u)) / float64(n)
-		o.Fraction = float64(st-int64(u)) / float64(st)
-		out = append(out, o)
-	}
-	return out
-}
-
-// totalOverhead sums the per-device overheads into one.
-func totalOverhead(list []deviceOverhead) (deviceOverhead, bool) {
-	var t deviceOverhead
-	for _, o := range list {
-		t.StepNS += o.StepNS
-		t.UNetNS += o.UNetNS
-		t.Calls += o.Calls
-	}
-	if t.Calls == 0 || t.StepNS == 0 {
-		return t, false
-	}
-	t.Device = "all"
-	t.PerStepNS = float64(t.StepNS-t.UNetNS) / float64(t.Calls)
-	t.Fraction = float64(t.StepNS-t.UNetNS) / float64(t.StepNS)
-	return t, true
-}
-
 // runResult is the JSON of metrics.json and of run --json.
 type runResult struct {
 	Plan        string            `json:"plan"`
@@ -367,10 +336,10 @@ type runResult struct {
 	Interrupted bool              `json:"interrupted"`
 	Metrics     timeline.Metrics  `json:"metrics"`
 	// Overhead is the executor's own time per step, per device (inproc only).
-	Overhead []deviceOverhead `json:"executor_overhead,omitempty"`
+	Overhead []exec.DeviceOverhead `json:"executor_overhead,omitempty"`
 }
 
-func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) runResult {
+func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) runResult {
 	return runResult{
 		Plan: p.Name, File: p.File, Layout: cliutil.LayoutLabel(p), Source: "exec",
 		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
@@ -391,7 +360,7 @@ func writeMetricsJSON(w io.Writer, r runResult) error {
 // writeRunFiles writes timeline.json, trace.json, gantt.png and
 // metrics.json into dir, each atomically, and returns the paths written.
 // It writes as many as it can and returns the errors together.
-func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) ([]string, error) {
+func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) ([]string, error) {
 	tl := res.Timeline
 	var files []string
 	var errs []error
@@ -429,7 +398,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 
 // writeRunTable prints the run's metrics: the headline numbers, then one
 // row per device, then the executor's overhead per step.
-func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []deviceOverhead) {
+func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) {
 	kind := "?"
 	if len(p.Devices) > 0 {
 		kind = p.Devices[0].Kind
@@ -467,7 +436,7 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 	tw.Flush()
 
 	if len(overhead) == 0 {
-		if p.Transport == "tcp" {
+		if p.Transport == plan.TransportTCP {
 			fmt.Fprintln(w, "\nexecutor overhead per step: not measured with transport tcp (the UNet calls run in the worker processes)")
 		}
 		return
@@ -476,8 +445,8 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "device\tUNet calls\tUNet per call\toverhead per step\tof a step\t")
 	all := overhead
-	if t, ok := totalOverhead(overhead); ok && len(overhead) > 1 {
-		all = append(append([]deviceOverhead(nil), overhead...), t)
+	if t, ok := exec.TotalOverhead(overhead); ok && len(overhead) > 1 {
+		all = append(append([]exec.DeviceOverhead(nil), overhead...), t)
 	}
 	for _, o := range all {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", o.Device, o.Calls, reports.FormatSeconds(float64(o.UNetNS)/float64(o.Calls)/1e9),

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
 	"github.com/vdpp/vdpp/models/family"
 	"github.com/vdpp/vdpp/plan"
@@ -55,14 +56,25 @@ func checkRunnable(p *plan.Plan, haveImages bool) error {
 			"give this plan's images with --%s FILE,... (PNG or JPEG), simulate it with vdsim, or run a tiny-model plan such as configs/%s",
 			p.File, p.Model.Family, flagImages, defaultPlanName))
 	}
-	switch p.Transport {
-	case "", "inproc", "tcp":
-	case "nccl":
-		errs = append(errs, fmt.Errorf("%s: transport nccl is not available in this build (no CUDA/NCCL); use transport: inproc (one process) or tcp (one process per device)", p.File))
-	default:
-		errs = append(errs, fmt.Errorf("%s: transport %q: want inproc, tcp or nccl", p.File, p.Transport))
+	if err := exec.CheckTransport(p.Transport); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", p.File, err))
 	}
 	return errors.Join(errs...)
+}
+
+// checkModelFiles checks that the model files the plan's stages open are
+// named and exist (exec.CheckModelFiles), with advice for this plan: run
+// from the repository root for the built-in plan, else fix the path (and
+// where the family's files come from).
+func checkModelFiles(p *plan.Plan) error {
+	hint := exec.HintFixPath
+	if h := family.FilesHint(p.Model.Family); h != "" {
+		hint += "; " + h
+	}
+	if p.File == defaultPlan.Name {
+		hint = "run vdexec from the repository root, or pass the plan file itself: vdexec run configs/" + defaultPlanName
+	}
+	return exec.CheckModelFiles(p, exec.FileCheck{Required: true, Hint: hint})
 }
 
 // preflight checks, before any work, everything a run of p needs on this
@@ -81,7 +93,7 @@ func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
 	if files != nil {
 		fmt.Fprintf(w, "conditioning images: %s, decoded and resized to %d×%d (h×w)\n", strings.Join(files, ", "), 8*p.Model.Latent.Height, 8*p.Model.Latent.Width)
 	}
-	if err := checkModelFiles(p, false); err != nil {
+	if err := checkModelFiles(p); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "model files: %s\n", strings.Join(modelFileList(p), ", "))
@@ -89,7 +101,7 @@ func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "ONNX Runtime %s loaded from %s\n", ort.Version(), ort.Library())
-	f := ortFactory(p, nil, false)
+	f := ort.Factory(p, false)
 	var errs []error
 	for _, pl := range p.Pipelines {
 		for _, st := range pl.Stages {
@@ -103,7 +115,7 @@ func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
 				c.Close()
 			}
 			fmt.Fprintf(w, "pipeline %d stage %d on %s (%s): %s opened, inputs and outputs match %s\n",
-				st.Pipeline, st.Index, d.Name, describeProvider(d), strings.Join(parts(st), "+"), shapeString(p))
+				st.Pipeline, st.Index, d.Name, ort.DescribeDevice(d), strings.Join(parts(st), "+"), shapeString(p))
 		}
 	}
 	return errors.Join(errs...)
@@ -124,9 +136,9 @@ func parts(st plan.Stage) []string {
 // modelFileList lists the plan's model files as they will be opened.
 func modelFileList(p *plan.Plan) []string {
 	var out []string
-	for _, f := range []string{p.Model.ONNX.UNet, p.Model.ONNX.Encoder, p.Model.ONNX.Decoder} {
-		if f != "" {
-			out = append(out, p.Path(f))
+	for _, f := range exec.ModelFiles(p) {
+		if f.Path != "" {
+			out = append(out, f.Path)
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/exec/ort"
 	"github.com/vdpp/vdpp/plan"
 )
 
@@ -83,7 +84,7 @@ func workerCommand() *cli.Command {
 				Plan:       p,
 				Device:     dev,
 				Rendezvous: addr,
-				Factory:    ortFactory(p, nil, false),
+				Factory:    ort.Factory(p, false),
 				Timeout:    c.Duration(flagTimeout),
 			}
 			if imgs != nil {
