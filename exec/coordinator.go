@@ -24,6 +24,8 @@ type processPerDevice struct{}
 
 func (processPerDevice) describe() string { return "one process per device" }
 
+func (processPerDevice) workers() bool { return true }
+
 func (processPerDevice) check(p *plan.Plan, _ Factory, opts *Options) error {
 	if opts.WorkerCommand == nil {
 		return fmt.Errorf("exec: plan %s: transport %s needs a worker command (Options.WorkerCommand) to start one process per device", p.Name, p.Transport)

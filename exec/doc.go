@@ -117,6 +117,10 @@
 //     TestLinksCarryBatches;
 //   - doc.go: the table above.
 //
+// Nothing else: vdexec asks CheckTransport whether a plan's transport is
+// in this build and WorkerProcesses whether to give a worker command;
+// Profile measures the plan's own transport over its link.
+//
 // A new process layout (workers on several hosts started by Slurm,
 // Kubernetes or torchrun, meeting at a known rendezvous address instead of
 // being started by Run) is a new layout type next to oneProcess and

@@ -18,6 +18,8 @@ type oneProcess struct{}
 
 func (oneProcess) describe() string { return "one process" }
 
+func (oneProcess) workers() bool { return false }
+
 func (oneProcess) check(p *plan.Plan, f Factory, _ *Options) error {
 	if f == nil {
 		return fmt.Errorf("exec: plan %s: no model factory", p.Name)

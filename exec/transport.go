@@ -73,6 +73,14 @@ func CheckTransport(t plan.Transport) error {
 	return err
 }
 
+// WorkerProcesses reports whether transport t runs its stages in worker
+// processes that Run starts with Options.WorkerCommand (false: in this
+// process, or t is not in this build).
+func WorkerProcesses(t plan.Transport) bool {
+	s, err := transportFor(t)
+	return err == nil && s.layout.workers()
+}
+
 // newLink returns the link of the plan's transport, for the plan's
 // hand-off mode.
 func newLink(p *plan.Plan) (link, error) {
@@ -148,6 +156,9 @@ type outlet interface {
 type layout interface {
 	// describe names the layout in messages ("one process").
 	describe() string
+	// workers reports whether the stages run in worker processes started
+	// with Options.WorkerCommand.
+	workers() bool
 	// check refuses, before any work, what the layout cannot run.
 	check(p *plan.Plan, f Factory, opts *Options) error
 	// run runs every stage of a checked plan and returns what they

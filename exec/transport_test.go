@@ -40,6 +40,9 @@ func TestTransportFor(t *testing.T) {
 		if err := CheckTransport(c.t); err != nil {
 			t.Errorf("CheckTransport(%s): %v", c.t, err)
 		}
+		if got, want := WorkerProcesses(c.t), c.t == plan.TransportTCP; got != want {
+			t.Errorf("WorkerProcesses(%s) = %v, want %v", c.t, got, want)
+		}
 	}
 	for tr, want := range map[plan.Transport]string{
 		plan.TransportNCCL: "transport nccl is not available in this build (no CUDA/NCCL); use transport: inproc (one process) or tcp (one process per device)",
@@ -50,6 +53,9 @@ func TestTransportFor(t *testing.T) {
 		}
 		if err := CheckTransport(tr); err == nil || err.Error() != want {
 			t.Errorf("CheckTransport(%s): %v, want %q", tr, err, want)
+		}
+		if WorkerProcesses(tr) {
+			t.Errorf("WorkerProcesses(%s) for a transport not in this build", tr)
 		}
 	}
 	// Every word of the plan's vocabulary has an entry.

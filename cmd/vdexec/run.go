@@ -182,8 +182,9 @@ func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	return rf, nil
 }
 
-// runOptions are the executor's options of a run; transport tcp starts
-// its workers with this program (workerLauncher).
+// runOptions are the executor's options of a run; a transport whose
+// stages run in worker processes (tcp) starts them with this program
+// (workerLauncher).
 func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *progress) (exec.Options, error) {
 	opts := exec.Options{
 		OutDir:      rf.out,
@@ -195,7 +196,7 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 	if rf.images != nil {
 		opts.Images, opts.Conditioning = rf.images.Image, rf.images.Label
 	}
-	if p.Transport == plan.TransportTCP {
+	if exec.WorkerProcesses(p.Transport) {
 		var err error
 		if opts.WorkerCommand, err = workerLauncher(c, args); err != nil {
 			return opts, err
@@ -436,8 +437,8 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 	tw.Flush()
 
 	if len(overhead) == 0 {
-		if p.Transport == plan.TransportTCP {
-			fmt.Fprintln(w, "\nexecutor overhead per step: not measured with transport tcp (the UNet calls run in the worker processes)")
+		if exec.WorkerProcesses(p.Transport) {
+			fmt.Fprintf(w, "\nexecutor overhead per step: not measured with transport %s (the UNet calls run in the worker processes)\n", p.Transport)
 		}
 		return
 	}
