@@ -417,13 +417,9 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 	if m.Samples == 0 {
 		row("samples finished", "0")
 	} else {
-		row("first-sample latency", reports.FormatNS(m.FirstLatencyNS))
-		row("steady-state throughput", reports.FormatRate(m.Throughput))
-		row("makespan", reports.FormatNS(m.MakespanNS))
-		row("sample latency mean", reports.FormatSeconds(m.LatencyMeanNS/1e9))
-		row("sample latency p50", reports.FormatNS(m.LatencyP50NS))
-		row("sample latency p95", reports.FormatNS(m.LatencyP95NS))
-		row("sample latency p99", reports.FormatNS(m.LatencyP99NS))
+		for _, c := range timeline.Columns() {
+			row(c.Label, c.Text(&m))
+		}
 	}
 	tw.Flush()
 
