@@ -209,13 +209,9 @@ func newMeta(p *plan.Plan, extra map[string]string) timeline.Meta {
 	for k, x := range extra {
 		v[k] = x
 	}
-	devs := make([]string, len(p.Devices))
-	for i, d := range p.Devices {
-		devs[i] = d.Name
-	}
 	return timeline.Meta{
 		Plan: p.Name, Source: "exec", Machine: Machine(), Versions: v,
-		Created: time.Now().UTC().Format(time.RFC3339), Devices: devs,
+		Created: time.Now().UTC().Format(time.RFC3339), Devices: p.Devices.Names(),
 		Notes: []string{fmt.Sprintf("transport %s, handoff %s, micro_batch %d", p.Transport, p.Layout.Handoff, p.Layout.MicroBatch)},
 	}
 }

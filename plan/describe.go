@@ -89,7 +89,7 @@ func (p *Plan) Describe(w io.Writer) {
 		}
 	}
 	if rate > 0 && len(p.Pipelines) > 1 {
-		fmt.Fprintf(w, "\nall pipelines: at most %.3f samples/s (steady state, hand-offs and warm-up not counted)\n", rate)
+		fmt.Fprintf(w, "\nall pipelines: at most %.3f samples/s (steady state, hand-offs counted, warm-up and link set-up not)\n", rate)
 	}
 }
 

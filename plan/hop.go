@@ -81,7 +81,7 @@ func (p *Plan) checkLinks(c *checker) {
 				}
 			}
 			c.add(path, "link kind %q (%s→%s) has no costs in profile %s (it has: %s), and the profile did not measure transport %s (it measured: %s); add the link kind to the profile, or measure this transport with vdexec profile",
-				kind, a.Device, b.Device, p.Profile.File, keys(p.Profile.Links), p.Transport, keys(p.Profile.Transports))
+				kind, a.Device, b.Device, p.Profile.name(), keys(p.Profile.Links), p.Transport, keys(p.Profile.Transports))
 		}
 	}
 }

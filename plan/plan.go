@@ -81,6 +81,15 @@ type Sampler struct {
 // a short form {count: 7, kind: a5000, memory_gb: 24}.
 type Devices []Device
 
+// Names lists the devices' names, in plan order.
+func (ds Devices) Names() []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Name
+	}
+	return out
+}
+
 // Device is one accelerator (or one CPU worker).
 type Device struct {
 	Name     string   `yaml:"name"`

@@ -211,3 +211,11 @@ func (pr *Profile) Marshal() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// name is the profile's file for messages, or what stands for it.
+func (pr *Profile) name() string {
+	if pr.File == "" {
+		return "(built in code)"
+	}
+	return pr.File
+}

@@ -14,7 +14,9 @@ import (
 // device may hold stages of several pipelines (the simulator time-shares
 // it; the executor refuses such a plan), but one stage per pipeline.
 // Defaults must be filled (EnsureDefaults). On success the plan is
-// resolved (see Ready); on error it is left as it was.
+// resolved (see Ready); on error it is left as it was. The layout fields
+// are not changed: Resolve, Apply and DataParallel rebuild the layout from
+// them, replacing pipelines set here.
 func (p *Plan) UsePipelines(pipes []Pipeline) error {
 	c := newChecker(p.File, nil)
 	specs := make([]stageSpecs, len(pipes))
@@ -51,8 +53,10 @@ var errNotReady = errors.New("plan is not resolved")
 // re-check a plan themselves. The checks are the plan's own (Validate, and
 // the step-range and ends checks of an explicit layout), run again because
 // a caller may have changed a resolved plan in place; they cost
-// microseconds. A stage's Encode and Decode must be where
-// layout.encode_on and layout.decode_on put them.
+// microseconds. Every field of every stage must be what the plan makes of
+// its device and range (indices, Encode and Decode where layout.encode_on
+// and layout.decode_on put them), and a profile's costs must be numbers
+// the simulator can use, with a cost for every hop.
 func (p *Plan) Ready() error {
 	switch {
 	case p == nil:
@@ -78,15 +82,30 @@ func (p *Plan) Ready() error {
 		}
 	}
 	for i, want := range p.explicitPipelines(c, specs, true) {
+		if p.Pipelines[i].Index != i {
+			c.add(fmt.Sprintf("pipelines[%d]", i), "has index %d; pipelines are numbered by position", p.Pipelines[i].Index)
+		}
 		for j, st := range p.Pipelines[i].Stages {
-			if j < len(want.Stages) && (st.Encode != want.Stages[j].Encode || st.Decode != want.Stages[j].Decode) {
-				c.add(fmt.Sprintf("%s[%d]", specs[i].path, j), "encode %v, decode %v, but layout.encode_on %s and layout.decode_on %s say encode %v, decode %v",
-					st.Encode, st.Decode, p.Layout.EncodeOn, p.Layout.DecodeOn, want.Stages[j].Encode, want.Stages[j].Decode)
+			if j < len(want.Stages) && st != want.Stages[j] {
+				c.add(fmt.Sprintf("%s[%d]", specs[i].path, j), "is %s, but the plan makes it %s (layout.encode_on %s, decode_on %s)",
+					stageString(st), stageString(want.Stages[j]), p.Layout.EncodeOn, p.Layout.DecodeOn)
 			}
 		}
 	}
 	if len(c.errs) == 0 {
 		p.checkEnds(c)
 	}
+	if len(c.errs) == 0 && p.Profile != nil {
+		p.checkLinks(c)
+		pc := newChecker(p.Profile.File, nil)
+		p.Profile.validateCosts(pc, false)
+		c.errs = append(c.errs, pc.errs...)
+	}
 	return c.err()
+}
+
+// stageString describes a stage's fields for messages.
+func stageString(s Stage) string {
+	return fmt.Sprintf("pipeline %d stage %d on %s (device %d), steps %d..%d, encode %v, decode %v",
+		s.Pipeline, s.Index, s.Device, s.DevIdx, s.First, s.Last, s.Encode, s.Decode)
 }

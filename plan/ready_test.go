@@ -56,7 +56,14 @@ func TestReady(t *testing.T) {
 		{"gap", func(p *Plan) { p.Pipelines[0].Stages[1].First = 3 }, "steps 2..2 are not assigned"},
 		{"more steps", func(p *Plan) { p.Sampler.Steps = 6 }, "steps 4..5 are not assigned"},
 		{"wrong device index", func(p *Plan) { p.Pipelines[0].Stages[1].DevIdx = 0 }, `device "b" at index 0`},
-		{"decode moved", func(p *Plan) { p.Pipelines[0].Stages[0].Decode = true }, "layout.decode_on last say encode true, decode false"},
+		{"decode moved", func(p *Plan) { p.Pipelines[0].Stages[0].Decode = true }, "decode true, but the plan makes it pipeline 0 stage 0 on a (device 0), steps 0..1, encode true, decode false"},
+		{"stage's pipeline", func(p *Plan) { p.Pipelines[0].Stages[1].Pipeline = 3 }, "is pipeline 3 stage 1"},
+		{"stage's index", func(p *Plan) { p.Pipelines[0].Stages[1].Index = 9 }, "is pipeline 0 stage 9"},
+		{"pipeline's index", func(p *Plan) { p.Pipelines[0].Index = 4 }, "pipelines[0]: has index 4"},
+		{"negative unet", func(p *Plan) { p.Profile = costProfile(-5, 1) }, "devices.cpu.unet_ms[1]: must be > 0 ms, got -5"},
+		{"NaN bandwidth", func(p *Plan) { p.Profile = costProfile(5, math.NaN()) }, "links.default.bandwidth_gbps: must be a finite number ≥ 0, got NaN"},
+		{"profile without the hop", func(p *Plan) { p.Profile = costProfile(5, 1); p.Profile.Links = nil }, `link kind "default" (a→b) has no costs`},
+		{"usable profile", func(p *Plan) { p.Profile = costProfile(5, 0) }, ""},
 	}
 	for _, c := range cases {
 		p := readyPlan(t)
@@ -72,6 +79,15 @@ func TestReady(t *testing.T) {
 	var nilPlan *Plan
 	if nilPlan.Ready() == nil {
 		t.Error("nil plan is ready")
+	}
+}
+
+// costProfile is a profile built in code for readyPlan's devices: UNet
+// time unet ms, link bandwidth bw GB/s (0: pure latency).
+func costProfile(unet, bw float64) *Profile {
+	return &Profile{
+		Devices: map[string]DeviceCosts{"cpu": {UNetMS: map[int]float64{1: unet}}},
+		Links:   map[string]LinkCosts{DefaultLink: {LatencyUS: 3, BandwidthGBps: bw}},
 	}
 }
 

@@ -368,18 +368,33 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 // nanoseconds after the speed is applied, as the simulator does, so the
 // two agree exactly. This is the time the balanced assignment minimises the
 // maximum of. It reports false without a profile or without costs for the
-// stage's device kind.
+// stage's device kind. The stage's neighbours are read from the plan's
+// resolved Pipelines; for a pipeline not (yet) in the plan, use
+// PipelineStageNS.
 func (p *Plan) StageNS(s Stage) (int64, bool) {
-	prev, next := -1, -1
-	if s.Pipeline >= 0 && s.Pipeline < len(p.Pipelines) {
-		st := p.Pipelines[s.Pipeline].Stages
-		if s.Index > 0 && s.Index < len(st) {
-			prev = st[s.Index-1].DevIdx
-		}
-		if s.Index+1 < len(st) {
-			next = st[s.Index+1].DevIdx
-		}
+	if s.Pipeline >= 0 && s.Pipeline < len(p.Pipelines) && s.Index >= 0 && s.Index < len(p.Pipelines[s.Pipeline].Stages) {
+		return p.PipelineStageNS(p.Pipelines[s.Pipeline], s.Index)
 	}
+	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode, -1, -1)
+}
+
+// PipelineStageNS is StageNS of stage i of pipeline pl, which need not be
+// one of the plan's Pipelines (a candidate layout being weighed): the
+// hand-offs are those to and from pl's neighbouring stages. It reports
+// false for an i out of range, as StageNS does without costs.
+func (p *Plan) PipelineStageNS(pl Pipeline, i int) (int64, bool) {
+	if i < 0 || i >= len(pl.Stages) {
+		return 0, false
+	}
+	st := pl.Stages
+	prev, next := -1, -1
+	if i > 0 {
+		prev = st[i-1].DevIdx
+	}
+	if i+1 < len(st) {
+		next = st[i+1].DevIdx
+	}
+	s := st[i]
 	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode, prev, next)
 }
 
@@ -424,7 +439,7 @@ func (p *Plan) balancedSplit(c *checker, n int, devs []int) ([]int, bool) {
 			}
 			t, ok := p.stageNS(dv, k, i == encode, i == decode, prev, next)
 			if !ok {
-				c.add("layout.assignment", "balanced assignment needs costs for device kind %q (device %s) in profile %s", p.Devices[dv].Kind, p.Devices[dv].Name, p.Profile.File)
+				c.add("layout.assignment", "balanced assignment needs costs for device kind %q (device %s) in profile %s", p.Devices[dv].Kind, p.Devices[dv].Name, p.Profile.name())
 				return nil, false
 			}
 			cost[i][k] = t

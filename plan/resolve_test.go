@@ -217,3 +217,29 @@ func TestEndsOfMultiStagePipelines(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineStageNS: a candidate pipeline, not in the plan, gets the
+// same stage times as when it is the plan's layout.
+func TestPipelineStageNS(t *testing.T) {
+	p, err := Load("../configs/svd-14f-320x576-4xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := p.Pipelines[0]
+	want := make([]int64, len(cand.Stages))
+	for i, st := range cand.Stages {
+		want[i], _ = p.StageNS(st)
+	}
+	p.Pipelines = nil // the candidate is no longer in the plan
+	for i := range cand.Stages {
+		if got, ok := p.PipelineStageNS(cand, i); !ok || got != want[i] {
+			t.Errorf("stage %d: %d ns, want %d", i, got, want[i])
+		}
+	}
+	if got, _ := p.StageNS(cand.Stages[1]); got >= want[1] {
+		t.Errorf("StageNS of a stage outside the plan counts hops: %d ns, with hops %d", got, want[1])
+	}
+	if _, ok := p.PipelineStageNS(cand, 9); ok {
+		t.Error("stage 9 of 4 reports ok")
+	}
+}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -216,10 +217,7 @@ func (p *Plan) validateLinks(c *checker) {
 
 // deviceNames lists the device names for messages, shortened when long.
 func (p *Plan) deviceNames() string {
-	var names []string
-	for _, d := range p.Devices {
-		names = append(names, d.Name)
-	}
+	names := p.Devices.Names()
 	if len(names) > 8 {
 		return strings.Join(names[:4], ", ") + ", …, " + names[len(names)-1]
 	}
@@ -244,7 +242,7 @@ func (p *Plan) checkProfile(c *checker) {
 	pm, m := p.Profile.Model, p.Model
 	if pm.Family != m.Family || pm.Frames != m.Frames || pm.Latent != m.Latent || pm.Dtype != m.Dtype || pm.CFG != (m.CFG != nil) {
 		c.add("costs", "profile %s is for %s, but the plan's model is %s; use a profile measured for this model",
-			p.Profile.File, describeModel(pm.Family, pm.Frames, pm.Latent, pm.Dtype, pm.CFG),
+			p.Profile.name(), describeModel(pm.Family, pm.Frames, pm.Latent, pm.Dtype, pm.CFG),
 			describeModel(m.Family, m.Frames, m.Latent, m.Dtype, m.CFG != nil))
 	}
 	seen := map[string]bool{}
@@ -254,13 +252,11 @@ func (p *Plan) checkProfile(c *checker) {
 		}
 		seen[d.Kind] = true
 		if _, ok := p.Profile.Devices[d.Kind]; !ok {
-			c.add(fmt.Sprintf("devices[%d].kind", i), "no costs for kind %q in profile %s (it has: %s)", d.Kind, p.Profile.File, keys(p.Profile.Devices))
+			c.add(fmt.Sprintf("devices[%d].kind", i), "no costs for kind %q in profile %s (it has: %s)", d.Kind, p.Profile.name(), keys(p.Profile.Devices))
 		}
 	}
 }
 
-// checkLinks checks that every link kind the resolved layout uses has
-// costs in the profile.
 // checkMemory checks that every stage fits its device's memory, when both
 // the device's memory and the profile's memory costs are known.
 func (p *Plan) checkMemory(c *checker) {
@@ -311,30 +307,38 @@ func (prof *Profile) validate(c *checker) {
 	count(c, "model.latent.height", m.Latent.Height, 1, maxShape, "the latent height")
 	count(c, "model.latent.width", m.Latent.Width, 1, maxShape, "the latent width")
 	oneOf(c, "model.dtype", m.Dtype, "fp16", "fp32")
+	prof.validateCosts(c, true)
+}
 
+// validateCosts checks the numbers of a profile: times and sizes finite
+// and not negative, UNet times positive, jitter in [0, 1). Strict (a
+// profile file) also wants every device kind's UNet time and a positive
+// bandwidth on every link; a profile built in code may leave a bandwidth
+// at 0 for a pure latency (LinkCosts.TransferNS).
+func (prof *Profile) validateCosts(c *checker, strict bool) {
 	if len(prof.Devices) == 0 {
 		c.add("devices", "missing; give the costs of at least one device kind")
 	}
 	for _, k := range sortedKeys(prof.Devices) {
 		d := prof.Devices[k]
 		at := "devices." + k
-		if len(d.UNetMS) == 0 {
+		if len(d.UNetMS) == 0 && strict {
 			c.add(at+".unet_ms", "missing; the time of one step by micro-batch size, e.g. unet_ms: {1: 300}")
 		}
 		for b, v := range d.UNetMS {
-			if v <= 0 {
+			if !(v > 0) || math.IsInf(v, 0) {
 				c.add(fmt.Sprintf("%s.unet_ms[%d]", at, b), "must be > 0 ms, got %g", v)
 			}
 		}
 		for b, v := range d.FirstCallMS {
-			if v <= 0 {
+			if !(v > 0) || math.IsInf(v, 0) {
 				c.add(fmt.Sprintf("%s.first_call_ms[%d]", at, b), "must be > 0 ms, got %g", v)
 			}
 		}
 		nonNeg(c, at+".encode_ms", d.EncodeMS)
 		nonNeg(c, at+".decode_ms", d.DecodeMS)
 		nonNeg(c, at+".host_ms_per_step", d.HostMSPerStep)
-		if d.Jitter < 0 || d.Jitter >= 1 {
+		if !(d.Jitter >= 0 && d.Jitter < 1) {
 			c.add(at+".jitter", "must be in [0, 1) (a relative standard deviation), got %g", d.Jitter)
 		}
 		mem := d.Memory
@@ -352,8 +356,10 @@ func (prof *Profile) validate(c *checker) {
 			l := group.m[k]
 			at := group.name + "." + k
 			nonNeg(c, at+".latency_us", l.LatencyUS)
-			if l.BandwidthGBps <= 0 {
+			if strict && !(l.BandwidthGBps > 0) {
 				c.add(at+".bandwidth_gbps", "must be > 0 GB/s, got %g", l.BandwidthGBps)
+			} else {
+				nonNeg(c, at+".bandwidth_gbps", l.BandwidthGBps)
 			}
 			nonNeg(c, at+".setup_ms", l.SetupMS)
 		}
@@ -361,8 +367,8 @@ func (prof *Profile) validate(c *checker) {
 }
 
 func nonNeg(c *checker, path string, v float64) {
-	if v < 0 {
-		c.add(path, "must be ≥ 0, got %g", v)
+	if !(v >= 0) || math.IsInf(v, 0) {
+		c.add(path, "must be a finite number ≥ 0, got %g", v)
 	}
 }
 

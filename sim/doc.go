@@ -11,8 +11,9 @@
 //	m := acc.Result()                                     // first latency, throughput, ...
 //
 // Run takes a plan that plan.Ready accepts (loaded, or built in code with
-// EnsureDefaults and Resolve or UsePipelines) and never re-defaults or
-// re-checks it; what it checks itself is memory. Studies built on many
+// EnsureDefaults and Resolve or UsePipelines). It asks plan.Ready, whose
+// checks are the plan's own, and has no defaults or plan rules of its own;
+// what it checks itself is memory. Studies built on many
 // runs (data-parallel baseline, sweeps, hindsight, comparison) live in
 // package study.
 //

@@ -39,11 +39,11 @@ type stageRT struct {
 }
 
 type pipeRT struct {
-	first    int32    // flattened index of stage 0
-	queued   int      // released samples not yet taken into a micro-batch
-	nextTake int      // id of the next sample to take
-	waiting  runQueue // release times of the queued samples, in order
-	inflight runQueue // release times of the taken samples not yet done, in order (only when recording)
+	first    int32     // flattened index of stage 0
+	queued   int       // released samples not yet taken into a micro-batch
+	nextTake int       // id of the next sample to take
+	waiting  relCursor // at the release of the next sample to take
+	inflight relCursor // at the release of the oldest sample not done (only when recording)
 }
 
 type devRT struct {
@@ -147,7 +147,6 @@ func (e *engine) release() {
 	for e.nextRel < e.nSamples && e.nextRelT <= e.now {
 		p := &e.pipes[e.nextRel%np]
 		p.queued++
-		p.waiting.push(e.nextRelT)
 		e.nextRel++
 		touched++
 		if e.nextRel < e.nSamples {
@@ -175,7 +174,7 @@ func (e *engine) newJob() int32 {
 }
 
 // entryReady is the release time of the first queued sample of pipeline p.
-func (e *engine) entryReady(p *pipeRT) int64 { return p.waiting.front() }
+func (e *engine) entryReady(p *pipeRT) int64 { return p.waiting.t }
 
 // tryStart gives an idle device its next piece of work: the waiting job
 // (a sender in blocking mode, a received micro-batch in buffered mode) or
@@ -231,11 +230,7 @@ func (e *engine) startEntry(d, pi int32) {
 		}
 	}
 	p.queued -= b
-	if e.rec != nil {
-		p.waiting.moveTo(&p.inflight, b) // for the sample records' release times
-	} else {
-		p.waiting.moveTo(nil, b)
-	}
+	p.waiting.advance(b)
 	p.nextTake += b * len(e.pipes)
 	e.startCompute(d, j)
 }
@@ -349,7 +344,8 @@ func (e *engine) complete(j int32) {
 	if e.rec != nil {
 		for i := range int(jb.b) {
 			id := jb.first + i*len(e.pipes)
-			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.pop(), Done: e.now})
+			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.t, Done: e.now})
+			p.inflight.advance(1)
 		}
 	}
 	e.done += int(jb.b)

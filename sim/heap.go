@@ -111,9 +111,6 @@ func (r *ring[T]) grow() {
 	r.buf, r.head = nb, 0
 }
 
-// ptr returns a pointer to the i-th element from the front; 0 <= i < len.
-func (r *ring[T]) ptr(i int) *T { return &r.buf[(r.head+i)&(len(r.buf)-1)] }
-
 // at returns the i-th element from the front; 0 <= i < len.
 func (r *ring[T]) at(i int) T { return r.buf[(r.head+i)&(len(r.buf)-1)] }
 

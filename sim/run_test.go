@@ -125,8 +125,14 @@ func TestPlansThatCannotRun(t *testing.T) {
 		{"not resolved", func(p *plan.Plan) { p.Pipelines = nil }, "no resolved layout"},
 		{"no device", func(p *plan.Plan) { p.Pipelines[0].Stages[1].DevIdx = 7 }, "pipelines[0].stages[1].device: device \"gpu1\" at index 7"},
 		{"device kind", func(p *plan.Plan) { p.Devices[1].Kind = "h100" }, `no costs for device kind "h100"`},
-		{"link kind", func(p *plan.Plan) { p.Links.Default = "nvlink" }, `no costs for link kind "nvlink"`},
+		{"link kind", func(p *plan.Plan) { p.Links.Default = "nvlink" }, `link kind "nvlink" (gpu0→gpu1) has no costs`},
 		{"no unet", func(p *plan.Plan) { p.Profile.Devices["k0"] = plan.DeviceCosts{} }, "no unet_ms"},
+		{"negative unet", func(p *plan.Plan) { p.Profile.Devices["k0"] = plan.DeviceCosts{UNetMS: map[int]float64{1: -5}} }, "devices.k0.unet_ms[1]: must be > 0 ms, got -5"},
+		{"negative jitter", func(p *plan.Plan) {
+			c := p.Profile.Devices["k0"]
+			c.Jitter = -0.1
+			p.Profile.Devices["k0"] = c
+		}, "devices.k0.jitter: must be in [0, 1)"},
 		{"zero rate", func(p *plan.Plan) { p.Workload.Arrival = plan.Arrival{Kind: "poisson"} }, "poisson arrivals need rate > 0"},
 		{"arrival", func(p *plan.Plan) { p.Workload.Arrival.Kind = "burst" }, `workload.arrival.kind: "burst" is not allowed`},
 		{"samples", func(p *plan.Plan) { p.Workload.Samples = 0 }, "workload.samples"},
@@ -134,8 +140,8 @@ func TestPlansThatCannotRun(t *testing.T) {
 		{"micro batch", func(p *plan.Plan) { p.Layout.MicroBatch = -1 }, "micro_batch"},
 		{"gap", func(p *plan.Plan) { p.Pipelines[0].Stages[1].First = 3 }, "steps 2..2 are not assigned"},
 		{"short", func(p *plan.Plan) { p.Sampler.Steps = 5 }, "steps 4..4 are not assigned"},
-		{"decode early", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Decode = true }, "decode true, but layout.encode_on first and layout.decode_on last say encode true, decode false"},
-		{"encode late", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Encode, p.Pipelines[0].Stages[1].Encode = false, true }, "encode true, decode true, but layout.encode_on first"},
+		{"decode early", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Decode = true }, "encode true, decode true, but the plan makes it pipeline 0 stage 0 on gpu0 (device 0), steps 0..1, encode true, decode false"},
+		{"encode late", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Encode, p.Pipelines[0].Stages[1].Encode = false, true }, "stages[1]: is pipeline 0 stage 1 on gpu1 (device 1), steps 2..3, encode true, decode true, but the plan makes it"},
 		{"speed", func(p *plan.Plan) { p.Devices[0].Speed = -1 }, "devices[0].speed: must be > 0"},
 		{"interval", func(p *plan.Plan) { p.Workload.Arrival = plan.Arrival{Kind: "interval", IntervalMS: -1} }, "interval_ms"},
 	}

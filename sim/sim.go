@@ -104,11 +104,10 @@ func newEngine(p *plan.Plan) (*engine, error) {
 		jitRng:   rand.New(rand.NewPCG(w.Seed, streamJitter)),
 	}
 	e.devs = make([]devRT, len(p.Devices))
-	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: make([]string, len(p.Devices)), Profile: pr.ProvenanceString()}
+	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: p.Devices.Names(), Profile: pr.ProvenanceString()}
 	for i, d := range p.Devices {
 		e.devs[i].name = d.Name
 		e.devs[i].job = -1
-		e.meta.Devices[i] = d.Name
 	}
 	if p.TransportMeasured() {
 		e.meta.Notes = append(e.meta.Notes, "hand-offs cost as measured for transport "+string(p.Transport))
@@ -117,7 +116,11 @@ func newEngine(p *plan.Plan) (*engine, error) {
 	linkIdx := map[[2]int32]int32{}
 	for pi, pl := range p.Pipelines {
 		first := int32(len(e.stages))
-		e.pipes = append(e.pipes, pipeRT{first: first, nextTake: pi})
+		e.pipes = append(e.pipes, pipeRT{
+			first: first, nextTake: pi,
+			waiting:  newRelCursor(w, pi, len(p.Pipelines)),
+			inflight: newRelCursor(w, pi, len(p.Pipelines)),
+		})
 		for si, st := range pl.Stages {
 			rt, err := e.stageCosts(p, pi, si, st)
 			if err != nil {

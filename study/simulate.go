@@ -39,11 +39,7 @@ func Simulate(p *plan.Plan, trace bool) (*Run, error) {
 	if p.Profile == nil {
 		return nil, fmt.Errorf("study: plan %s: %w", p.Name, ErrNoProfile)
 	}
-	names := make([]string, len(p.Devices))
-	for i, d := range p.Devices {
-		names[i] = d.Name
-	}
-	acc := timeline.NewAccumulator(names)
+	acc := timeline.NewAccumulator(p.Devices.Names())
 	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc})
 	if err != nil {
 		var me *sim.MemoryError

@@ -109,9 +109,5 @@ func runsStage(p *plan.Plan, dev string) bool {
 
 // deviceNames lists the plan's devices, comma-separated.
 func deviceNames(p *plan.Plan) string {
-	names := make([]string, len(p.Devices))
-	for i, d := range p.Devices {
-		names[i] = d.Name
-	}
-	return strings.Join(names, ", ")
+	return strings.Join(p.Devices.Names(), ", ")
 }
