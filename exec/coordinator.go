@@ -275,6 +275,12 @@ func (c *coordinator) join(conn net.Conn) error {
 		return fmt.Errorf("exec: tcp rendezvous: a process connected without a valid hello (%v)", err)
 	}
 	w, ok := c.workers[h.Device]
+	refused := true
+	defer func() {
+		if refused {
+			conn.Close()
+		}
+	}()
 	switch {
 	case !ok:
 		cc.send(control{Type: "assign", Error: "unexpected device"})
@@ -286,6 +292,7 @@ func (c *coordinator) join(conn net.Conn) error {
 		cc.send(control{Type: "assign", Error: "plan mismatch"})
 		return fmt.Errorf("exec: tcp rendezvous: plan mismatch: the worker for device %s runs a plan with hash %s, the coordinator %s (start workers with the same plan file)", h.Device, h.PlanHash, c.hash)
 	}
+	refused = false
 	w.ctl, w.hello = cc, h
 	go c.reader(h.Device, cc)
 	return nil

@@ -123,8 +123,8 @@ func Run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, e
 // were checked once, by the plan), this build has its transport, and what
 // only the executor and the transport's process layout need.
 func check(p *plan.Plan, f Factory, opts *Options) (transportSpec, error) {
-	if err := p.Ready(); err != nil {
-		return transportSpec{}, fmt.Errorf("exec: %w", err)
+	if err := checkPlan(p); err != nil {
+		return transportSpec{}, err
 	}
 	spec, err := transportFor(p.Transport)
 	if err != nil {
@@ -143,9 +143,6 @@ func check(p *plan.Plan, f Factory, opts *Options) (transportSpec, error) {
 	if err := spec.layout.check(p, f, opts); err != nil {
 		return transportSpec{}, err
 	}
-	if err := checkPlan(p); err != nil {
-		return transportSpec{}, err
-	}
 	return spec, conditioningDefaults(p, opts)
 }
 
@@ -162,11 +159,15 @@ func conditioningDefaults(p *plan.Plan, opts *Options) error {
 	return nil
 }
 
-// checkPlan checks what the executor needs of a resolved plan beyond the
-// plan's own rules: its model files exist, its sampler is one the executor
+// checkPlan checks, for Run, RunWorker and Profile alike, that the plan is
+// resolved (plan.Ready: the plan's own rules) and what the executor needs
+// beyond them: its model files exist, its sampler is one the executor
 // implements, and each device runs one stage (the simulator can time-share
 // a device between pipelines; the executor gives each stage a device).
 func checkPlan(p *plan.Plan) error {
+	if err := p.Ready(); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
 	if _, err := samplerConfig(p); err != nil {
 		return err
 	}

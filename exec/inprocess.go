@@ -46,6 +46,9 @@ func runLocal(ctx context.Context, p *plan.Plan, f Factory, l link, opts Options
 	defer r.cancel(nil)
 	defer r.release()
 	if err := r.build(l, mods); err != nil {
+		if r.out != nil {
+			r.out.wait() // end the output writer the build started
+		}
 		return nil, err
 	}
 	r.watch(ctx)

@@ -135,3 +135,15 @@ func TestProfileImages(t *testing.T) {
 		t.Errorf("malformed image: error %v, want it to say the image has 5 values", err)
 	}
 }
+
+// TestProfileRefusesUnresolvedPlan: Profile, like Run, takes only a plan
+// that plan.Ready accepts (an unresolved one used to measure nothing, and
+// a micro-batch of 0 to hang).
+func TestProfileRefusesUnresolvedPlan(t *testing.T) {
+	p := testPlan("unresolved", 4, 2, 1, [][2]int{{0, 1}, {2, 3}})
+	p.Layout.MicroBatch = 0
+	_, err := Profile(context.Background(), p, fakeFactory(fakeModel{}), ProfileOptions{Reps: 1, Images: fakeImages(p)})
+	if err == nil || !strings.Contains(err.Error(), "layout.micro_batch") {
+		t.Fatalf("profile of a plan with micro_batch 0: err %v", err)
+	}
+}

@@ -21,12 +21,20 @@ func NewImageSet(images [][]float32, labels []string) (*ImageSet, error) {
 	return &ImageSet{Images: images, Labels: labels}, nil
 }
 
-// Image returns the conditioning image of sample i (image i mod N).
+// Image returns the conditioning image of sample i (image i mod N), or an
+// error for a set without images or a negative i.
 func (s *ImageSet) Image(i int) ([]float32, error) {
+	if s == nil || len(s.Images) == 0 || i < 0 {
+		return nil, fmt.Errorf("models: image set: no image for sample %d (the set has none; build it with NewImageSet)", i)
+	}
 	return s.Images[i%len(s.Images)], nil
 }
 
-// Label names the conditioning image of sample i.
+// Label names the conditioning image of sample i ("image i" when the set
+// has no label for it).
 func (s *ImageSet) Label(i int) string {
+	if s == nil || len(s.Labels) == 0 || i < 0 {
+		return fmt.Sprintf("image %d", i)
+	}
 	return s.Labels[i%len(s.Labels)]
 }
