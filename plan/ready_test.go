@@ -61,9 +61,10 @@ func TestReady(t *testing.T) {
 		{"stage's index", func(p *Plan) { p.Pipelines[0].Stages[1].Index = 9 }, "is pipeline 0 stage 9"},
 		{"pipeline's index", func(p *Plan) { p.Pipelines[0].Index = 4 }, "pipelines[0]: has index 4"},
 		{"negative unet", func(p *Plan) { p.Profile = costProfile(-5, 1) }, "devices.cpu.unet_ms[1]: must be > 0 ms, got -5"},
-		{"NaN bandwidth", func(p *Plan) { p.Profile = costProfile(5, math.NaN()) }, "links.default.bandwidth_gbps: must be a finite number ≥ 0, got NaN"},
+		{"NaN bandwidth", func(p *Plan) { p.Profile = costProfile(5, math.NaN()) }, "links.default.bandwidth_gbps: must be ≥ 0 GB/s (0 or +Inf: latency only), got NaN"},
 		{"profile without the hop", func(p *Plan) { p.Profile = costProfile(5, 1); p.Profile.Links = nil }, `link kind "default" (a→b) has no costs`},
 		{"usable profile", func(p *Plan) { p.Profile = costProfile(5, 0) }, ""},
+		{"infinite bandwidth", func(p *Plan) { p.Profile = costProfile(5, math.Inf(1)) }, ""},
 	}
 	for _, c := range cases {
 		p := readyPlan(t)

@@ -356,10 +356,12 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 			l := group.m[k]
 			at := group.name + "." + k
 			nonNeg(c, at+".latency_us", l.LatencyUS)
-			if strict && !(l.BandwidthGBps > 0) {
-				c.add(at+".bandwidth_gbps", "must be > 0 GB/s, got %g", l.BandwidthGBps)
-			} else {
-				nonNeg(c, at+".bandwidth_gbps", l.BandwidthGBps)
+			// +Inf is a link whose bytes cost nothing (only its latency).
+			switch bw := l.BandwidthGBps; {
+			case strict && !(bw > 0):
+				c.add(at+".bandwidth_gbps", "must be > 0 GB/s, got %g", bw)
+			case !(bw >= 0):
+				c.add(at+".bandwidth_gbps", "must be ≥ 0 GB/s (0 or +Inf: latency only), got %g", bw)
 			}
 			nonNeg(c, at+".setup_ms", l.SetupMS)
 		}

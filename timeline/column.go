@@ -40,6 +40,9 @@ type Column struct {
 	Get func(m *Metrics) float64
 	// Format writes one value with its unit, three significant digits.
 	Format func(v float64) string
+	// Headline marks the metrics a one-line summary leads with (first-sample
+	// latency and throughput; see Headlines).
+	Headline bool
 
 	// percentile is p for the column of the p-th latency percentile.
 	percentile float64
@@ -90,6 +93,18 @@ func (c Column) Ratio(a, b *Metrics) (r float64, ok bool) {
 
 // Columns returns the metric table, in the order tables print it.
 func Columns() []Column { return slices.Clone(columns) }
+
+// Headlines returns the columns marked Headline, in table order: what a
+// one-line summary of a run or of a prediction's error reports.
+func Headlines() []Column {
+	var out []Column
+	for _, c := range columns {
+		if c.Headline {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // LookupColumn returns the column of the given Key.
 func LookupColumn(key string) (Column, bool) {
@@ -168,6 +183,11 @@ var metricsFieldKeys = sync.OnceValue(func() map[string]bool {
 func nsColumn(key, label, def string, get func(m *Metrics) int64) Column {
 	return Column{Key: key, Label: label, Def: def, Unit: UnitNS,
 		Get: func(m *Metrics) float64 { return float64(get(m)) }, Format: formatNS}
+}
+
+func headline(c Column) Column {
+	c.Headline = true
+	return c
 }
 
 func formatNS(v float64) string { return FormatSeconds(v / 1e9) }

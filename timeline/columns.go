@@ -5,10 +5,10 @@ package timeline
 // from it: to add a metric, add its line here (a latency percentile is
 // latencyPercentile(p)). See Column for what each field means.
 var columns = []Column{
-	nsColumn("first_latency", "first-sample latency",
+	headline(nsColumn("first_latency", "first-sample latency",
 		"completion of the first finished sample minus its release (see first-sample latency)",
-		func(m *Metrics) int64 { return m.FirstLatencyNS }),
-	{Key: "throughput", Label: "steady-state throughput", Short: "throughput", Unit: UnitPerSecond,
+		func(m *Metrics) int64 { return m.FirstLatencyNS })),
+	{Key: "throughput", Label: "steady-state throughput", Short: "throughput", Unit: UnitPerSecond, Headline: true,
 		Def: "samples per second once the pipelines are full, summed over pipelines (see steady-state throughput)",
 		Get: func(m *Metrics) float64 { return m.Throughput }, Format: FormatRate},
 	nsColumn("makespan", "makespan",

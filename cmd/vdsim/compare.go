@@ -120,8 +120,7 @@ func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile st
 		return
 	}
 	var errs []string
-	for _, key := range []string{"first_latency", "throughput"} {
-		col, _ := timeline.LookupColumn(key)
+	for _, col := range timeline.Headlines() {
 		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(&cmp.Hindsight.Metrics), col.Get(q)))
 	}
 	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", strings.Join(errs, ", "))
