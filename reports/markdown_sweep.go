@@ -156,9 +156,9 @@ func RenderSweepMarkdown(w io.Writer, r SweepReport) error {
 	}
 	if r.Plan != nil {
 		p := r.Plan
-		md.line("Model %s, %d frames, latent %d×%d×%d, %s; %d sampler steps; %d samples per run (%s arrival); costs %s.",
+		md.line("Model %s, %d frames, latent %d×%d×%d, %s; %d sampler steps; %d samples per run, arrival %s; costs %s.",
 			p.Model.Family, p.Model.Frames, p.Model.Latent.Channels, p.Model.Latent.Height, p.Model.Latent.Width, p.Model.Dtype,
-			p.Sampler.Steps, p.Workload.Samples, p.Workload.Arrival.Kind, orDash(p.Costs))
+			p.Sampler.Steps, p.Workload.Samples, p.Workload.Arrival, orDash(p.Costs))
 		md.line("")
 	}
 	md.line("Layouts: **pipeline** is one pipeline whose stages split the sampler steps over all devices; **data parallel** is one whole-sample pipeline per device; **hybrid** is several pipelines of several stages.")
