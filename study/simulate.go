@@ -51,6 +51,29 @@ func Simulate(p *plan.Plan, trace bool) (*Run, error) {
 	return &Run{Plan: p, Result: res, Metrics: acc.Result()}, nil
 }
 
+// KindOf is the kind of p's resolved layout: data parallel when every
+// pipeline is one stage, a pipeline when there is one pipeline of several
+// stages, else a hybrid.
+func KindOf(p *plan.Plan) LayoutKind {
+	switch {
+	case IsDataParallel(p):
+		return LayoutDataParallel
+	case len(p.Pipelines) == 1:
+		return LayoutPipeline
+	}
+	return LayoutHybrid
+}
+
+// LayoutLabel names p's layout by its kind and pipelines × stages:
+// "pipeline 1×7", "data parallel 7×1", "hybrid 2×2".
+func LayoutLabel(p *plan.Plan) string {
+	s := 0
+	if len(p.Pipelines) > 0 {
+		s = len(p.Pipelines[0].Stages)
+	}
+	return fmt.Sprintf("%s %d×%d", KindOf(p).Name(), len(p.Pipelines), s)
+}
+
 // IsDataParallel reports whether every pipeline of p is one stage: each
 // device runs whole samples.
 func IsDataParallel(p *plan.Plan) bool {

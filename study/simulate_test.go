@@ -135,3 +135,28 @@ func TestBaseline(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutLabel names layouts by their resolved shape.
+func TestLayoutLabel(t *testing.T) {
+	p, err := plan.Load("../configs/svd-14f-320x576-4xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := p.DataParallel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hy := p.Clone()
+	r := 2
+	if err := hy.Apply(plan.Overrides{Replicas: &r}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    *plan.Plan
+		want string
+	}{{p, "pipeline 1×4"}, {dp, "data parallel 4×1"}, {hy, "hybrid 2×2"}} {
+		if got := LayoutLabel(c.p); got != c.want {
+			t.Errorf("label %q, want %q", got, c.want)
+		}
+	}
+}

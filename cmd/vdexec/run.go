@@ -29,6 +29,7 @@ import (
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
+	"github.com/vdpp/vdpp/study"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -108,7 +109,7 @@ func runAction(c *cli.Context) error {
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
-		p.Name, p.Workload.Samples, cliutil.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), rf.out)
+		p.Name, p.Workload.Samples, study.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), rf.out)
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
@@ -342,7 +343,7 @@ type runResult struct {
 
 func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) runResult {
 	return runResult{
-		Plan: p.Name, File: p.File, Layout: cliutil.LayoutLabel(p), Source: "exec",
+		Plan: p.Name, File: p.File, Layout: study.LayoutLabel(p), Source: "exec",
 		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
 		Done: res.Done, Total: res.Total, Interrupted: res.Interrupted,
 		Metrics: m, Overhead: overhead,
@@ -383,7 +384,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 	})
 	if len(tl.Spans) > 0 {
 		try("gantt.png", func(path string) error {
-			panels := []reports.GanttPanel{{Title: "measured, " + cliutil.LayoutLabel(p), TL: tl}}
+			panels := []reports.GanttPanel{{Title: "measured, " + study.LayoutLabel(p), TL: tl}}
 			return reports.WriteGanttPNG(path, panels, reports.GanttOptions{})
 		})
 	}
@@ -409,7 +410,7 @@ func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metri
 		status = " (interrupted)"
 	}
 	fmt.Fprintf(w, "%s: %d of %d samples%s, %s on %d × %s, %d steps, measured on %s\n",
-		p.Name, res.Done, res.Total, status, cliutil.LayoutLabel(p), len(p.Devices), kind, p.Sampler.Steps, res.Timeline.Meta.Machine)
+		p.Name, res.Done, res.Total, status, study.LayoutLabel(p), len(p.Devices), kind, p.Sampler.Steps, res.Timeline.Meta.Machine)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\tmeasured\t\n")

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/vdpp/vdpp/internal/atomicfile"
@@ -119,14 +118,14 @@ func costsLine(p *plan.Plan) string {
 
 func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
 	p := r.Plan
-	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.Metrics.Samples, cliutil.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
+	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.Metrics.Samples, study.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
 	fmt.Fprintln(w, costsLine(p))
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	mine := cliutil.LayoutLabel(p)
+	mine := study.LayoutLabel(p)
 	if dp != nil {
-		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, cliutil.LayoutLabel(dp.Plan), "ratio")
+		fmt.Fprintf(tw, "metric\t%s\t%s\t%s\n", mine, study.LayoutLabel(dp.Plan), "ratio")
 	} else {
 		fmt.Fprintf(tw, "metric\t%s\n", mine)
 	}
@@ -144,8 +143,8 @@ func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	if dp != nil {
-		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, cliutil.LayoutLabel(dp.Plan), dp.Metrics.Samples)
-		for _, line := range reports.BaselineVerdict(r.Metrics, dp.Metrics, "the "+strings.SplitN(mine, " ", 2)[0], "data parallel") {
+		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, study.LayoutLabel(dp.Plan), dp.Metrics.Samples)
+		for _, line := range reports.BaselineVerdict(r.Metrics, dp.Metrics, "the "+study.KindOf(p).Name(), "data parallel") {
 			fmt.Fprintln(w, line)
 		}
 	} else {
@@ -156,7 +155,7 @@ func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
 
 // writeDeviceTable prints each device's utilisation, idle split and memory.
 func writeDeviceTable(w io.Writer, r *study.Run) {
-	fmt.Fprintf(w, "\ndevices (%s)\n", cliutil.LayoutLabel(r.Plan))
+	fmt.Fprintf(w, "\ndevices (%s)\n", study.LayoutLabel(r.Plan))
 	mem := map[string]sim.DeviceMemory{}
 	for _, m := range r.Result.Memory {
 		mem[m.Device] = m
@@ -197,7 +196,7 @@ type runJSON struct {
 
 func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, files []string) error {
 	j := runJSON{
-		Plan: r.Plan.Name, File: r.Plan.File, Layout: cliutil.LayoutLabel(r.Plan),
+		Plan: r.Plan.Name, File: r.Plan.File, Layout: study.LayoutLabel(r.Plan),
 		Profile:  r.Plan.Profile.ProvenanceString(),
 		Measured: r.Plan.Profile.Provenance.Source == "measured",
 		Metrics:  r.Metrics, Memory: r.Result.Memory,
@@ -230,7 +229,7 @@ func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	mj := map[string]any{"plan": r.Plan.Name, "layout": cliutil.LayoutLabel(r.Plan), "metrics": r.Metrics}
+	mj := map[string]any{"plan": r.Plan.Name, "layout": study.LayoutLabel(r.Plan), "metrics": r.Metrics}
 	if dp != nil {
 		mj["data_parallel"] = dp.Metrics
 		mj["ratio"] = timeline.Ratios(&r.Metrics, &dp.Metrics)
@@ -276,14 +275,14 @@ func writeTimelineFiles(path func(name string) string, r, dp *study.Run) ([]repo
 	if err := atomicfile.Write(path("trace.json"), buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
-	panels := []reports.GanttPanel{{Title: "predicted, " + cliutil.LayoutLabel(r.Plan), TL: tl}}
+	panels := []reports.GanttPanel{{Title: "predicted, " + study.LayoutLabel(r.Plan), TL: tl}}
 	if dp != nil && dp.Result.Timeline != nil {
-		panels = append(panels, reports.GanttPanel{Title: "predicted, " + cliutil.LayoutLabel(dp.Plan) + " (baseline)", TL: dp.Result.Timeline})
+		panels = append(panels, reports.GanttPanel{Title: "predicted, " + study.LayoutLabel(dp.Plan) + " (baseline)", TL: dp.Result.Timeline})
 	}
 	if err := reports.WriteGanttPNG(path("gantt.png"), panels, reports.GanttOptions{}); err != nil {
 		return nil, err
 	}
-	title := "Gantt chart: " + cliutil.LayoutLabel(r.Plan)
+	title := "Gantt chart: " + study.LayoutLabel(r.Plan)
 	if len(panels) > 1 {
 		title += " (top) and the data-parallel baseline (bottom), on one time axis"
 	}

@@ -256,21 +256,3 @@ func ParseShape(s string) ([5]int, error) {
 	}
 	return sh, nil
 }
-
-// LayoutLabel names a plan's layout by its pipelines × stages: "pipeline
-// 1×7", "data parallel 7×1", "hybrid 2×2".
-func LayoutLabel(p *plan.Plan) string {
-	r := len(p.Pipelines)
-	s := 0
-	if r > 0 {
-		s = len(p.Pipelines[0].Stages)
-	}
-	kind := "hybrid"
-	switch {
-	case s == 1:
-		kind = "data parallel"
-	case r == 1:
-		kind = "pipeline"
-	}
-	return fmt.Sprintf("%s %d×%d", kind, r, s)
-}
