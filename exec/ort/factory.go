@@ -25,7 +25,7 @@ func Factory(p *plan.Plan, all bool) exec.Factory {
 			Height:   p.Model.Latent.Height,
 			Width:    p.Model.Latent.Width,
 		}
-		opts := Options{Provider: string(d.Provider), InterOpThreads: 1}
+		opts := Options{Provider: d.Provider, InterOpThreads: 1}
 		switch d.Provider {
 		case plan.ProviderCUDA:
 			opts.CUDADevice = d.Index

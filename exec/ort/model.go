@@ -10,13 +10,14 @@ import (
 
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/models/onnx"
+	"github.com/vdpp/vdpp/plan"
 )
 
 // Options configures the sessions of a Model.
 type Options struct {
-	// Provider is the execution provider: "cpu" (the default when empty)
-	// or "cuda".
-	Provider string
+	// Provider is the execution provider: plan.ProviderCPU (the default
+	// when empty) or plan.ProviderCUDA.
+	Provider plan.Provider
 	// IntraOpThreads is the thread count inside one operator; 0 lets ONNX
 	// Runtime choose (all cores).
 	IntraOpThreads int
@@ -29,7 +30,7 @@ type Options struct {
 
 func (o Options) validate() error {
 	switch {
-	case o.Provider != "" && o.Provider != "cpu" && o.Provider != "cuda":
+	case o.Provider != "" && !o.Provider.Valid():
 		return fmt.Errorf("ort: options: provider %q: want cpu or cuda", o.Provider)
 	case o.IntraOpThreads < 0:
 		return fmt.Errorf("ort: options: intra-op threads %d: want ≥ 0 (0: ONNX Runtime's default)", o.IntraOpThreads)
@@ -377,7 +378,7 @@ func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*par
 	}
 	p.sess, err = onnxruntime.NewDynamicAdvancedSession(path, inNames, outNames, so)
 	if err != nil {
-		if opts.Provider == "cuda" {
+		if opts.Provider == plan.ProviderCUDA {
 			return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, cudaError(err))
 		}
 		return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, err)
@@ -410,7 +411,7 @@ func sessionOptions(opts Options) (*onnxruntime.SessionOptions, error) {
 			return fail(fmt.Errorf("inter-op threads %d: %w", opts.InterOpThreads, err))
 		}
 	}
-	if opts.Provider == "cuda" {
+	if opts.Provider == plan.ProviderCUDA {
 		cu, err := onnxruntime.NewCUDAProviderOptions()
 		if err != nil {
 			return fail(cudaError(err))
