@@ -2,6 +2,18 @@
 // executor: spans on devices, sample release and completion times, and the
 // run's metadata. Both sides emit the same type, and one metrics
 // implementation (Metrics) turns any timeline into the numbers we report.
+//
+//	tl, err := timeline.ReadFile("out/demo/measured/timeline.json")
+//	if err != nil { ... }
+//	if err := tl.Validate(); err != nil { ... } // spans causal, no overlaps
+//	m := tl.Metrics()                            // or a streaming Accumulator
+//	for _, c := range timeline.Columns() {       // the one metric table
+//		fmt.Println(c.Label, c.Text(&m))
+//	}
+//	err = timeline.WriteTrace(w, tl)             // Perfetto / chrome://tracing
+//
+// Columns is the metric table that every CLI table, JSON form and report
+// reads: a metric is named, defined, read and formatted there once.
 package timeline
 
 // Kind says what a span is doing.
