@@ -1,0 +1,204 @@
+package study
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vdpp/vdpp/plan"
+)
+
+// searchPlan writes a small random plan and its profile to a folder and
+// loads it: 2–4 devices of two kinds at random speeds, maybe one link of
+// its own, 4–8 steps, UNet costs for micro-batches 1 and 2.
+func searchPlan(t *testing.T, rng *rand.Rand, samples int, jitter float64) *plan.Plan {
+	t.Helper()
+	dir := t.TempDir()
+	costs := fmt.Sprintf(`provenance: {source: estimate, date: 2026-01-01, reference: search test}
+model: {family: tiny, frames: 2, latent: {channels: 4, height: 8, width: 8}, dtype: fp32}
+devices:
+  a: {unet_ms: {1: %.1f, 2: %.1f}, first_call_ms: {1: %.1f}, encode_ms: %.1f, decode_ms: %.1f, host_ms_per_step: 0.5, jitter: %g,
+      memory_gb: {unet: 3, runtime: 1, activations_per_sample: 2, encoder: 1, decoder: 1}}
+  b: {unet_ms: {1: %.1f}, encode_ms: %.1f, decode_ms: %.1f, jitter: %g,
+      memory_gb: {unet: 3, runtime: 1, activations_per_sample: 2, encoder: 1, decoder: 1}}
+links:
+  pcie: {latency_us: %.0f, bandwidth_gbps: 0.001, setup_ms: %.1f}
+  slow: {latency_us: %.0f, bandwidth_gbps: 0.0005}
+`, 10+rng.Float64()*20, 25+rng.Float64()*30, 30+rng.Float64()*40, rng.Float64()*10, rng.Float64()*30, jitter,
+		10+rng.Float64()*20, rng.Float64()*10, rng.Float64()*30, jitter,
+		rng.Float64()*3000, rng.Float64()*20, rng.Float64()*8000)
+	n := 2 + rng.IntN(3)
+	var devs []string
+	for i := range n {
+		devs = append(devs, fmt.Sprintf("{name: d%d, kind: %s, speed: %g, memory_gb: 10}", i, []string{"a", "b"}[rng.IntN(2)], []float64{1, 1, 1.5}[rng.IntN(3)]))
+	}
+	links := "{default: pcie}"
+	if n > 2 && rng.IntN(2) == 0 {
+		links = "{default: pcie, overrides: [{between: [d0, d2], kind: slow}]}"
+	}
+	pl := fmt.Sprintf(`name: search
+model: {family: tiny, frames: 2, latent: {channels: 4, height: 8, width: 8}, dtype: fp32}
+sampler: {steps: %d}
+devices: [%s]
+links: %s
+workload: {samples: %d, seed: %d}
+costs: costs.yaml
+`, 4+rng.IntN(5), strings.Join(devs, ", "), links, samples, rng.IntN(100))
+	for name, data := range map[string]string{"costs.yaml": costs, "plan.yaml": pl} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := plan.Load(filepath.Join(dir, "plan.yaml"))
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, pl, costs)
+	}
+	return p
+}
+
+// goalOptions are the options of each goal in the tests, with SLOs and
+// targets scaled to the plan so that they bind for some candidates.
+func goalOptions(g Goal) SearchOptions {
+	o := SearchOptions{Goal: g, RateSamples: 40}
+	switch g {
+	case GoalRate:
+		o.SLOP95NS = 400e6
+	case GoalDevices:
+		o.TargetThroughput = 12
+	case GoalThroughput:
+		o.SLOFirstNS = 350e6
+	}
+	return o
+}
+
+// TestSearchEqualsBruteForce: on small random spaces, for every goal, the
+// search with its bounds finds the same winner, with the same metrics, as
+// simulating every candidate; and every bound holds against the
+// simulated metrics.
+func TestSearchEqualsBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	pruned := 0
+	for trial := range 12 {
+		p := searchPlan(t, rng, 6+rng.IntN(10), 0)
+		for _, g := range Goals() {
+			o := goalOptions(g)
+			got, err := Search(p, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.NoPrune = true
+			all, err := Search(p, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pruned += got.Pruned - all.Pruned
+			checkBounds(t, all)
+			a, b := got.Best(), all.Best()
+			switch {
+			case (a == nil) != (b == nil):
+				t.Fatalf("trial %d %s: search found %v, brute force %v", trial, g, a != nil, b != nil)
+			case a == nil:
+				continue
+			case a.Label != b.Label || !reflect.DeepEqual(a.Metrics, b.Metrics) || a.Rate != b.Rate:
+				t.Errorf("trial %d %s: search picked %s (rate %g), brute force %s (rate %g)", trial, g, a.Label, a.Rate, b.Label, b.Rate)
+			}
+		}
+	}
+	if pruned == 0 {
+		t.Error("the bounds set nothing aside: the comparison tested nothing")
+	}
+}
+
+// checkBounds: each simulated candidate's throughput is at most its bound
+// and its first-sample latency at least its bound.
+func checkBounds(t *testing.T, r *SearchResult) {
+	t.Helper()
+	for _, c := range r.All {
+		if c.Metrics == nil || r.Options.Goal == GoalRate {
+			continue
+		}
+		if m := c.Metrics; m.Throughput > c.BoundThroughput*(1+1e-9) || m.FirstLatencyNS < c.BoundFirstNS {
+			t.Errorf("%s: throughput %g over its bound %g, or first latency %d under its bound %d",
+				c.Label, m.Throughput, c.BoundThroughput, m.FirstLatencyNS, c.BoundFirstNS)
+		}
+		if c.Metrics.Throughput > c.Capacity*(1+1e-9) && c.Metrics.Samples > 50 {
+			t.Errorf("%s: throughput %g over its capacity %g", c.Label, c.Metrics.Throughput, c.Capacity)
+		}
+	}
+}
+
+// TestSearchBoundsWithJitter: with step jitter the bounds, widened by six
+// standard deviations, still hold on random plans.
+func TestSearchBoundsWithJitter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for range 6 {
+		p := searchPlan(t, rng, 12, 0.08)
+		r, err := Search(p, SearchOptions{Goal: GoalThroughput, NoPrune: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBounds(t, r)
+	}
+}
+
+// TestSearchWinnerRoundTrip: the winner written as a plan file loads and
+// simulates to the same metrics.
+func TestSearchWinnerRoundTrip(t *testing.T) {
+	p, err := plan.Load("../configs/svd-14f-320x576-7xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []Goal{GoalThroughput, GoalLatency} {
+		r, err := Search(p, SearchOptions{Goal: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := r.Best()
+		dir := t.TempDir()
+		b, err := best.Plan.Marshal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "winner.yaml")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		q, err := plan.Load(path)
+		if err != nil {
+			t.Fatalf("%s: the winner does not load: %v", g, err)
+		}
+		run, err := Simulate(q, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(&run.Metrics, best.Metrics) {
+			t.Errorf("%s: winner %s simulated again: %+v, in the search %+v", g, best.Label, run.Metrics, *best.Metrics)
+		}
+	}
+}
+
+func TestSearchOptionsRejected(t *testing.T) {
+	p, err := plan.Load("../configs/svd-14f-320x576-4xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    SearchOptions
+		want string
+	}{
+		{SearchOptions{Goal: "speed"}, `goal "speed"`},
+		{SearchOptions{Goal: GoalRate}, "needs a p95 latency SLO"},
+		{SearchOptions{Goal: GoalDevices}, "needs a target throughput"},
+		{SearchOptions{Goal: GoalThroughput, MaxDevices: -1}, "max devices -1"},
+		{SearchOptions{Goal: GoalThroughput, MicroBatches: []int{0}}, "micro-batch 0"},
+		{SearchOptions{Goal: GoalRate, SLOP95NS: 1, RateSamples: 5}, "too few"},
+	} {
+		if _, err := Search(p, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want one with %q", c.o, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package study
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/timeline"
+)
+
+// weigh goes through the candidates best bound first, sets aside by
+// bound those that cannot win, simulates the others, and ranks those
+// that meet every constraint.
+func (s *searcher) weigh(cands []*Candidate) {
+	s.sortByBound(cands)
+	for _, c := range cands {
+		s.res.All = append(s.res.All, c)
+		if s.setAside(c) {
+			s.res.Pruned++
+			continue
+		}
+		if s.opts.Goal == GoalRate {
+			s.findRate(c)
+		} else if s.simulate(c) {
+			s.judge(c)
+		}
+		if c.Fate == FateBest && (s.best == nil || s.better(c, s.best)) {
+			s.best = c
+		}
+	}
+	for _, c := range s.res.All {
+		if c.Fate == FateBest {
+			s.res.Ranked = append(s.res.Ranked, c)
+		}
+	}
+	sort.SliceStable(s.res.Ranked, func(i, j int) bool { return s.better(s.res.Ranked[i], s.res.Ranked[j]) })
+	s.explain()
+	s.note("%d candidates: %s; %d simulated, %d set aside by their bounds before simulating", len(s.res.All), describeSpace(s.res.All), s.res.Simulated, s.res.Pruned)
+}
+
+// setAside reports whether c's bounds alone rule it out: it misses the
+// first-sample SLO or the target, or it cannot beat the best found so far.
+// Constraints are checked by bound even with NoPrune (the bound is a
+// proof); only the comparison with the best is skipped then.
+func (s *searcher) setAside(c *Candidate) bool {
+	o := s.opts
+	switch {
+	case o.SLOFirstNS > 0 && c.BoundFirstNS > o.SLOFirstNS:
+		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency at least %s, over the SLO of %s", timeline.FormatNS(c.BoundFirstNS), timeline.FormatNS(o.SLOFirstNS))
+	case o.Goal == GoalDevices && c.BoundThroughput < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput at most %s, under the target of %s", timeline.FormatRate(c.BoundThroughput), timeline.FormatRate(o.TargetThroughput))
+	case o.NoPrune || s.best == nil:
+		return false
+	case !s.canWin(c):
+		c.Fate, c.Why = FateBound, s.boundWhy(c)
+	default:
+		return false
+	}
+	return true
+}
+
+// canWin reports whether c's bounds leave it a chance against the best.
+// Ties can still win on the next criterion, so only a strictly worse
+// bound rules a candidate out.
+func (s *searcher) canWin(c *Candidate) bool {
+	b := s.best
+	switch s.opts.Goal {
+	case GoalLatency:
+		return c.BoundFirstNS <= b.Metrics.FirstLatencyNS
+	case GoalRate:
+		return c.Capacity >= b.Rate
+	case GoalDevices:
+		return c.Devices < b.Devices || c.Devices == b.Devices && c.BoundThroughput >= b.Metrics.Throughput
+	}
+	return c.BoundThroughput >= b.Metrics.Throughput
+}
+
+func (s *searcher) boundWhy(c *Candidate) string {
+	b := s.best
+	switch s.opts.Goal {
+	case GoalLatency:
+		return fmt.Sprintf("first-sample latency at least %s, the best has %s", timeline.FormatNS(c.BoundFirstNS), timeline.FormatNS(b.Metrics.FirstLatencyNS))
+	case GoalRate:
+		return fmt.Sprintf("capacity at most %s, the best sustains %s", timeline.FormatRate(c.Capacity), timeline.FormatRate(b.Rate))
+	case GoalDevices:
+		if c.Devices > b.Devices {
+			return fmt.Sprintf("%d devices, the best needs %d", c.Devices, b.Devices)
+		}
+	}
+	return fmt.Sprintf("throughput at most %s, the best has %s", timeline.FormatRate(c.BoundThroughput), timeline.FormatRate(b.Metrics.Throughput))
+}
+
+// judge checks a simulated candidate against the constraints.
+func (s *searcher) judge(c *Candidate) {
+	m, o := c.Metrics, s.opts
+	switch {
+	case o.SLOFirstNS > 0 && m.FirstLatencyNS > o.SLOFirstNS:
+		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency %s, over the SLO of %s", timeline.FormatNS(m.FirstLatencyNS), timeline.FormatNS(o.SLOFirstNS))
+	case o.SLOP95NS > 0 && m.LatencyP95NS > o.SLOP95NS:
+		c.Fate, c.Why = FateSLO, fmt.Sprintf("p95 sample latency %s, over the SLO of %s", timeline.FormatNS(m.LatencyP95NS), timeline.FormatNS(o.SLOP95NS))
+	case o.Goal == GoalDevices && m.Throughput < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput %s, under the target of %s", timeline.FormatRate(m.Throughput), timeline.FormatRate(o.TargetThroughput))
+	default:
+		c.Fate = FateBest
+	}
+}
+
+// better orders two ranked candidates for the goal; ties go to the next
+// criterion, and last to the label, so the order is total.
+func (s *searcher) better(a, b *Candidate) bool {
+	type crit struct{ x, y float64 } // smaller x wins
+	ma, mb := a.Metrics, b.Metrics
+	thr := crit{-ma.Throughput, -mb.Throughput}
+	lat := crit{float64(ma.FirstLatencyNS), float64(mb.FirstLatencyNS)}
+	dev := crit{float64(a.Devices), float64(b.Devices)}
+	order := []crit{thr, lat, dev}
+	switch s.opts.Goal {
+	case GoalLatency:
+		order = []crit{lat, thr, dev}
+	case GoalRate:
+		order = []crit{{-a.Rate, -b.Rate}, thr, lat, dev}
+	case GoalDevices:
+		order = []crit{dev, thr, lat}
+	}
+	for _, c := range order {
+		if c.x != c.y {
+			return c.x < c.y
+		}
+	}
+	return a.Label < b.Label
+}
+
+// explain says, for every simulated candidate that lost to the winner on
+// the goal, by how much, and for the ranked ones their place.
+func (s *searcher) explain() {
+	for i, c := range s.res.Ranked {
+		switch {
+		case i == 0 && len(s.res.Ranked) > 1:
+			c.Why = "best; ahead of the next by " + s.margin(c, s.res.Ranked[1])
+		case i == 0:
+			c.Why = "best; the only candidate that meets the constraints"
+		default:
+			c.Why = fmt.Sprintf("rank %d; behind the best by %s", i+1, s.margin(s.res.Ranked[0], c))
+		}
+	}
+}
+
+// margin is how much better a is than b on the goal's measure, in words.
+func (s *searcher) margin(a, b *Candidate) string {
+	rel := func(x, y float64) string {
+		if y == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%+.3g%%", (x-y)/y*100)
+	}
+	switch s.opts.Goal {
+	case GoalLatency:
+		return rel(float64(b.Metrics.FirstLatencyNS), float64(a.Metrics.FirstLatencyNS)) + " first-sample latency"
+	case GoalRate:
+		return rel(a.Rate, b.Rate) + " sustained rate"
+	case GoalDevices:
+		if a.Devices != b.Devices {
+			return fmt.Sprintf("%d fewer devices", b.Devices-a.Devices)
+		}
+	}
+	return rel(a.Metrics.Throughput, b.Metrics.Throughput) + " throughput"
+}
+
+// findRate bisects the Poisson arrival rate between 0 and c's capacity
+// for the highest at which c's p95 sample latency (and first-sample
+// latency, under its SLO) stays within the SLO, simulating RateSamples
+// arrivals from the plan's seed at each rate. Latency is taken to grow
+// with the rate, as a queue's does.
+func (s *searcher) findRate(c *Candidate) {
+	ok := func(rate float64) bool {
+		q := c.Plan.Clone()
+		q.Workload = plan.Workload{Samples: s.opts.RateSamples, Seed: c.Plan.Workload.Seed,
+			Arrival: plan.Arrival{Kind: plan.ArrivalPoisson, Rate: rate}}
+		r := &Candidate{Plan: q}
+		if !s.simulate(r) {
+			return false
+		}
+		m := r.Metrics
+		if (s.opts.SLOFirstNS > 0 && m.FirstLatencyNS > s.opts.SLOFirstNS) || m.LatencyP95NS > s.opts.SLOP95NS {
+			return false
+		}
+		c.Metrics = m // the metrics at the highest rate that met the SLO
+		return true
+	}
+	hi := c.Capacity
+	if math.IsInf(hi, 0) || !(hi > 0) {
+		c.Fate, c.Why = FateFailed, "no finite capacity to search below"
+		return
+	}
+	lo := hi / (1 << rateSteps)
+	if !ok(lo) {
+		c.Fate, c.Why = FateSLO, fmt.Sprintf("p95 sample latency over the SLO of %s even at %s", timeline.FormatNS(s.opts.SLOP95NS), timeline.FormatRate(lo))
+		return
+	}
+	c.Rate = lo
+	for range rateSteps {
+		mid := (lo + hi) / 2
+		if ok(mid) {
+			lo, c.Rate = mid, mid
+		} else {
+			hi = mid
+		}
+	}
+	c.Fate = FateBest
+}
