@@ -34,6 +34,7 @@ func mkEvent(t int64, seq uint64, k evKind, a int32) event {
 
 func (x event) kind() evKind { return evKind(x.key>>argBits) & (1<<kindBits - 1) }
 func (x event) arg() int32   { return int32(x.key & maxArg) }
+func (x event) seq() uint64  { return x.key >> (argBits + kindBits) }
 
 func (x event) before(y event) bool {
 	return x.t < y.t || (x.t == y.t && x.key < y.key)
