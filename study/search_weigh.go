@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
@@ -131,40 +132,46 @@ func (s *searcher) better(a, b *Candidate) bool {
 	return a.Label < b.Label
 }
 
-// explain says, for every simulated candidate that lost to the winner on
-// the goal, by how much, and for the ranked ones their place.
+// explain gives each ranked candidate its place and its margin: the
+// winner's lead over the next, and each other's distance behind the
+// winner.
 func (s *searcher) explain() {
 	for i, c := range s.res.Ranked {
 		switch {
 		case i == 0 && len(s.res.Ranked) > 1:
-			c.Why = "best; ahead of the next by " + s.margin(c, s.res.Ranked[1])
+			c.Why = "best; " + s.margin(c, s.res.Ranked[1], "than the next")
 		case i == 0:
 			c.Why = "best; the only candidate that meets the constraints"
 		default:
-			c.Why = fmt.Sprintf("rank %d; behind the best by %s", i+1, s.margin(s.res.Ranked[0], c))
+			c.Why = s.margin(c, s.res.Ranked[0], "than the best")
 		}
 	}
 }
 
-// margin is how much better a is than b on the goal's measure, in words.
-func (s *searcher) margin(a, b *Candidate) string {
-	rel := func(x, y float64) string {
-		if y == 0 {
-			return "—"
+// margin says how a compares with b on the goal's measure: "3.3% more
+// throughput than the next".
+func (s *searcher) margin(a, b *Candidate, than string) string {
+	rel := func(x, y float64, more, less string) string {
+		if x == y || y == 0 {
+			return "as good " + strings.Replace(than, "than", "as", 1) + " (tie broken by the next criterion)"
 		}
-		return fmt.Sprintf("%+.3g%%", (x-y)/y*100)
+		word := more
+		if x < y {
+			word = less
+		}
+		return fmt.Sprintf("%.3g%% %s %s", math.Abs(x-y)/y*100, word, than)
 	}
 	switch s.opts.Goal {
 	case GoalLatency:
-		return rel(float64(b.Metrics.FirstLatencyNS), float64(a.Metrics.FirstLatencyNS)) + " first-sample latency"
+		return rel(float64(a.Metrics.FirstLatencyNS), float64(b.Metrics.FirstLatencyNS), "longer first-sample latency", "shorter first-sample latency")
 	case GoalRate:
-		return rel(a.Rate, b.Rate) + " sustained rate"
+		return rel(a.Rate, b.Rate, "higher sustained rate", "lower sustained rate")
 	case GoalDevices:
 		if a.Devices != b.Devices {
-			return fmt.Sprintf("%d fewer devices", b.Devices-a.Devices)
+			return fmt.Sprintf("%d devices, %d %s", a.Devices, b.Devices, strings.TrimPrefix(than, "than "))
 		}
 	}
-	return rel(a.Metrics.Throughput, b.Metrics.Throughput) + " throughput"
+	return rel(a.Metrics.Throughput, b.Metrics.Throughput, "more throughput", "less throughput")
 }
 
 // findRate bisects the Poisson arrival rate between 0 and c's capacity

@@ -6,9 +6,10 @@
 //	vdsim validate [PLAN]            check a plan and print its resolved layout
 //	vdsim run [PLAN] [--out DIR]     simulate it (and data parallel on the same devices)
 //	vdsim sweep [PLAN] --devices 1,2,4,7
+//	vdsim search [PLAN] --goal throughput|latency|rate|devices [--out DIR]
 //	vdsim compare PREDICTED.json MEASURED.json [--plan PLAN] [--out DIR]
 //
-// Without PLAN, validate, run and sweep use the built-in reference plan (SVD,
+// Without PLAN, validate, run, sweep and search use the built-in reference plan (SVD,
 // 14 frames at 320×576 on 7 RTX A5000, with published costs). Every flag
 // can also be set by an environment variable (VDSIM_SAMPLES, ...), and
 // flags may come before or after the plan file.
@@ -40,12 +41,13 @@ var defaultPlan = &cliutil.DefaultPlan{
 // in-process with their own writers.
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := cliutil.NewApp("vdsim", "predict what a diffusion-step pipeline plan will do (discrete-event simulation)", stdout, stderr)
-	app.Description = "Flags may come before or after the plan file. Without a plan file, validate, run and sweep use the built-in reference plan " +
+	app.Description = "Flags may come before or after the plan file. Without a plan file, validate, run, sweep and search use the built-in reference plan " +
 		configs.Default + ". Every flag has an environment variable (shown in [brackets])."
 	app.Commands = []*cli.Command{
 		validateCommand(),
 		runCommand(),
 		sweepCommand(),
+		searchCommand(),
 		compareCommand(),
 	}
 	if err := cliutil.Finish(app); err != nil {

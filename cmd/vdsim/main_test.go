@@ -359,3 +359,24 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestSearch runs the search command to files and checks that the winner
+// it writes runs in vdsim unchanged, with the metrics the search printed.
+func TestSearch(t *testing.T) {
+	dir := t.TempDir()
+	out, _ := mustRun(t, "search", ref7, "--goal", "latency", "--max-devices", "4", "--out", dir, "--top", "3")
+	for _, want := range []string{"search for the lowest first-sample latency", "1      data parallel 4×1 mb 1", "why the others lost:", "winner.yaml", "pareto.png", "search.md"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	run, _ := mustRun(t, "run", filepath.Join(dir, "winner.yaml"), "--no-dp")
+	if !strings.Contains(run, "data parallel 4×1") || !strings.Contains(run, "9.79 s") {
+		t.Errorf("the winner runs differently:\n%s", run)
+	}
+	for _, bad := range [][]string{{"--goal", "speed"}, {"--goal", "rate"}, {"--top", "0"}, {"--micro-batches", "x"}} {
+		if code, _, errs := vdsim(t, append([]string{"search", ref7}, bad...)...); code == 0 || errs == "" {
+			t.Errorf("search %v: exit %d, stderr %q", bad, code, errs)
+		}
+	}
+}
