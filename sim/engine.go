@@ -24,18 +24,25 @@ const (
 	phDecode
 )
 
-// stageRT is a stage with its costs precomputed by micro-batch size
-// (index b, 1..micro_batch; index 0 unused).
+// cost is what a stage's work costs a micro-batch of one size, in ns.
+type cost struct {
+	enc, dec   int64
+	step, warm int64 // one UNet step (host work included, speed applied); the device's first UNet call
+	run        int64 // the stage's whole step range on a warm device: steps×step
+	runWarm    int64 // the same as the device's first: warm + (steps-1)×step
+	xfer       int64 // hand-off to the next stage, set-up excluded
+}
+
+// stageRT is a stage with its costs precomputed by micro-batch size.
 type stageRT struct {
 	pipe, idx, dev int32
 	first, last    int32
 	steps          int64
 	encode, decode bool
-	next           int32 // flattened index of the next stage; -1 for the last
-	link           int32 // link to the next stage's device; -1 when none (last stage or same device)
-	enc, dec       []int64
-	step, warm     []int64 // per UNet step, host work included, speed applied
-	xfer           []int64 // hand-off of the micro-batch to the next stage, set-up excluded
+	next           int32  // flattened index of the next stage; -1 for the last
+	nextDev        int32  // device of the next stage; -1 for the last
+	link           int32  // link to the next stage's device; -1 when none (last stage or same device)
+	cost           []cost // by micro-batch size b, 1..micro_batch (index 0 unused)
 }
 
 type pipeRT struct {
@@ -46,8 +53,16 @@ type pipeRT struct {
 	inflight relCursor // at the release of the oldest sample not done (only when recording)
 }
 
+// waiter is a job in a device's queue.
+type waiter struct {
+	since int64 // when it became ready for what it waits for
+	job   int32
+	// In incoming: the device that still holds the job (a blocked sender),
+	// or -1 when the job is on this device. In outgoing: the receiver.
+	peer int32
+}
+
 type devRT struct {
-	name       string
 	state      uint8
 	phase      uint8
 	warmed     bool // had its first UNet call
@@ -56,10 +71,11 @@ type devRT struct {
 	job        int32
 	phaseStart int64
 	jitter     float64
-	incoming   ring[int32] // blocking: senders' jobs waiting for this device; buffered: received jobs
-	outgoing   ring[int32] // buffered: jobs waiting for a transfer
-	entries    []int32     // pipelines whose first stage is on this device
-	senders    []int32     // devices that hand off to this device
+	incoming   queue   // blocking: senders' jobs waiting for this device; buffered: received jobs; both: jobs handed on within it
+	outgoing   queue   // buffered: jobs waiting for a transfer
+	entries    []int32 // pipelines whose first stage is on this device
+	senders    []int32 // devices that hand off to this device
+	name       string
 }
 
 type linkRT struct {
@@ -68,14 +84,14 @@ type linkRT struct {
 }
 
 // job is a micro-batch: b samples of one pipeline (ids first, first+R, ...)
-// travelling together.
+// travelling together. It holds no pointers (its sample ids, when
+// recording, are in engine.samples), so the job table costs the garbage
+// collector nothing.
 type job struct {
-	stage   int32
-	b       int32
-	first   int
-	readyAt int64 // when it became ready for what it waits for now
-	xStart  int64 // start of its current transfer
-	samples []int // sample ids, only when recording
+	stage  int32
+	b      int32
+	first  int32
+	xStart int64 // start of its current transfer
 }
 
 type engine struct {
@@ -84,12 +100,13 @@ type engine struct {
 	events int64
 	h      eventHeap
 
-	stages []stageRT
-	pipes  []pipeRT
-	devs   []devRT
-	links  []linkRT
-	jobs   []job
-	free   []int32
+	stages  []stageRT
+	pipes   []pipeRT
+	devs    []devRT
+	links   []linkRT
+	jobs    []job
+	free    []int32
+	samples [][]int // by job: its sample ids, only when recording
 
 	mb       int
 	blocking bool
@@ -170,11 +187,11 @@ func (e *engine) newJob() int32 {
 		return j
 	}
 	e.jobs = append(e.jobs, job{})
+	if e.rec != nil {
+		e.samples = append(e.samples, nil)
+	}
 	return int32(len(e.jobs) - 1)
 }
-
-// entryReady is the release time of the first queued sample of pipeline p.
-func (e *engine) entryReady(p *pipeRT) int64 { return p.waiting.t }
 
 // tryStart gives an idle device its next piece of work: the waiting job
 // (a sender in blocking mode, a received micro-batch in buffered mode) or
@@ -187,27 +204,28 @@ func (e *engine) tryStart(d int32) {
 	}
 	best := int32(-1) // pipeline
 	var bestT int64
-	if dv.incoming.len() > 0 {
-		bestT = e.jobs[dv.incoming.at(0)].readyAt
+	waiting := dv.incoming.len() > 0
+	if waiting {
+		bestT = dv.incoming.front().since
 	}
 	for _, pi := range dv.entries {
 		p := &e.pipes[pi]
 		if p.queued == 0 {
 			continue
 		}
-		if t := e.entryReady(p); (best < 0 && dv.incoming.len() == 0) || t < bestT {
+		if t := p.waiting.t; (best < 0 && !waiting) || t < bestT {
 			best, bestT = pi, t
 		}
 	}
 	switch {
 	case best >= 0:
 		e.startEntry(d, best)
-	case dv.incoming.len() > 0:
-		j := dv.incoming.pop()
-		if e.stages[e.jobs[j].stage].dev == d {
-			e.startCompute(d, j) // received (buffered) or handed on within the device
+	case waiting:
+		w := dv.incoming.pop()
+		if w.peer < 0 {
+			e.startCompute(d, w.job) // received (buffered) or handed on within the device
 		} else {
-			e.startXfer(j) // a blocked sender: receive its micro-batch
+			e.startXfer(w.job, w.since) // a blocked sender: receive its micro-batch
 		}
 	}
 }
@@ -218,16 +236,13 @@ func (e *engine) startEntry(d, pi int32) {
 	p := &e.pipes[pi]
 	b := min(p.queued, e.mb)
 	j := e.newJob()
-	jb := &e.jobs[j]
-	jb.stage = p.first
-	jb.b = int32(b)
-	jb.first = p.nextTake
-	jb.samples = nil
+	e.jobs[j] = job{stage: p.first, b: int32(b), first: int32(p.nextTake)}
 	if e.rec != nil {
-		jb.samples = make([]int, b)
-		for i := range b {
-			jb.samples[i] = p.nextTake + i*len(e.pipes)
+		ids := make([]int, b)
+		for i := range ids {
+			ids[i] = p.nextTake + i*len(e.pipes)
 		}
+		e.samples[j] = ids
 	}
 	p.queued -= b
 	p.waiting.advance(b)
@@ -240,8 +255,7 @@ func (e *engine) startCompute(d, j int32) {
 	dv := &e.devs[d]
 	dv.state = devCompute
 	dv.job = j
-	st := &e.stages[e.jobs[j].stage]
-	if st.encode {
+	if e.stages[e.jobs[j].stage].encode {
 		e.startPhase(d, phEncode)
 	} else {
 		e.startPhase(d, phStep)
@@ -252,44 +266,50 @@ func (e *engine) startPhase(d int32, ph uint8) {
 	dv := &e.devs[d]
 	jb := &e.jobs[dv.job]
 	st := &e.stages[jb.stage]
-	b := jb.b
+	c := &st.cost[jb.b]
 	var dur int64
-	switch ph {
-	case phEncode:
-		dur = st.enc[b]
-	case phDecode:
-		dur = st.dec[b]
+	switch {
+	case ph == phEncode:
+		dur = c.enc
+	case ph == phDecode:
+		dur = c.dec
+	case dv.jitter > 0:
+		dur = e.jitteredRun(dv, st.steps, c)
+	case dv.warmed:
+		dur = c.run
 	default:
-		n := st.steps
-		if dv.jitter > 0 {
-			for i := int64(0); i < n; i++ {
-				base := st.step[b]
-				if i == 0 && !dv.warmed {
-					base = st.warm[b]
-				}
-				f := 1 + dv.jitter*e.jitRng.NormFloat64()
-				dur += int64(math.Round(float64(base) * max(f, 0)))
-			}
-		} else if !dv.warmed {
-			dur = st.warm[b] + (n-1)*st.step[b]
-		} else {
-			dur = n * st.step[b]
-		}
+		dur = c.runWarm
 	}
 	dv.phase = ph
 	dv.phaseStart = e.now
 	e.schedule(e.now+dur, evPhase, d)
 }
 
+// jitteredRun is the time of n UNet steps on device dv, each drawn with
+// the device's jitter.
+func (e *engine) jitteredRun(dv *devRT, n int64, c *cost) int64 {
+	var dur int64
+	for i := int64(0); i < n; i++ {
+		base := c.step
+		if i == 0 && !dv.warmed {
+			base = c.warm
+		}
+		f := 1 + dv.jitter*e.jitRng.NormFloat64()
+		dur += int64(math.Round(float64(base) * max(f, 0)))
+	}
+	return dur
+}
+
+// phaseDone ends device d's current phase and starts the job's next phase
+// at the stage, or hands the job on when the stage's work is done.
 func (e *engine) phaseDone(d int32) {
 	dv := &e.devs[d]
 	j := dv.job
-	jb := &e.jobs[j]
-	st := &e.stages[jb.stage]
+	st := &e.stages[e.jobs[j].stage]
 	switch dv.phase {
 	case phEncode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindEncode, jb, st, dv.phaseStart, -1, false)
+			e.emit(d, timeline.KindEncode, j, st, dv.phaseStart, -1, false)
 		}
 		e.startPhase(d, phStep)
 		return
@@ -297,7 +317,7 @@ func (e *engine) phaseDone(d int32) {
 		warm := !dv.warmed
 		dv.warmed = true
 		if e.rec != nil {
-			e.emit(d, timeline.KindStep, jb, st, dv.phaseStart, -1, warm)
+			e.emit(d, timeline.KindStep, j, st, dv.phaseStart, -1, warm)
 		}
 		if st.decode {
 			e.startPhase(d, phDecode)
@@ -305,76 +325,75 @@ func (e *engine) phaseDone(d int32) {
 		}
 	case phDecode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindDecode, jb, st, dv.phaseStart, -1, false)
+			e.emit(d, timeline.KindDecode, j, st, dv.phaseStart, -1, false)
 		}
 	}
 	dv.job = -1
-	if st.next < 0 {
+	e.handOn(d, j, st)
+}
+
+// handOn passes job j, done with stage st on device d, to what comes
+// next: completion, the next stage on the same device, or a hand-off.
+func (e *engine) handOn(d, j int32, st *stageRT) {
+	dv := &e.devs[d]
+	switch {
+	case st.next < 0:
 		e.complete(j)
 		dv.state = devIdle
 		e.tryStart(d)
-		return
-	}
-	jb.readyAt = e.now
-	nst := &e.stages[st.next]
-	if st.link < 0 { // next stage on the same device: no transfer
-		jb.stage = st.next
+	case st.link < 0: // next stage on the same device: no transfer
+		e.jobs[j].stage = st.next
 		dv.state = devIdle
-		dv.incoming.push(j)
+		dv.incoming.push(waiter{since: e.now, job: j, peer: -1})
 		e.tryStart(d)
-		return
-	}
-	if e.blocking {
+	case e.blocking:
 		dv.state = devSend
-		e.devs[nst.dev].incoming.push(j)
-		e.tryStart(nst.dev)
-		return
+		e.devs[st.nextDev].incoming.push(waiter{since: e.now, job: j, peer: d})
+		e.tryStart(st.nextDev)
+	default:
+		dv.state = devIdle
+		dv.outgoing.push(waiter{since: e.now, job: j, peer: st.nextDev})
+		e.tryXferFrom(d)
+		e.tryStart(d)
 	}
-	dv.state = devIdle
-	dv.outgoing.push(j)
-	e.tryXferFrom(d)
-	e.tryStart(d)
 }
 
 // complete records the samples of job j as done and frees the job.
 func (e *engine) complete(j int32) {
 	jb := &e.jobs[j]
 	st := &e.stages[jb.stage]
-	p := &e.pipes[st.pipe]
 	if e.rec != nil {
+		p := &e.pipes[st.pipe]
 		for i := range int(jb.b) {
-			id := jb.first + i*len(e.pipes)
+			id := int(jb.first) + i*len(e.pipes)
 			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.t, Done: e.now})
 			p.inflight.advance(1)
 		}
+		e.samples[j] = nil
 	}
 	e.done += int(jb.b)
 	e.makespan = e.now
-	jb.samples = nil
 	e.free = append(e.free, j)
 }
 
-// startXfer starts the hand-off of job j from its stage's device to the
-// next stage's device, now.
-func (e *engine) startXfer(j int32) {
+// startXfer starts the hand-off of job j, ready since readyAt, from its
+// stage's device to the next stage's device, now.
+func (e *engine) startXfer(j int32, readyAt int64) {
 	jb := &e.jobs[j]
 	st := &e.stages[jb.stage]
-	nst := &e.stages[st.next]
-	dur := st.xfer[jb.b]
+	dur := st.cost[jb.b].xfer
 	if l := &e.links[st.link]; !l.used {
 		l.used = true
 		dur += l.setup
 	}
 	if e.blocking {
-		if jb.readyAt < e.now {
-			if e.rec != nil {
-				e.emit(st.dev, timeline.KindWait, jb, st, jb.readyAt, nst.dev, false)
-			}
+		if e.rec != nil && readyAt < e.now {
+			e.emit(st.dev, timeline.KindWait, j, st, readyAt, st.nextDev, false)
 		}
-		e.devs[nst.dev].state = devRecv
+		e.devs[st.nextDev].state = devRecv
 	} else {
 		e.devs[st.dev].sendBusy = true
-		e.devs[nst.dev].recvBusy = true
+		e.devs[st.nextDev].recvBusy = true
 	}
 	jb.xStart = e.now
 	e.schedule(e.now+dur, evXfer, j)
@@ -383,10 +402,10 @@ func (e *engine) startXfer(j int32) {
 func (e *engine) xferDone(j int32) {
 	jb := &e.jobs[j]
 	st := &e.stages[jb.stage]
-	from, to := st.dev, e.stages[st.next].dev
+	from, to := st.dev, st.nextDev
 	if e.rec != nil {
-		e.emit(from, timeline.KindSend, jb, st, jb.xStart, to, false)
-		e.emit(to, timeline.KindRecv, jb, &e.stages[st.next], jb.xStart, from, false)
+		e.emit(from, timeline.KindSend, j, st, jb.xStart, to, false)
+		e.emit(to, timeline.KindRecv, j, &e.stages[st.next], jb.xStart, from, false)
 	}
 	jb.stage = st.next
 	if e.blocking {
@@ -397,8 +416,7 @@ func (e *engine) xferDone(j int32) {
 	}
 	e.devs[from].sendBusy = false
 	e.devs[to].recvBusy = false
-	jb.readyAt = e.now
-	e.devs[to].incoming.push(j)
+	e.devs[to].incoming.push(waiter{since: e.now, job: j, peer: -1})
 	e.tryStart(to)
 	e.tryXferTo(to)
 	e.tryXferFrom(from)
@@ -411,13 +429,12 @@ func (e *engine) tryXferFrom(d int32) {
 	if dv.sendBusy || dv.outgoing.len() == 0 {
 		return
 	}
-	j := dv.outgoing.at(0)
-	to := e.stages[e.stages[e.jobs[j].stage].next].dev
-	if e.devs[to].recvBusy {
+	w := dv.outgoing.front()
+	if e.devs[w.peer].recvBusy {
 		return
 	}
 	dv.outgoing.pop()
-	e.startXfer(j)
+	e.startXfer(w.job, w.since)
 }
 
 // tryXferTo starts, when device d's receive stream is free, the transfer
@@ -433,12 +450,12 @@ func (e *engine) tryXferTo(d int32) {
 		if sv.sendBusy || sv.outgoing.len() == 0 {
 			continue
 		}
-		jb := &e.jobs[sv.outgoing.at(0)]
-		if e.stages[e.stages[jb.stage].next].dev != d {
+		w := sv.outgoing.front()
+		if w.peer != d {
 			continue
 		}
-		if best < 0 || jb.readyAt < bestT {
-			best, bestT = s, jb.readyAt
+		if best < 0 || w.since < bestT {
+			best, bestT = s, w.since
 		}
 	}
 	if best >= 0 {
@@ -446,12 +463,12 @@ func (e *engine) tryXferTo(d int32) {
 	}
 }
 
-// emit records a span on device d ending now. peer is the other device of
-// a transfer or wait, or -1.
+// emit records a span of job j on device d ending now. peer is the other
+// device of a transfer or wait, or -1.
 // Callers check e.rec first, so that a run without a recorder pays nothing.
-func (e *engine) emit(d int32, k timeline.Kind, jb *job, st *stageRT, start int64, peer int32, warm bool) {
+func (e *engine) emit(d int32, k timeline.Kind, j int32, st *stageRT, start int64, peer int32, warm bool) {
 	s := timeline.Span{
-		Device: e.devs[d].name, Kind: k, Samples: jb.samples,
+		Device: e.devs[d].name, Kind: k, Samples: e.samples[j],
 		Pipeline: int(st.pipe), Stage: int(st.idx),
 		FirstStep: -1, LastStep: -1, Start: start, End: e.now, Warmup: warm,
 	}

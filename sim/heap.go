@@ -86,39 +86,39 @@ func (h *eventHeap) pop() event {
 	return top
 }
 
-// ring is a FIFO queue on a growable circular buffer whose size is a
-// power of two (indices wrap with a mask, not a division).
-type ring[T any] struct {
-	buf  []T
+// queue is a FIFO of waiters on a growable circular buffer whose size is
+// a power of two (indices wrap with a mask, not a division).
+type queue struct {
+	buf  []waiter
 	head int
 	n    int
 }
 
-func (r *ring[T]) len() int { return r.n }
+func (q *queue) len() int { return q.n }
 
-func (r *ring[T]) push(v T) {
-	if r.n == len(r.buf) {
-		r.grow()
+func (q *queue) push(w waiter) {
+	if q.n == len(q.buf) {
+		q.grow()
 	}
-	r.buf[(r.head+r.n)&(len(r.buf)-1)] = v
-	r.n++
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = w
+	q.n++
 }
 
-func (r *ring[T]) grow() {
-	nb := make([]T, max(8, 2*len(r.buf)))
-	for i := 0; i < r.n; i++ {
-		nb[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
+func (q *queue) grow() {
+	nb := make([]waiter, max(8, 2*len(q.buf)))
+	for i := 0; i < q.n; i++ {
+		nb[i] = q.buf[(q.head+i)&(len(q.buf)-1)]
 	}
-	r.buf, r.head = nb, 0
+	q.buf, q.head = nb, 0
 }
 
-// at returns the i-th element from the front; 0 <= i < len.
-func (r *ring[T]) at(i int) T { return r.buf[(r.head+i)&(len(r.buf)-1)] }
+// front returns the front element; the queue must not be empty.
+func (q *queue) front() waiter { return q.buf[q.head] }
 
-// pop removes and returns the front element; the ring must not be empty.
-func (r *ring[T]) pop() T {
-	v := r.buf[r.head]
-	r.head = (r.head + 1) & (len(r.buf) - 1)
-	r.n--
-	return v
+// pop removes and returns the front element; the queue must not be empty.
+func (q *queue) pop() waiter {
+	w := q.buf[q.head]
+	q.head = (q.head + 1) & (len(q.buf) - 1)
+	q.n--
+	return w
 }

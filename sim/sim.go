@@ -151,21 +151,22 @@ func (e *engine) stageCosts(p *plan.Plan, pi, si int, st plan.Stage) (stageRT, e
 	rt := stageRT{
 		pipe: int32(pi), idx: int32(si), dev: int32(st.DevIdx),
 		first: int32(st.First), last: int32(st.Last), steps: int64(st.Steps()),
-		encode: st.Encode && c.EncodeMS != 0, decode: st.Decode && c.DecodeMS != 0, next: -1, link: -1,
-		enc: make([]int64, e.mb+1), dec: make([]int64, e.mb+1),
-		step: make([]int64, e.mb+1), warm: make([]int64, e.mb+1), xfer: make([]int64, e.mb+1),
+		encode: st.Encode && c.EncodeMS != 0, decode: st.Decode && c.DecodeMS != 0, next: -1, nextDev: -1, link: -1,
+		cost: make([]cost, e.mb+1),
 	}
 	for b := 1; b <= e.mb; b++ {
 		w, ok := p.WorkNS(st.DevIdx, b)
 		if !ok {
 			return stageRT{}, fmt.Errorf("sim: plan %q: pipeline %d stage %d: no unet_ms for device kind %q", p.Name, pi, si, dev.Kind)
 		}
-		rt.step[b], rt.warm[b] = w.Step, w.FirstStep
+		cb := &rt.cost[b]
+		cb.step, cb.warm = w.Step, w.FirstStep
+		cb.run, cb.runWarm = rt.steps*w.Step, w.FirstStep+(rt.steps-1)*w.Step
 		if rt.encode {
-			rt.enc[b] = w.Encode
+			cb.enc = w.Encode
 		}
 		if rt.decode {
-			rt.dec[b] = w.Decode
+			cb.dec = w.Decode
 		}
 	}
 	return rt, nil
@@ -177,7 +178,7 @@ func (e *engine) stageCosts(p *plan.Plan, pi, si int, st plan.Stage) (stageRT, e
 func (e *engine) hopCosts(p *plan.Plan, first int32, linkIdx map[[2]int32]int32) error {
 	for k := first; k < int32(len(e.stages))-1; k++ {
 		a, b := &e.stages[k], &e.stages[k+1]
-		a.next = k + 1
+		a.next, a.nextDev = k+1, b.dev
 		if a.dev == b.dev {
 			continue // stays on the device: no transfer
 		}
@@ -186,7 +187,7 @@ func (e *engine) hopCosts(p *plan.Plan, first int32, linkIdx map[[2]int32]int32)
 			return fmt.Errorf("sim: plan %q: pipeline %d stage %d: no costs for link kind %q (%s to %s) in the profile", p.Name, a.pipe, a.idx, h.Kind, p.Devices[a.dev].Name, p.Devices[b.dev].Name)
 		}
 		for m := 1; m <= e.mb; m++ {
-			a.xfer[m], _ = p.HopNS(int(a.dev), int(b.dev), m)
+			a.cost[m].xfer, _ = p.HopNS(int(a.dev), int(b.dev), m)
 		}
 		key := [2]int32{a.dev, b.dev}
 		li, ok := linkIdx[key]
