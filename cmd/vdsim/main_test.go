@@ -365,7 +365,7 @@ func TestHelp(t *testing.T) {
 func TestSearch(t *testing.T) {
 	dir := t.TempDir()
 	out, _ := mustRun(t, "search", ref7, "--goal", "latency", "--max-devices", "4", "--out", dir, "--top", "3")
-	for _, want := range []string{"search for the lowest first-sample latency", "1      data parallel 4×1 mb 1", "why the others lost:", "winner.yaml", "pareto.png", "search.md"} {
+	for _, want := range []string{"search for the lowest first-sample latency", "1      data parallel 4×1 mb 1", "why the others lost:", "winner.yaml", "runner-up.yaml", "pareto.png", "search.md"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -29,7 +29,7 @@ func searchCommand() *cli.Command {
 		&cli.IntFlag{Name: "rate-samples", Value: study.DefaultRateSamples, EnvVars: cliutil.Env(envPrefix, "rate-samples"), Usage: "Poisson arrivals per simulation of the rate goal"},
 		&cli.BoolFlag{Name: "exhaustive", EnvVars: cliutil.Env(envPrefix, "exhaustive"), Usage: "simulate every candidate that fits, bounds or not (slower; the same answer, a fuller Pareto chart)"},
 		&cli.IntFlag{Name: "top", Value: 5, EnvVars: cliutil.Env(envPrefix, "top"), Usage: "how many of the best candidates to list"},
-		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "search-out"), Usage: "write search.md, pareto.png and winner.yaml (the winning plan) to `DIR`"},
+		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "search-out"), Usage: "write search.md, pareto.png, winner.yaml and runner-up.yaml (plans vdsim and vdexec run as they are) to `DIR`"},
 	)
 	return &cli.Command{
 		Name:      "search",
@@ -179,11 +179,18 @@ func writeSearchFiles(dir string, res *study.SearchResult, top int) ([]string, e
 		rep.Losses = append(rep.Losses, reports.SearchLoss{Reason: string(l.Fate), Count: l.Count, Example: l.Example})
 	}
 	if best := res.Best(); best != nil {
-		path, err := writeWinner(dir, best.Plan)
+		path, err := writePlanFile(dir, "winner", best.Plan)
 		if err != nil {
 			return nil, err
 		}
 		files, rep.Winner = append(files, path), filepath.Base(path)
+	}
+	if next := runnerUp(res); next != nil {
+		path, err := writePlanFile(dir, "runner-up", next.Plan)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, path)
 	}
 	if pts := paretoPoints(res); len(pts) > 0 {
 		png := filepath.Join(dir, "pareto.png")
@@ -200,17 +207,28 @@ func writeSearchFiles(dir string, res *study.SearchResult, top int) ([]string, e
 	return append(files, md), nil
 }
 
-// writeWinner writes the winning plan as winner.yaml. A plan that came
-// from the built-in configs has no folder to point its costs at, so its
-// profile is written beside it as winner-costs.yaml.
-func writeWinner(dir string, q *plan.Plan) (string, error) {
+// runnerUp is the best ranked candidate after the winner that is not an
+// equivalent device order of it, or nil.
+func runnerUp(res *study.SearchResult) *study.Candidate {
+	for _, c := range res.Ranked[min(1, len(res.Ranked)):] {
+		if !study.Equivalent(c, res.Ranked[0]) {
+			return c
+		}
+	}
+	return nil
+}
+
+// writePlanFile writes plan q as NAME.yaml in dir. A plan that came from
+// the built-in configs has no folder to point its costs at, so its
+// profile is written beside it as NAME-costs.yaml.
+func writePlanFile(dir, name string, q *plan.Plan) (string, error) {
 	q = q.Clone()
 	if q.Dir == "" && q.Costs != "" && q.Profile != nil {
 		b, err := q.Profile.Marshal()
 		if err != nil {
 			return "", err
 		}
-		costs := filepath.Join(dir, "winner-costs.yaml")
+		costs := filepath.Join(dir, name+"-costs.yaml")
 		if err := atomicfile.Write(costs, b); err != nil {
 			return "", fmt.Errorf("search: %w", err)
 		}
@@ -224,7 +242,7 @@ func writeWinner(dir string, q *plan.Plan) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "winner.yaml")
+	path := filepath.Join(dir, name+".yaml")
 	if err := atomicfile.Write(path, b); err != nil {
 		return "", fmt.Errorf("search: %w", err)
 	}
