@@ -53,10 +53,21 @@ type pipeRT struct {
 	inflight relCursor // at the release of the oldest sample not done (only when recording)
 }
 
+// job is a micro-batch: b samples of one pipeline (ids first, first+R, ...)
+// travelling together. It is a value that moves with the work: in a
+// device's queue, on the device that computes it, on the device that sends
+// it. It holds no pointers, so queues cost the garbage collector nothing.
+type job struct {
+	stage int32 // flattened index of its current stage
+	b     int32
+	first int32 // id of its first sample
+	ids   int32 // index of its sample ids in engine.ids, only when recording
+}
+
 // waiter is a job in a device's queue.
 type waiter struct {
 	since int64 // when it became ready for what it waits for
-	job   int32
+	job   job
 	// In incoming: the device that still holds the job (a blocked sender),
 	// or -1 when the job is on this device. In outgoing: the receiver.
 	peer int32
@@ -68,8 +79,10 @@ type devRT struct {
 	warmed     bool // had its first UNet call
 	sendBusy   bool // buffered: send stream in use
 	recvBusy   bool // buffered: receive stream in use
-	job        int32
+	job        job  // the job it computes
 	phaseStart int64
+	sent       job   // the job its transfer in flight carries
+	xStart     int64 // start of that transfer
 	jitter     float64
 	incoming   queue   // blocking: senders' jobs waiting for this device; buffered: received jobs; both: jobs handed on within it
 	outgoing   queue   // buffered: jobs waiting for a transfer
@@ -83,30 +96,16 @@ type linkRT struct {
 	used  bool
 }
 
-// job is a micro-batch: b samples of one pipeline (ids first, first+R, ...)
-// travelling together. It holds no pointers (its sample ids, when
-// recording, are in engine.samples), so the job table costs the garbage
-// collector nothing.
-type job struct {
-	stage  int32
-	b      int32
-	first  int32
-	xStart int64 // start of its current transfer
-}
-
 type engine struct {
 	now    int64
 	seq    uint64
 	events int64
 	h      eventHeap
 
-	stages  []stageRT
-	pipes   []pipeRT
-	devs    []devRT
-	links   []linkRT
-	jobs    []job
-	free    []int32
-	samples [][]int // by job: its sample ids, only when recording
+	stages []stageRT
+	pipes  []pipeRT
+	devs   []devRT
+	links  []linkRT
 
 	mb       int
 	blocking bool
@@ -119,8 +118,10 @@ type engine struct {
 	nextRel  int   // next sample id to release
 	nextRelT int64 // its release time
 
-	rec  timeline.Recorder
-	meta timeline.Meta
+	rec     timeline.Recorder
+	meta    timeline.Meta
+	ids     [][]int // sample ids of jobs in flight, only when recording
+	freeIDs []int32 // unused entries of ids
 }
 
 func (e *engine) schedule(t int64, k evKind, a int32) {
@@ -180,17 +181,17 @@ func (e *engine) release() {
 	}
 }
 
-func (e *engine) newJob() int32 {
-	if n := len(e.free); n > 0 {
-		j := e.free[n-1]
-		e.free = e.free[:n-1]
-		return j
+// newIDs stores the sample ids of a new job (when recording) and returns
+// their index in e.ids.
+func (e *engine) newIDs(ids []int) int32 {
+	if n := len(e.freeIDs); n > 0 {
+		i := e.freeIDs[n-1]
+		e.freeIDs = e.freeIDs[:n-1]
+		e.ids[i] = ids
+		return i
 	}
-	e.jobs = append(e.jobs, job{})
-	if e.rec != nil {
-		e.samples = append(e.samples, nil)
-	}
-	return int32(len(e.jobs) - 1)
+	e.ids = append(e.ids, ids)
+	return int32(len(e.ids) - 1)
 }
 
 // tryStart gives an idle device its next piece of work: the waiting job
@@ -225,7 +226,7 @@ func (e *engine) tryStart(d int32) {
 		if w.peer < 0 {
 			e.startCompute(d, w.job) // received (buffered) or handed on within the device
 		} else {
-			e.startXfer(w.job, w.since) // a blocked sender: receive its micro-batch
+			e.startXfer(w.peer, w.job, w.since) // a blocked sender: receive its micro-batch
 		}
 	}
 }
@@ -235,27 +236,26 @@ func (e *engine) tryStart(d int32) {
 func (e *engine) startEntry(d, pi int32) {
 	p := &e.pipes[pi]
 	b := min(p.queued, e.mb)
-	j := e.newJob()
-	e.jobs[j] = job{stage: p.first, b: int32(b), first: int32(p.nextTake)}
+	jb := job{stage: p.first, b: int32(b), first: int32(p.nextTake), ids: -1}
 	if e.rec != nil {
 		ids := make([]int, b)
 		for i := range ids {
 			ids[i] = p.nextTake + i*len(e.pipes)
 		}
-		e.samples[j] = ids
+		jb.ids = e.newIDs(ids)
 	}
 	p.queued -= b
 	p.waiting.advance(b)
 	p.nextTake += b * len(e.pipes)
-	e.startCompute(d, j)
+	e.startCompute(d, jb)
 }
 
 // startCompute starts the job's work at its current stage on device d.
-func (e *engine) startCompute(d, j int32) {
+func (e *engine) startCompute(d int32, jb job) {
 	dv := &e.devs[d]
 	dv.state = devCompute
-	dv.job = j
-	if e.stages[e.jobs[j].stage].encode {
+	dv.job = jb
+	if e.stages[jb.stage].encode {
 		e.startPhase(d, phEncode)
 	} else {
 		e.startPhase(d, phStep)
@@ -264,9 +264,8 @@ func (e *engine) startCompute(d, j int32) {
 
 func (e *engine) startPhase(d int32, ph uint8) {
 	dv := &e.devs[d]
-	jb := &e.jobs[dv.job]
-	st := &e.stages[jb.stage]
-	c := &st.cost[jb.b]
+	st := &e.stages[dv.job.stage]
+	c := &st.cost[dv.job.b]
 	var dur int64
 	switch {
 	case ph == phEncode:
@@ -304,12 +303,12 @@ func (e *engine) jitteredRun(dv *devRT, n int64, c *cost) int64 {
 // at the stage, or hands the job on when the stage's work is done.
 func (e *engine) phaseDone(d int32) {
 	dv := &e.devs[d]
-	j := dv.job
-	st := &e.stages[e.jobs[j].stage]
+	jb := dv.job
+	st := &e.stages[jb.stage]
 	switch dv.phase {
 	case phEncode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindEncode, j, st, dv.phaseStart, -1, false)
+			e.emit(d, timeline.KindEncode, jb, st, dv.phaseStart, -1, false)
 		}
 		e.startPhase(d, phStep)
 		return
@@ -317,7 +316,7 @@ func (e *engine) phaseDone(d int32) {
 		warm := !dv.warmed
 		dv.warmed = true
 		if e.rec != nil {
-			e.emit(d, timeline.KindStep, j, st, dv.phaseStart, -1, warm)
+			e.emit(d, timeline.KindStep, jb, st, dv.phaseStart, -1, warm)
 		}
 		if st.decode {
 			e.startPhase(d, phDecode)
@@ -325,98 +324,98 @@ func (e *engine) phaseDone(d int32) {
 		}
 	case phDecode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindDecode, j, st, dv.phaseStart, -1, false)
+			e.emit(d, timeline.KindDecode, jb, st, dv.phaseStart, -1, false)
 		}
 	}
-	dv.job = -1
-	e.handOn(d, j, st)
+	e.handOn(d, jb, st)
 }
 
-// handOn passes job j, done with stage st on device d, to what comes
+// handOn passes job jb, done with stage st on device d, to what comes
 // next: completion, the next stage on the same device, or a hand-off.
-func (e *engine) handOn(d, j int32, st *stageRT) {
+func (e *engine) handOn(d int32, jb job, st *stageRT) {
 	dv := &e.devs[d]
 	switch {
 	case st.next < 0:
-		e.complete(j)
+		e.complete(jb)
 		dv.state = devIdle
 		e.tryStart(d)
 	case st.link < 0: // next stage on the same device: no transfer
-		e.jobs[j].stage = st.next
+		jb.stage = st.next
 		dv.state = devIdle
-		dv.incoming.push(waiter{since: e.now, job: j, peer: -1})
+		dv.incoming.push(waiter{since: e.now, job: jb, peer: -1})
 		e.tryStart(d)
 	case e.blocking:
 		dv.state = devSend
-		e.devs[st.nextDev].incoming.push(waiter{since: e.now, job: j, peer: d})
+		e.devs[st.nextDev].incoming.push(waiter{since: e.now, job: jb, peer: d})
 		e.tryStart(st.nextDev)
 	default:
 		dv.state = devIdle
-		dv.outgoing.push(waiter{since: e.now, job: j, peer: st.nextDev})
+		dv.outgoing.push(waiter{since: e.now, job: jb, peer: st.nextDev})
 		e.tryXferFrom(d)
 		e.tryStart(d)
 	}
 }
 
-// complete records the samples of job j as done and frees the job.
-func (e *engine) complete(j int32) {
-	jb := &e.jobs[j]
-	st := &e.stages[jb.stage]
+// complete records the samples of job jb as done.
+func (e *engine) complete(jb job) {
 	if e.rec != nil {
+		st := &e.stages[jb.stage]
 		p := &e.pipes[st.pipe]
 		for i := range int(jb.b) {
 			id := int(jb.first) + i*len(e.pipes)
 			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.t, Done: e.now})
 			p.inflight.advance(1)
 		}
-		e.samples[j] = nil
+		e.ids[jb.ids] = nil
+		e.freeIDs = append(e.freeIDs, jb.ids)
 	}
 	e.done += int(jb.b)
 	e.makespan = e.now
-	e.free = append(e.free, j)
 }
 
-// startXfer starts the hand-off of job j, ready since readyAt, from its
-// stage's device to the next stage's device, now.
-func (e *engine) startXfer(j int32, readyAt int64) {
-	jb := &e.jobs[j]
+// startXfer starts the hand-off of job jb, ready since readyAt, from
+// device d (its stage's) to the next stage's device, now.
+func (e *engine) startXfer(d int32, jb job, readyAt int64) {
 	st := &e.stages[jb.stage]
 	dur := st.cost[jb.b].xfer
 	if l := &e.links[st.link]; !l.used {
 		l.used = true
 		dur += l.setup
 	}
+	dv := &e.devs[d]
 	if e.blocking {
 		if e.rec != nil && readyAt < e.now {
-			e.emit(st.dev, timeline.KindWait, j, st, readyAt, st.nextDev, false)
+			e.emit(d, timeline.KindWait, jb, st, readyAt, st.nextDev, false)
 		}
 		e.devs[st.nextDev].state = devRecv
 	} else {
-		e.devs[st.dev].sendBusy = true
+		dv.sendBusy = true
 		e.devs[st.nextDev].recvBusy = true
 	}
-	jb.xStart = e.now
-	e.schedule(e.now+dur, evXfer, j)
+	dv.sent, dv.xStart = jb, e.now
+	e.schedule(e.now+dur, evXfer, d)
 }
 
-func (e *engine) xferDone(j int32) {
-	jb := &e.jobs[j]
+// xferDone ends the transfer device from sends.
+func (e *engine) xferDone(from int32) {
+	fv := &e.devs[from]
+	jb := fv.sent
 	st := &e.stages[jb.stage]
-	from, to := st.dev, st.nextDev
+	to := st.nextDev
 	if e.rec != nil {
-		e.emit(from, timeline.KindSend, j, st, jb.xStart, to, false)
-		e.emit(to, timeline.KindRecv, j, &e.stages[st.next], jb.xStart, from, false)
+		e.emit(from, timeline.KindSend, jb, st, fv.xStart, to, false)
+		e.emit(to, timeline.KindRecv, jb, &e.stages[st.next], fv.xStart, from, false)
 	}
 	jb.stage = st.next
 	if e.blocking {
-		e.startCompute(to, j)
-		e.devs[from].state = devIdle
+		e.startCompute(to, jb)
+		fv.state = devIdle
 		e.tryStart(from)
 		return
 	}
-	e.devs[from].sendBusy = false
+	fv.sendBusy = false
 	e.devs[to].recvBusy = false
-	e.devs[to].incoming.push(waiter{since: e.now, job: j, peer: -1})
+	e.devs[to].incoming.push(waiter{since: e.now, job: jb, peer: -1})
 	e.tryStart(to)
 	e.tryXferTo(to)
 	e.tryXferFrom(from)
@@ -434,7 +433,7 @@ func (e *engine) tryXferFrom(d int32) {
 		return
 	}
 	dv.outgoing.pop()
-	e.startXfer(w.job, w.since)
+	e.startXfer(d, w.job, w.since)
 }
 
 // tryXferTo starts, when device d's receive stream is free, the transfer
@@ -463,12 +462,12 @@ func (e *engine) tryXferTo(d int32) {
 	}
 }
 
-// emit records a span of job j on device d ending now. peer is the other
+// emit records a span of job jb on device d ending now. peer is the other
 // device of a transfer or wait, or -1.
 // Callers check e.rec first, so that a run without a recorder pays nothing.
-func (e *engine) emit(d int32, k timeline.Kind, j int32, st *stageRT, start int64, peer int32, warm bool) {
+func (e *engine) emit(d int32, k timeline.Kind, jb job, st *stageRT, start int64, peer int32, warm bool) {
 	s := timeline.Span{
-		Device: e.devs[d].name, Kind: k, Samples: e.samples[j],
+		Device: e.devs[d].name, Kind: k, Samples: e.ids[jb.ids],
 		Pipeline: int(st.pipe), Stage: int(st.idx),
 		FirstStep: -1, LastStep: -1, Start: start, End: e.now, Warmup: warm,
 	}

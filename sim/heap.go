@@ -6,7 +6,7 @@ type evKind uint8
 const (
 	evRelease evKind = iota // release the samples due now
 	evPhase                 // a device finishes its current compute phase
-	evXfer                  // a hand-off transfer completes (a = job)
+	evXfer                  // a hand-off transfer completes (a = the sending device)
 )
 
 // event is a value in the engine's queue: 16 bytes, so that heap moves are
@@ -14,7 +14,7 @@ const (
 // when they were scheduled, so that events at the same instant fire in the
 // order they were created (the order never depends on heap internals).
 // key packs the sequence number (high 36 bits), the kind (2 bits) and the
-// argument (low 26 bits: a device or a job index); sequence numbers are
+// argument (low 26 bits: a device index); sequence numbers are
 // unique, so comparing keys compares sequence numbers.
 type event struct {
 	t   int64

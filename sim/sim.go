@@ -107,7 +107,6 @@ func newEngine(p *plan.Plan) (*engine, error) {
 	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: p.Devices.Names(), Profile: pr.ProvenanceString()}
 	for i, d := range p.Devices {
 		e.devs[i].name = d.Name
-		e.devs[i].job = -1
 	}
 	if p.TransportMeasured() {
 		e.meta.Notes = append(e.meta.Notes, "hand-offs cost as measured for transport "+string(p.Transport))
