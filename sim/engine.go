@@ -222,12 +222,34 @@ func (e *engine) tryStart(d int32) {
 	case best >= 0:
 		e.startEntry(d, best)
 	case waiting:
-		w := dv.incoming.pop()
-		if w.peer < 0 {
-			e.startCompute(d, w.job) // received (buffered) or handed on within the device
-		} else {
-			e.startXfer(w.peer, w.job, w.since) // a blocked sender: receive its micro-batch
-		}
+		e.take(d, dv, dv.incoming.pop())
+	}
+}
+
+// take starts the work of waiter w on idle device d: a job on the device
+// (received in buffered mode, or handed on within it) or a blocked
+// sender's micro-batch to receive.
+func (e *engine) take(d int32, dv *devRT, w waiter) {
+	if w.peer < 0 {
+		e.startCompute(d, dv, w.job)
+	} else {
+		e.startXfer(w.peer, w.job, w.since)
+	}
+}
+
+// arrive adds waiter w to device d's incoming queue and starts d's next
+// work if it is idle. When d is idle with nothing else waiting and no
+// pipeline entering on it, w is what tryStart would pick, so it starts at
+// once without going through the queue.
+func (e *engine) arrive(d int32, w waiter) {
+	dv := &e.devs[d]
+	if dv.state == devIdle && dv.incoming.len() == 0 && len(dv.entries) == 0 {
+		e.take(d, dv, w)
+		return
+	}
+	dv.incoming.push(w)
+	if dv.state == devIdle {
+		e.tryStart(d)
 	}
 }
 
@@ -247,24 +269,23 @@ func (e *engine) startEntry(d, pi int32) {
 	p.queued -= b
 	p.waiting.advance(b)
 	p.nextTake += b * len(e.pipes)
-	e.startCompute(d, jb)
+	e.startCompute(d, &e.devs[d], jb)
 }
 
-// startCompute starts the job's work at its current stage on device d.
-func (e *engine) startCompute(d int32, jb job) {
-	dv := &e.devs[d]
+// startCompute starts job jb's work at its current stage on device d.
+func (e *engine) startCompute(d int32, dv *devRT, jb job) {
+	st := &e.stages[jb.stage]
 	dv.state = devCompute
 	dv.job = jb
-	if e.stages[jb.stage].encode {
-		e.startPhase(d, phEncode)
-	} else {
-		e.startPhase(d, phStep)
+	ph := phStep
+	if st.encode {
+		ph = phEncode
 	}
+	e.startPhase(d, dv, st, ph)
 }
 
-func (e *engine) startPhase(d int32, ph uint8) {
-	dv := &e.devs[d]
-	st := &e.stages[dv.job.stage]
+// startPhase starts phase ph of device d's job at its stage st.
+func (e *engine) startPhase(d int32, dv *devRT, st *stageRT, ph uint8) {
 	c := &st.cost[dv.job.b]
 	var dur int64
 	switch {
@@ -281,7 +302,8 @@ func (e *engine) startPhase(d int32, ph uint8) {
 	}
 	dv.phase = ph
 	dv.phaseStart = e.now
-	e.schedule(e.now+dur, evPhase, d)
+	e.seq++ // e.schedule, written out: it is not inlined
+	e.h.push(mkEvent(e.now+dur, e.seq, evPhase, d))
 }
 
 // jitteredRun is the time of n UNet steps on device dv, each drawn with
@@ -310,7 +332,7 @@ func (e *engine) phaseDone(d int32) {
 		if e.rec != nil {
 			e.emit(d, timeline.KindEncode, jb, st, dv.phaseStart, -1, false)
 		}
-		e.startPhase(d, phStep)
+		e.startPhase(d, dv, st, phStep)
 		return
 	case phStep:
 		warm := !dv.warmed
@@ -319,7 +341,7 @@ func (e *engine) phaseDone(d int32) {
 			e.emit(d, timeline.KindStep, jb, st, dv.phaseStart, -1, warm)
 		}
 		if st.decode {
-			e.startPhase(d, phDecode)
+			e.startPhase(d, dv, st, phDecode)
 			return
 		}
 	case phDecode:
@@ -342,16 +364,18 @@ func (e *engine) handOn(d int32, jb job, st *stageRT) {
 	case st.link < 0: // next stage on the same device: no transfer
 		jb.stage = st.next
 		dv.state = devIdle
-		dv.incoming.push(waiter{since: e.now, job: jb, peer: -1})
-		e.tryStart(d)
+		e.arrive(d, waiter{since: e.now, job: jb, peer: -1})
 	case e.blocking:
 		dv.state = devSend
-		e.devs[st.nextDev].incoming.push(waiter{since: e.now, job: jb, peer: d})
-		e.tryStart(st.nextDev)
+		e.arrive(st.nextDev, waiter{since: e.now, job: jb, peer: d})
 	default:
 		dv.state = devIdle
-		dv.outgoing.push(waiter{since: e.now, job: jb, peer: st.nextDev})
-		e.tryXferFrom(d)
+		if dv.outgoing.len() == 0 && !dv.sendBusy && !e.devs[st.nextDev].recvBusy {
+			e.startXfer(d, jb, e.now) // what tryXferFrom would do, without the queue
+		} else {
+			dv.outgoing.push(waiter{since: e.now, job: jb, peer: st.nextDev})
+			e.tryXferFrom(d)
+		}
 		e.tryStart(d)
 	}
 }
@@ -393,7 +417,8 @@ func (e *engine) startXfer(d int32, jb job, readyAt int64) {
 		e.devs[st.nextDev].recvBusy = true
 	}
 	dv.sent, dv.xStart = jb, e.now
-	e.schedule(e.now+dur, evXfer, d)
+	e.seq++ // e.schedule, written out: it is not inlined
+	e.h.push(mkEvent(e.now+dur, e.seq, evXfer, d))
 }
 
 // xferDone ends the transfer device from sends.
@@ -408,15 +433,14 @@ func (e *engine) xferDone(from int32) {
 	}
 	jb.stage = st.next
 	if e.blocking {
-		e.startCompute(to, jb)
+		e.startCompute(to, &e.devs[to], jb)
 		fv.state = devIdle
 		e.tryStart(from)
 		return
 	}
 	fv.sendBusy = false
 	e.devs[to].recvBusy = false
-	e.devs[to].incoming.push(waiter{since: e.now, job: jb, peer: -1})
-	e.tryStart(to)
+	e.arrive(to, waiter{since: e.now, job: jb, peer: -1})
 	e.tryXferTo(to)
 	e.tryXferFrom(from)
 }

@@ -42,11 +42,15 @@ func (x event) before(y event) bool {
 
 // eventHeap is a binary min-heap of event values. It is written out for the
 // event type (no container/heap, no interface boxing) because it is the
-// engine's hot path.
+// engine's hot path. push and pop update the slice in place, as
+// h = append(h, x) and h = h[:n], which the compiler turns into a store
+// of the length alone (the pointer is stored only when append grows the
+// array), so they cost no write barrier while the garbage collector runs.
 type eventHeap []event
 
-func (h *eventHeap) push(e event) {
-	s := append(*h, e)
+func (h *eventHeap) push(x event) {
+	*h = append(*h, x)
+	s := *h
 	i := len(s) - 1
 	for i > 0 {
 		p := (i - 1) / 2
@@ -56,7 +60,6 @@ func (h *eventHeap) push(e event) {
 		s[i], s[p] = s[p], s[i]
 		i = p
 	}
-	*h = s
 }
 
 // pop removes and returns the earliest event; the heap must not be empty.
@@ -65,6 +68,7 @@ func (h *eventHeap) pop() event {
 	top := s[0]
 	n := len(s) - 1
 	s[0] = s[n]
+	*h = (*h)[:n]
 	s = s[:n]
 	i := 0
 	for {
@@ -82,7 +86,6 @@ func (h *eventHeap) pop() event {
 		s[i], s[m] = s[m], s[i]
 		i = m
 	}
-	*h = s
 	return top
 }
 
