@@ -98,6 +98,10 @@ type Candidate struct {
 	// Capacity is an upper bound on the sustained rate (samples/s): the
 	// slowest stage's rate, summed over pipelines.
 	Capacity float64
+	// nominalCapacity is Capacity at the profile's mean step times (no
+	// jitter allowance): where the rate goal's search starts when jitter
+	// leaves Capacity unbounded.
+	nominalCapacity float64
 	// BoundFirstNS is a lower bound on its first-sample latency.
 	BoundFirstNS int64
 	// Metrics are the simulated metrics (nil unless simulated).

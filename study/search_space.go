@@ -236,7 +236,13 @@ func bounds(c *Candidate) {
 		if i < n%R {
 			np++
 		}
-		if np == 0 || slowest <= 0 {
+		nominal, _, _ := pipelineTimes(q, pl, 1)
+		c.nominalCapacity += float64(mb) / (float64(max(nominal, 1)) / 1e9)
+		if np == 0 {
+			continue
+		}
+		if slowest <= 0 { // jitter so wide that no step time is certain
+			c.Capacity, c.BoundThroughput = math.Inf(1), math.Inf(1)
 			continue
 		}
 		c.Capacity += float64(mb) / (float64(slowest) / 1e9)

@@ -202,3 +202,30 @@ func TestSearchOptionsRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchWideJitter: with jitter so wide that the bounds prove nothing
+// (a step may take no time), nothing is set aside by them and the answer
+// still equals brute force.
+func TestSearchWideJitter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	p := searchPlan(t, rng, 8, 0.4)
+	for _, g := range []Goal{GoalThroughput, GoalRate} {
+		o := goalOptions(g)
+		o.SLOFirstNS = 0
+		got, err := Search(p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.NoPrune = true
+		all, err := Search(p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := got.Best(), all.Best(); (a == nil) != (b == nil) || a != nil && a.Label != b.Label {
+			t.Errorf("%s: search and brute force disagree", g)
+		}
+		if got.Best() == nil {
+			t.Errorf("%s: nothing found", g)
+		}
+	}
+}

@@ -196,6 +196,9 @@ func (s *searcher) findRate(c *Candidate) {
 		return true
 	}
 	hi := c.Capacity
+	if math.IsInf(hi, 0) {
+		hi = 2 * c.nominalCapacity // jitter leaves no hard bound: search up to twice the mean
+	}
 	if math.IsInf(hi, 0) || !(hi > 0) {
 		c.Fate, c.Why = FateFailed, "no finite capacity to search below"
 		return
