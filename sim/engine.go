@@ -60,7 +60,6 @@ type pipeRT struct {
 type job struct {
 	stage int32 // flattened index of its current stage
 	b     int32
-	first int32 // id of its first sample
 	ids   int32 // index of its sample ids in engine.ids, only when recording
 }
 
@@ -222,18 +221,12 @@ func (e *engine) tryStart(d int32) {
 	case best >= 0:
 		e.startEntry(d, best)
 	case waiting:
-		e.take(d, dv, dv.incoming.pop())
-	}
-}
-
-// take starts the work of waiter w on idle device d: a job on the device
-// (received in buffered mode, or handed on within it) or a blocked
-// sender's micro-batch to receive.
-func (e *engine) take(d int32, dv *devRT, w waiter) {
-	if w.peer < 0 {
-		e.startCompute(d, dv, w.job)
-	} else {
-		e.startXfer(w.peer, w.job, w.since)
+		w := dv.incoming.pop()
+		if w.peer < 0 {
+			e.startCompute(d, dv, w.job) // received (buffered) or handed on within the device
+		} else {
+			e.startXfer(w.peer, w.job, w.since) // a blocked sender: receive its micro-batch
+		}
 	}
 }
 
@@ -244,7 +237,11 @@ func (e *engine) take(d int32, dv *devRT, w waiter) {
 func (e *engine) arrive(d int32, w waiter) {
 	dv := &e.devs[d]
 	if dv.state == devIdle && dv.incoming.len() == 0 && len(dv.entries) == 0 {
-		e.take(d, dv, w)
+		if w.peer < 0 {
+			e.startCompute(d, dv, w.job)
+		} else {
+			e.startXfer(w.peer, w.job, w.since)
+		}
 		return
 	}
 	dv.incoming.push(w)
@@ -258,7 +255,7 @@ func (e *engine) arrive(d int32, w waiter) {
 func (e *engine) startEntry(d, pi int32) {
 	p := &e.pipes[pi]
 	b := min(p.queued, e.mb)
-	jb := job{stage: p.first, b: int32(b), first: int32(p.nextTake), ids: -1}
+	jb := job{stage: p.first, b: int32(b), ids: -1}
 	if e.rec != nil {
 		ids := make([]int, b)
 		for i := range ids {
@@ -385,8 +382,7 @@ func (e *engine) complete(jb job) {
 	if e.rec != nil {
 		st := &e.stages[jb.stage]
 		p := &e.pipes[st.pipe]
-		for i := range int(jb.b) {
-			id := int(jb.first) + i*len(e.pipes)
+		for _, id := range e.ids[jb.ids] {
 			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.t, Done: e.now})
 			p.inflight.advance(1)
 		}
@@ -441,7 +437,9 @@ func (e *engine) xferDone(from int32) {
 	fv.sendBusy = false
 	e.devs[to].recvBusy = false
 	e.arrive(to, waiter{since: e.now, job: jb, peer: -1})
-	e.tryXferTo(to)
+	if len(e.devs[to].senders) > 1 {
+		e.tryXferTo(to) // with one sender, that is from: tryXferFrom does the same
+	}
 	e.tryXferFrom(from)
 }
 
