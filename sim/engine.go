@@ -73,6 +73,7 @@ type waiter struct {
 }
 
 type devRT struct {
+	id         int32 // index in engine.devs
 	state      uint8
 	phase      uint8
 	warmed     bool // had its first UNet call
@@ -176,7 +177,7 @@ func (e *engine) release() {
 	for i := 0; i < min(touched, np); i++ {
 		// Pipelines released into, in release order (round robin).
 		pi := (e.nextRel - touched + i) % np
-		e.tryStart(e.stages[e.pipes[pi].first].dev)
+		e.tryStart(&e.devs[e.stages[e.pipes[pi].first].dev])
 	}
 }
 
@@ -193,12 +194,11 @@ func (e *engine) newIDs(ids []int) int32 {
 	return int32(len(e.ids) - 1)
 }
 
-// tryStart gives an idle device its next piece of work: the waiting job
+// tryStart gives idle device dv its next piece of work: the waiting job
 // (a sender in blocking mode, a received micro-batch in buffered mode) or
 // queued samples of a pipeline it enters, whichever has waited longest;
 // on a tie, work already in flight goes first.
-func (e *engine) tryStart(d int32) {
-	dv := &e.devs[d]
+func (e *engine) tryStart(dv *devRT) {
 	if dv.state != devIdle {
 		return
 	}
@@ -219,40 +219,41 @@ func (e *engine) tryStart(d int32) {
 	}
 	switch {
 	case best >= 0:
-		e.startEntry(d, best)
+		e.startEntry(dv, best)
 	case waiting:
-		w := dv.incoming.pop()
-		if w.peer < 0 {
-			e.startCompute(d, dv, w.job) // received (buffered) or handed on within the device
-		} else {
-			e.startXfer(w.peer, w.job, w.since) // a blocked sender: receive its micro-batch
-		}
+		e.take(dv, dv.incoming.pop())
 	}
 }
 
-// arrive adds waiter w to device d's incoming queue and starts d's next
-// work if it is idle. When d is idle with nothing else waiting and no
+// take starts the work of waiter w on idle device dv: a job on the device
+// (received in buffered mode, or handed on within it) or a blocked
+// sender's micro-batch to receive.
+func (e *engine) take(dv *devRT, w waiter) {
+	if w.peer < 0 {
+		e.startCompute(dv, w.job)
+	} else {
+		e.startXfer(&e.devs[w.peer], w.job, w.since)
+	}
+}
+
+// arrive adds waiter w to device dv's incoming queue and starts dv's next
+// work if it is idle. When dv is idle with nothing else waiting and no
 // pipeline entering on it, w is what tryStart would pick, so it starts at
 // once without going through the queue.
-func (e *engine) arrive(d int32, w waiter) {
-	dv := &e.devs[d]
+func (e *engine) arrive(dv *devRT, w waiter) {
 	if dv.state == devIdle && dv.incoming.len() == 0 && len(dv.entries) == 0 {
-		if w.peer < 0 {
-			e.startCompute(d, dv, w.job)
-		} else {
-			e.startXfer(w.peer, w.job, w.since)
-		}
+		e.take(dv, w)
 		return
 	}
 	dv.incoming.push(w)
 	if dv.state == devIdle {
-		e.tryStart(d)
+		e.tryStart(dv)
 	}
 }
 
 // startEntry forms a micro-batch of up to micro_batch queued samples of
-// pipeline pi and starts it on device d (the pipeline's first stage).
-func (e *engine) startEntry(d, pi int32) {
+// pipeline pi and starts it on device dv (the pipeline's first stage).
+func (e *engine) startEntry(dv *devRT, pi int32) {
 	p := &e.pipes[pi]
 	b := min(p.queued, e.mb)
 	jb := job{stage: p.first, b: int32(b), ids: -1}
@@ -266,11 +267,11 @@ func (e *engine) startEntry(d, pi int32) {
 	p.queued -= b
 	p.waiting.advance(b)
 	p.nextTake += b * len(e.pipes)
-	e.startCompute(d, &e.devs[d], jb)
+	e.startCompute(dv, jb)
 }
 
-// startCompute starts job jb's work at its current stage on device d.
-func (e *engine) startCompute(d int32, dv *devRT, jb job) {
+// startCompute starts job jb's work at its current stage on device dv.
+func (e *engine) startCompute(dv *devRT, jb job) {
 	st := &e.stages[jb.stage]
 	dv.state = devCompute
 	dv.job = jb
@@ -278,11 +279,11 @@ func (e *engine) startCompute(d int32, dv *devRT, jb job) {
 	if st.encode {
 		ph = phEncode
 	}
-	e.startPhase(d, dv, st, ph)
+	e.startPhase(dv, st, ph)
 }
 
-// startPhase starts phase ph of device d's job at its stage st.
-func (e *engine) startPhase(d int32, dv *devRT, st *stageRT, ph uint8) {
+// startPhase starts phase ph of device dv's job at its stage st.
+func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 	c := &st.cost[dv.job.b]
 	var dur int64
 	switch {
@@ -300,7 +301,7 @@ func (e *engine) startPhase(d int32, dv *devRT, st *stageRT, ph uint8) {
 	dv.phase = ph
 	dv.phaseStart = e.now
 	e.seq++ // e.schedule, written out: it is not inlined
-	e.h.push(mkEvent(e.now+dur, e.seq, evPhase, d))
+	e.h.push(mkEvent(e.now+dur, e.seq, evPhase, dv.id))
 }
 
 // jitteredRun is the time of n UNet steps on device dv, each drawn with
@@ -327,53 +328,52 @@ func (e *engine) phaseDone(d int32) {
 	switch dv.phase {
 	case phEncode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindEncode, jb, st, dv.phaseStart, -1, false)
+			e.emit(dv, timeline.KindEncode, jb, st, dv.phaseStart, nil, false)
 		}
-		e.startPhase(d, dv, st, phStep)
+		e.startPhase(dv, st, phStep)
 		return
 	case phStep:
 		warm := !dv.warmed
 		dv.warmed = true
 		if e.rec != nil {
-			e.emit(d, timeline.KindStep, jb, st, dv.phaseStart, -1, warm)
+			e.emit(dv, timeline.KindStep, jb, st, dv.phaseStart, nil, warm)
 		}
 		if st.decode {
-			e.startPhase(d, dv, st, phDecode)
+			e.startPhase(dv, st, phDecode)
 			return
 		}
 	case phDecode:
 		if e.rec != nil {
-			e.emit(d, timeline.KindDecode, jb, st, dv.phaseStart, -1, false)
+			e.emit(dv, timeline.KindDecode, jb, st, dv.phaseStart, nil, false)
 		}
 	}
-	e.handOn(d, jb, st)
+	e.handOn(dv, jb, st)
 }
 
-// handOn passes job jb, done with stage st on device d, to what comes
+// handOn passes job jb, done with stage st on device dv, to what comes
 // next: completion, the next stage on the same device, or a hand-off.
-func (e *engine) handOn(d int32, jb job, st *stageRT) {
-	dv := &e.devs[d]
+func (e *engine) handOn(dv *devRT, jb job, st *stageRT) {
 	switch {
 	case st.next < 0:
 		e.complete(jb)
 		dv.state = devIdle
-		e.tryStart(d)
+		e.tryStart(dv)
 	case st.link < 0: // next stage on the same device: no transfer
 		jb.stage = st.next
 		dv.state = devIdle
-		e.arrive(d, waiter{since: e.now, job: jb, peer: -1})
+		e.arrive(dv, waiter{since: e.now, job: jb, peer: -1})
 	case e.blocking:
 		dv.state = devSend
-		e.arrive(st.nextDev, waiter{since: e.now, job: jb, peer: d})
+		e.arrive(&e.devs[st.nextDev], waiter{since: e.now, job: jb, peer: dv.id})
 	default:
 		dv.state = devIdle
 		if dv.outgoing.len() == 0 && !dv.sendBusy && !e.devs[st.nextDev].recvBusy {
-			e.startXfer(d, jb, e.now) // what tryXferFrom would do, without the queue
+			e.startXfer(dv, jb, e.now) // what tryXferFrom would do, without the queue
 		} else {
 			dv.outgoing.push(waiter{since: e.now, job: jb, peer: st.nextDev})
-			e.tryXferFrom(d)
+			e.tryXferFrom(dv)
 		}
-		e.tryStart(d)
+		e.tryStart(dv)
 	}
 }
 
@@ -394,27 +394,27 @@ func (e *engine) complete(jb job) {
 }
 
 // startXfer starts the hand-off of job jb, ready since readyAt, from
-// device d (its stage's) to the next stage's device, now.
-func (e *engine) startXfer(d int32, jb job, readyAt int64) {
+// device dv (its stage's) to the next stage's device, now.
+func (e *engine) startXfer(dv *devRT, jb job, readyAt int64) {
 	st := &e.stages[jb.stage]
 	dur := st.cost[jb.b].xfer
 	if l := &e.links[st.link]; !l.used {
 		l.used = true
 		dur += l.setup
 	}
-	dv := &e.devs[d]
+	to := &e.devs[st.nextDev]
 	if e.blocking {
 		if e.rec != nil && readyAt < e.now {
-			e.emit(d, timeline.KindWait, jb, st, readyAt, st.nextDev, false)
+			e.emit(dv, timeline.KindWait, jb, st, readyAt, to, false)
 		}
-		e.devs[st.nextDev].state = devRecv
+		to.state = devRecv
 	} else {
 		dv.sendBusy = true
-		e.devs[st.nextDev].recvBusy = true
+		to.recvBusy = true
 	}
 	dv.sent, dv.xStart = jb, e.now
 	e.seq++ // e.schedule, written out: it is not inlined
-	e.h.push(mkEvent(e.now+dur, e.seq, evXfer, d))
+	e.h.push(mkEvent(e.now+dur, e.seq, evXfer, dv.id))
 }
 
 // xferDone ends the transfer device from sends.
@@ -422,31 +422,33 @@ func (e *engine) xferDone(from int32) {
 	fv := &e.devs[from]
 	jb := fv.sent
 	st := &e.stages[jb.stage]
-	to := st.nextDev
+	tv := &e.devs[st.nextDev]
 	if e.rec != nil {
-		e.emit(from, timeline.KindSend, jb, st, fv.xStart, to, false)
-		e.emit(to, timeline.KindRecv, jb, &e.stages[st.next], fv.xStart, from, false)
+		e.emit(fv, timeline.KindSend, jb, st, fv.xStart, tv, false)
+		e.emit(tv, timeline.KindRecv, jb, &e.stages[st.next], fv.xStart, fv, false)
 	}
 	jb.stage = st.next
 	if e.blocking {
-		e.startCompute(to, &e.devs[to], jb)
+		e.startCompute(tv, jb)
 		fv.state = devIdle
-		e.tryStart(from)
+		e.tryStart(fv)
 		return
 	}
 	fv.sendBusy = false
-	e.devs[to].recvBusy = false
-	e.arrive(to, waiter{since: e.now, job: jb, peer: -1})
-	if len(e.devs[to].senders) > 1 {
-		e.tryXferTo(to) // with one sender, that is from: tryXferFrom does the same
+	tv.recvBusy = false
+	e.arrive(tv, waiter{since: e.now, job: jb, peer: -1})
+	if len(tv.senders) > 1 {
+		e.tryXferTo(tv) // with one sender, that is fv: tryXferFrom does the same
 	}
-	e.tryXferFrom(from)
+	if fv.outgoing.len() > 0 {
+		e.tryXferFrom(fv)
+	}
 }
 
-// tryXferFrom starts the transfer at the head of device d's outgoing queue
-// if d's send stream and the receiver's receive stream are free (buffered).
-func (e *engine) tryXferFrom(d int32) {
-	dv := &e.devs[d]
+// tryXferFrom starts the transfer at the head of device dv's outgoing
+// queue if dv's send stream and the receiver's receive stream are free
+// (buffered).
+func (e *engine) tryXferFrom(dv *devRT) {
 	if dv.sendBusy || dv.outgoing.len() == 0 {
 		return
 	}
@@ -455,49 +457,49 @@ func (e *engine) tryXferFrom(d int32) {
 		return
 	}
 	dv.outgoing.pop()
-	e.startXfer(d, w.job, w.since)
+	e.startXfer(dv, w.job, w.since)
 }
 
-// tryXferTo starts, when device d's receive stream is free, the transfer
-// to d that has waited longest among its senders' outgoing heads.
-func (e *engine) tryXferTo(d int32) {
-	if e.devs[d].recvBusy {
+// tryXferTo starts, when device dv's receive stream is free, the transfer
+// to dv that has waited longest among its senders' outgoing heads.
+func (e *engine) tryXferTo(dv *devRT) {
+	if dv.recvBusy {
 		return
 	}
-	best := int32(-1)
+	var best *devRT
 	var bestT int64
-	for _, s := range e.devs[d].senders {
+	for _, s := range dv.senders {
 		sv := &e.devs[s]
 		if sv.sendBusy || sv.outgoing.len() == 0 {
 			continue
 		}
 		w := sv.outgoing.front()
-		if w.peer != d {
+		if w.peer != dv.id {
 			continue
 		}
-		if best < 0 || w.since < bestT {
-			best, bestT = s, w.since
+		if best == nil || w.since < bestT {
+			best, bestT = sv, w.since
 		}
 	}
-	if best >= 0 {
+	if best != nil {
 		e.tryXferFrom(best)
 	}
 }
 
-// emit records a span of job jb on device d ending now. peer is the other
-// device of a transfer or wait, or -1.
+// emit records a span of job jb on device dv ending now. peer is the other
+// device of a transfer or wait, or nil.
 // Callers check e.rec first, so that a run without a recorder pays nothing.
-func (e *engine) emit(d int32, k timeline.Kind, jb job, st *stageRT, start int64, peer int32, warm bool) {
+func (e *engine) emit(dv *devRT, k timeline.Kind, jb job, st *stageRT, start int64, peer *devRT, warm bool) {
 	s := timeline.Span{
-		Device: e.devs[d].name, Kind: k, Samples: e.ids[jb.ids],
+		Device: dv.name, Kind: k, Samples: e.ids[jb.ids],
 		Pipeline: int(st.pipe), Stage: int(st.idx),
 		FirstStep: -1, LastStep: -1, Start: start, End: e.now, Warmup: warm,
 	}
 	if k == timeline.KindStep {
 		s.FirstStep, s.LastStep = int(st.first), int(st.last)
 	}
-	if peer >= 0 {
-		s.Peer = e.devs[peer].name
+	if peer != nil {
+		s.Peer = peer.name
 	}
 	e.rec.AddSpan(s)
 }

@@ -106,7 +106,7 @@ func newEngine(p *plan.Plan) (*engine, error) {
 	e.devs = make([]devRT, len(p.Devices))
 	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: p.Devices.Names(), Profile: pr.ProvenanceString()}
 	for i, d := range p.Devices {
-		e.devs[i].name = d.Name
+		e.devs[i].id, e.devs[i].name = int32(i), d.Name
 	}
 	if p.TransportMeasured() {
 		e.meta.Notes = append(e.meta.Notes, "hand-offs cost as measured for transport "+string(p.Transport))
