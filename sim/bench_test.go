@@ -68,8 +68,9 @@ type bareLoop struct {
 	k      int32    // next entry of next to schedule
 }
 
-// recordBareLoop runs the engine on p and records, for each event it
-// handles, the events it schedules.
+// recordBareLoop runs the engine on p with the loop of engine.run (less its
+// checks) and records, for each event it handles, the events it schedules.
+// TestBareLoopReplaysEngine checks the replay against a Run of p.
 func recordBareLoop(tb testing.TB, p *plan.Plan) *bareLoop {
 	e, err := newEngine(p)
 	if err != nil {
