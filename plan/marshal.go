@@ -12,13 +12,14 @@ import (
 // explicit one (layout.pipelines with each stage's device and step
 // range), so that a layout chosen in code (a search's winner) runs
 // unchanged in vdsim and vdexec. Paths (costs, model files) are rewritten
-// relative to dir, the folder the file will be written to.
+// relative to dir, the folder the file will be written to; the costs
+// point at the file the profile was read from (Profile.File).
 func (p *Plan) Marshal(dir string) ([]byte, error) {
-	rebase := func(rel string) (string, error) {
-		if rel == "" {
+	rebase := func(path string) (string, error) {
+		if path == "" {
 			return "", nil
 		}
-		abs, err := filepath.Abs(p.Path(rel))
+		abs, err := filepath.Abs(path)
 		if err != nil {
 			return "", err
 		}
@@ -35,11 +36,15 @@ func (p *Plan) Marshal(dir string) ([]byte, error) {
 		Links: p.Links, Transport: p.Transport, Workload: p.Workload}
 	var err error
 	for _, x := range []*string{&f.Model.ONNX.UNet, &f.Model.ONNX.Encoder, &f.Model.ONNX.Decoder} {
-		if *x, err = rebase(*x); err != nil {
+		if *x, err = rebase(p.Path(*x)); err != nil {
 			return nil, fmt.Errorf("plan: marshal %s: %w", p.Name, err)
 		}
 	}
-	if f.Costs, err = rebase(p.Costs); err != nil {
+	costs := p.Path(p.Costs)
+	if p.Profile != nil && p.Profile.File != "" && p.Costs != "" {
+		costs = p.Profile.File // where it was read from (a --costs flag's path is not relative to the plan)
+	}
+	if f.Costs, err = rebase(costs); err != nil {
 		return nil, fmt.Errorf("plan: marshal %s: %w", p.Name, err)
 	}
 	l := p.Layout

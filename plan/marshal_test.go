@@ -58,8 +58,8 @@ func roundTrip(t *testing.T, p *Plan) {
 	}
 	for i, pl := range p.Pipelines {
 		for j := range pl.Stages {
-			a, _ := p.PipelineStageNS(pl, j)
-			b, _ := q.PipelineStageNS(q.Pipelines[i], j)
+			a, _ := p.PipelineStageNS(pl, j, p.Layout.MicroBatch)
+			b, _ := q.PipelineStageNS(q.Pipelines[i], j, q.Layout.MicroBatch)
 			if a != b {
 				t.Errorf("%s: pipeline %d stage %d: %d ns, loaded back %d", p.Name, i, j, a, b)
 			}

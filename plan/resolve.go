@@ -282,7 +282,11 @@ func (p *Plan) checkRange(c *checker, at string, r [2]StepIndex, i int, next, n 
 // micro-batch (see StageNS); prev and next are the devices of the stages
 // before and after it (-1: none).
 func (p *Plan) stageNS(dv, k int, encode, decode bool, prev, next int) (int64, bool) {
-	mb := p.Layout.MicroBatch
+	return p.stageNSAt(dv, k, encode, decode, prev, next, p.Layout.MicroBatch)
+}
+
+// stageNSAt is stageNS for a micro-batch of mb samples.
+func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (int64, bool) {
 	w, ok := p.WorkNS(dv, mb)
 	if !ok {
 		return 0, false
@@ -373,17 +377,18 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 // PipelineStageNS.
 func (p *Plan) StageNS(s Stage) (int64, bool) {
 	if s.Pipeline >= 0 && s.Pipeline < len(p.Pipelines) && s.Index >= 0 && s.Index < len(p.Pipelines[s.Pipeline].Stages) {
-		return p.PipelineStageNS(p.Pipelines[s.Pipeline], s.Index)
+		return p.PipelineStageNS(p.Pipelines[s.Pipeline], s.Index, p.Layout.MicroBatch)
 	}
 	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode, -1, -1)
 }
 
-// PipelineStageNS is StageNS of stage i of pipeline pl, which need not be
-// one of the plan's Pipelines (a candidate layout being weighed): the
-// hand-offs are those to and from pl's neighbouring stages. It reports
-// false for an i out of range, as StageNS does without costs.
-func (p *Plan) PipelineStageNS(pl Pipeline, i int) (int64, bool) {
-	if i < 0 || i >= len(pl.Stages) {
+// PipelineStageNS is StageNS of stage i of pipeline pl for a micro-batch
+// of batch samples; pl need not be one of the plan's Pipelines (a
+// candidate layout being weighed): the hand-offs are those to and from
+// pl's neighbouring stages. It reports false for an i out of range or a
+// batch < 1, as StageNS does without costs.
+func (p *Plan) PipelineStageNS(pl Pipeline, i, batch int) (int64, bool) {
+	if i < 0 || i >= len(pl.Stages) || batch < 1 {
 		return 0, false
 	}
 	st := pl.Stages
@@ -395,7 +400,7 @@ func (p *Plan) PipelineStageNS(pl Pipeline, i int) (int64, bool) {
 		next = st[i+1].DevIdx
 	}
 	s := st[i]
-	return p.stageNS(s.DevIdx, s.Steps(), s.Encode, s.Decode, prev, next)
+	return p.stageNSAt(s.DevIdx, s.Steps(), s.Encode, s.Decode, prev, next, batch)
 }
 
 // maxBalancedWork bounds the balanced search (stages × steps²).

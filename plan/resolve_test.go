@@ -232,14 +232,14 @@ func TestPipelineStageNS(t *testing.T) {
 	}
 	p.Pipelines = nil // the candidate is no longer in the plan
 	for i := range cand.Stages {
-		if got, ok := p.PipelineStageNS(cand, i); !ok || got != want[i] {
+		if got, ok := p.PipelineStageNS(cand, i, 1); !ok || got != want[i] {
 			t.Errorf("stage %d: %d ns, want %d", i, got, want[i])
 		}
 	}
 	if got, _ := p.StageNS(cand.Stages[1]); got >= want[1] {
 		t.Errorf("StageNS of a stage outside the plan counts hops: %d ns, with hops %d", got, want[1])
 	}
-	if _, ok := p.PipelineStageNS(cand, 9); ok {
+	if _, ok := p.PipelineStageNS(cand, 9, 1); ok {
 		t.Error("stage 9 of 4 reports ok")
 	}
 }

@@ -35,8 +35,8 @@ func Goals() []Goal { return []Goal{GoalThroughput, GoalLatency, GoalRate, GoalD
 // DefaultRateSamples is how many Poisson arrivals each simulation of the
 // rate goal runs. The p95 of n samples is their ⌈0.95 n⌉-th latency: with
 // 500, twenty-five samples lie above it, so one slow sample moves it
-// little, and a rate above capacity has 500 arrivals to build a queue that
-// shows in the tail.
+// little, and a rate near capacity has 500 arrivals to build the queue
+// that shows in the tail.
 const DefaultRateSamples = 500
 
 // rateSteps is how many times the rate goal halves its interval: the rate
@@ -109,7 +109,10 @@ type Candidate struct {
 	// Rate is, for the rate goal, the highest arrival rate found whose p95
 	// latency meets the SLO.
 	Rate float64
-	Fate Fate
+	// RateCapped is set when the SLO still held at the capacity bound, so
+	// that Rate is the bound, not a limit the SLO set.
+	RateCapped bool
+	Fate       Fate
 	// Why says in words why it lost (or, for a ranked one, its place).
 	Why string
 }
@@ -122,8 +125,9 @@ type SearchResult struct {
 	Ranked []*Candidate
 	// All are every candidate considered, in the order they were weighed.
 	All []*Candidate
-	// Simulated counts the candidates simulated; Pruned those that bounds
-	// set aside before simulating (bound, SLO or target by bound).
+	// Simulated counts the simulations run (the rate goal runs several a
+	// candidate); Pruned the candidates that bounds set aside before
+	// simulating (bound, SLO or target by bound).
 	Simulated, Pruned int
 	// Notes say how the space was built and what it left out.
 	Notes []string
@@ -141,11 +145,15 @@ func (r *SearchResult) Best() *Candidate {
 // every way to split up to MaxDevices of the devices into R pipelines of
 // S stages (every R × S, fewer devices than the plan has included), the
 // order of the devices in each pipeline where devices or links differ
-// (interchangeable devices are taken in list order), even and balanced
+// (interchangeable devices are taken in list order; orders whose devices,
+// links and splits cost the same are kept once), even and balanced
 // step assignment, every micro-batch size the profile covers, and
 // blocking and buffered hand-off where a pipeline has hand-offs. Encode
 // and decode stay on a pipeline's first and last stage: the plan allows
-// nothing else for several stages, and a single stage does both.
+// nothing else for several stages, and a single stage does both. The
+// order of the pipelines is not searched: which pipeline takes sample 0,
+// and the extra samples when they do not divide evenly, follows the
+// device order.
 //
 // Candidates that do not fit in memory are dropped; the others are
 // weighed best bound first, and a candidate is simulated only when its
@@ -157,7 +165,7 @@ func Search(p *plan.Plan, opts SearchOptions) (*SearchResult, error) {
 	if err := checkSearch(p, &opts); err != nil {
 		return nil, err
 	}
-	s := &searcher{p: p, opts: opts, res: &SearchResult{Plan: p, Options: opts}}
+	s := &searcher{p: p, opts: opts, res: &SearchResult{Plan: p, Options: opts}, signatures: map[string]string{}}
 	cands, err := s.candidates()
 	if err != nil {
 		return nil, err
@@ -225,10 +233,11 @@ func profileBatches(p *plan.Plan) []int {
 }
 
 type searcher struct {
-	p    *plan.Plan
-	opts SearchOptions
-	res  *SearchResult
-	best *Candidate
+	p          *plan.Plan
+	opts       SearchOptions
+	res        *SearchResult
+	best       *Candidate
+	signatures map[string]string // cost signature → the first candidate's label
 }
 
 // note adds a line to the result's notes.
@@ -273,18 +282,20 @@ func (s *searcher) sortByBound(cands []*Candidate) {
 		switch s.opts.Goal {
 		case GoalLatency:
 			return float64(c.BoundFirstNS)
-		case GoalDevices:
-			return float64(c.Devices)*1e18 - min(c.BoundThroughput, 1e15)
 		case GoalRate:
 			return -c.Capacity
 		}
 		return -c.BoundThroughput
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
-		if a, b := key(cands[i]), key(cands[j]); a != b {
-			return a < b
+		a, b := cands[i], cands[j]
+		if s.opts.Goal == GoalDevices && a.Devices != b.Devices {
+			return a.Devices < b.Devices
 		}
-		return cands[i].Label < cands[j].Label
+		if ka, kb := key(a), key(b); ka != kb {
+			return ka < kb
+		}
+		return a.Label < b.Label
 	})
 }
 

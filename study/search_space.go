@@ -52,13 +52,16 @@ func orders(members [][]int, r, s int) (out [][][]int, cut bool) {
 	seq := make([]int, 0, r*s) // class of each position
 	var rec func()
 	rec = func() {
-		if len(out) >= maxOrders {
-			cut = true
-			return
-		}
 		pos := len(seq)
 		if pos == r*s {
+			if len(out) == maxOrders {
+				cut = true // a further order exists
+				return
+			}
 			out = append(out, assign(members, seq, r, s))
+			return
+		}
+		if cut {
 			return
 		}
 		for c := range members {
@@ -147,6 +150,12 @@ func (s *searcher) expand(devs [][]int) ([]*Candidate, error) {
 					continue
 				}
 				even = sizes
+				if twin, seen := s.signatures[costSignature(c.Plan)]; seen {
+					c.Fate, c.Why = FateDuplicate, "the same devices, links and splits as "+twin
+					s.res.All = append(s.res.All, c)
+					continue
+				}
+				s.signatures[costSignature(c.Plan)] = c.Label
 				if ok, why := memoryFits(c.Plan); !ok {
 					c.Fate, c.Why = FateMemory, why
 					s.res.All = append(s.res.All, c)
@@ -204,21 +213,53 @@ func (s *searcher) build(devs [][]int, mb int, h plan.Handoff, a plan.Assignment
 	return c, sizes, nil
 }
 
+// costSignature names what a candidate's simulation depends on: per
+// pipeline, each stage's device (kind, speed, memory, provider, threads),
+// steps and ends, and the cost of the hop to the next stage; and the
+// micro-batch and hand-off. Two candidates with one signature simulate
+// alike: only the first is kept.
+func costSignature(q *plan.Plan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mb%d %s", q.Layout.MicroBatch, q.Layout.Handoff)
+	for _, pl := range q.Pipelines {
+		b.WriteString(" |")
+		for i, st := range pl.Stages {
+			d := q.Devices[st.DevIdx]
+			fmt.Fprintf(&b, " %s/%g/%g/%s/%d %d-%d %v%v", d.Kind, d.Speed, d.MemoryGB, d.Provider, d.Threads, st.First, st.Last, st.Encode, st.Decode)
+			if i+1 < len(pl.Stages) {
+				h, _ := q.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx)
+				fmt.Fprintf(&b, " >%v", h.LinkCosts)
+			}
+		}
+	}
+	return b.String()
+}
+
 // jitterFloor is the factor by which bounds shrink a step's time when
 // steps vary: six standard deviations of jitter j below the mean.
 func jitterFloor(j float64) float64 { return max(0, 1-6*j) }
 
 // bounds fills the candidate's bounds from its stage times (the plan's
-// cost formulas, no simulation):
+// cost formulas, no simulation). For each pipeline, at every micro-batch
+// size b up to the plan's (arrivals can make micro-batches smaller):
 //
-//   - Capacity: Σ over pipelines of micro-batch / slowest StageNS, the
-//     rate no pipeline can sustain more than.
-//   - BoundThroughput: the steady-state throughput over the workload's n
-//     samples. A pipeline's B micro-batches pass its slowest stage at
-//     least a stage time apart; the first one alone can be late by the
-//     one-time costs W (first-call warm-up on each stage, link set-up),
-//     so its rate (n−k)/(c_last − c_first) is at most (n−1) / ((B−1)·slowest
-//     − W); with one micro-batch it is n / its latency.
+//   - s*: the largest, over its stages, of the stage's least time per
+//     sample, min over b of StageNS(b) / b. Micro-batches pass a stage
+//     one after another, so n samples take at least n·s* there.
+//   - W: the one-time and size-dependent slack by which the first
+//     completion can be late relative to the later ones: first-call
+//     warm-up beyond a step and link set-up on every stage, how much each
+//     stage's work and each hop can differ between micro-batch sizes, and
+//     with jitter j, 12·j of the longest path (steps up to 6 standard
+//     deviations either way).
+//   - Capacity: Σ 1/s*, the rate no pipeline can sustain more than.
+//   - BoundThroughput: the steady-state metric counts the n−k samples
+//     after a pipeline's first completion (k ≤ micro-batch) over the time
+//     from it to the last, which is at least (n−k)·s* − W; the rate
+//     (n−k)/((n−k)·s* − W) only falls as n−k grows, so it is at most
+//     M/(M·s* − W) with M = max(n − micro-batch, 1), or unbounded when
+//     that time can be 0. A pipeline that may finish everything at once
+//     (n ≤ micro-batch) may also count n / its first latency.
 //   - BoundFirstNS: the work on the first micro-batch's path through the
 //     fastest pipeline (first-call steps, encode, decode, hops, link
 //     set-up), at the micro-batch size that makes it shortest.
@@ -226,72 +267,114 @@ func jitterFloor(j float64) float64 { return max(0, 1-6*j) }
 // With jitter, stage times are scaled by jitterFloor first.
 func bounds(c *Candidate) {
 	q := c.Plan
-	f := jitterFloor(maxJitter(q))
-	n, R, mb := q.Workload.Samples, len(q.Pipelines), q.Layout.MicroBatch
+	j := maxJitter(q)
+	n, R := q.Workload.Samples, len(q.Pipelines)
 	c.BoundFirstNS = math.MaxInt64
 	for i, pl := range q.Pipelines {
-		slowest, warm, first := pipelineTimes(q, pl, f)
-		c.BoundFirstNS = min(c.BoundFirstNS, first)
+		pb := pipelineBounds(q, pl, jitterFloor(j), j)
+		c.nominalCapacity += 1e9 / max(pipelineBounds(q, pl, 1, 0).perSample, 1)
+		c.BoundFirstNS = min(c.BoundFirstNS, pb.first)
+		if pb.perSample <= 0 { // jitter so wide that no step time is certain
+			c.Capacity, c.BoundThroughput = math.Inf(1), math.Inf(1)
+			continue
+		}
+		c.Capacity += 1e9 / pb.perSample
 		np := n / R
 		if i < n%R {
 			np++
 		}
-		nominal, _, _ := pipelineTimes(q, pl, 1)
-		c.nominalCapacity += float64(mb) / (float64(max(nominal, 1)) / 1e9)
 		if np == 0 {
 			continue
 		}
-		if slowest <= 0 { // jitter so wide that no step time is certain
-			c.Capacity, c.BoundThroughput = math.Inf(1), math.Inf(1)
-			continue
+		mb := q.Layout.MicroBatch
+		m := float64(max(np-mb, 1))
+		rate := math.Inf(1)
+		if den := m*pb.perSample - float64(pb.slack); den > 0 {
+			rate = m / den * 1e9
 		}
-		c.Capacity += float64(mb) / (float64(slowest) / 1e9)
-		batches := (np + mb - 1) / mb
-		switch window := float64(batches-1)*float64(slowest) - float64(warm); {
-		case batches == 1:
-			c.BoundThroughput += float64(np) / (float64(max(first, 1)) / 1e9)
-		case window <= 0:
-			c.BoundThroughput = math.Inf(1)
-		default:
-			c.BoundThroughput += float64(np-1) / (window / 1e9)
+		if np <= mb {
+			rate = max(rate, float64(np)/(float64(max(pb.first, 1))/1e9))
 		}
+		c.BoundThroughput += rate
 	}
 }
 
-// pipelineTimes returns, for pipeline pl of q with step times scaled by
-// f: its slowest stage time (StageNS), its one-time extra costs (warm-up
-// beyond a step, link set-up), and the shortest path of a first
-// micro-batch through it.
-func pipelineTimes(q *plan.Plan, pl plan.Pipeline, f float64) (slowest, warm, first int64) {
+// pipeBounds are one pipeline's numbers for the bounds (see bounds).
+type pipeBounds struct {
+	perSample float64 // s*, ns per sample
+	slack     int64   // W, ns
+	first     int64   // the shortest first-micro-batch path, ns
+}
+
+// pipelineBounds computes pipeline pl's numbers with step times scaled by
+// f and jitter j.
+func pipelineBounds(q *plan.Plan, pl plan.Pipeline, f, j float64) pipeBounds {
 	scale := func(ns int64) int64 { return int64(math.Floor(float64(ns) * f)) }
+	mb := q.Layout.MicroBatch
+	pb := pipeBounds{first: math.MaxInt64}
 	for i := range pl.Stages {
-		t, _ := q.PipelineStageNS(pl, i)
-		slowest = max(slowest, scale(t))
-	}
-	first = math.MaxInt64
-	for b := 1; b <= q.Layout.MicroBatch; b++ {
-		var path, extra int64
-		for i, st := range pl.Stages {
-			w, _ := q.WorkNS(st.DevIdx, b)
-			path += scale(int64(st.Steps()-1)*w.Step + w.FirstStep) // the device's first call is on this path
-			if st.Encode {
-				path += scale(w.Encode)
-			}
-			if st.Decode {
-				path += scale(w.Decode)
-			}
-			extra += max(w.FirstStep-w.Step, 0)
-			if i+1 < len(pl.Stages) && st.DevIdx != pl.Stages[i+1].DevIdx {
-				h, _ := q.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx)
-				x, _ := q.HopNS(st.DevIdx, pl.Stages[i+1].DevIdx, b)
-				path += x + h.SetupNS()
-				extra += h.SetupNS()
-			}
+		best := math.Inf(1)
+		for b := 1; b <= mb; b++ {
+			t, _ := q.PipelineStageNS(pl, i, b)
+			best = min(best, float64(scale(t))/float64(b))
 		}
-		first = min(first, path)
-		warm = max(warm, extra)
+		pb.perSample = max(pb.perSample, best)
 	}
-	return slowest, warm, first
+	var lo, hi []int64 // per stage and hop, over b: the least and most work
+	var longest int64
+	for b := 1; b <= mb; b++ {
+		path, warm, parts := firstPath(q, pl, b)
+		pb.first = min(pb.first, scaleFirst(path, warm, f))
+		longest = max(longest, path)
+		if lo == nil {
+			lo, hi = slices.Clone(parts), slices.Clone(parts)
+		}
+		for k, v := range parts {
+			lo[k], hi[k] = min(lo[k], v), max(hi[k], v)
+		}
+		pb.slack = max(pb.slack, warm)
+	}
+	for k := range lo {
+		pb.slack += hi[k] - lo[k]
+	}
+	pb.slack += int64(math.Ceil(12 * j * float64(longest)))
+	return pb
+}
+
+// firstPath is the nominal work on a first micro-batch of b samples'
+// path through pl: its total, the part that only a first pass pays
+// (first-call warm-up beyond a step, link set-up), and the work of each
+// stage and hop without those.
+func firstPath(q *plan.Plan, pl plan.Pipeline, b int) (path, once int64, parts []int64) {
+	for i, st := range pl.Stages {
+		w, _ := q.WorkNS(st.DevIdx, b)
+		work := int64(st.Steps()) * w.Step
+		if st.Encode {
+			work += w.Encode
+		}
+		if st.Decode {
+			work += w.Decode
+		}
+		parts = append(parts, work)
+		once += w.FirstStep - w.Step // may be negative: a first call faster than a step
+		if i+1 < len(pl.Stages) && st.DevIdx != pl.Stages[i+1].DevIdx {
+			h, _ := q.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx)
+			x, _ := q.HopNS(st.DevIdx, pl.Stages[i+1].DevIdx, b)
+			parts = append(parts, x)
+			once += h.SetupNS()
+		}
+	}
+	for _, v := range parts {
+		path += v
+	}
+	return path + once, max(once, 0), parts
+}
+
+// scaleFirst scales a first path's step work by f; hops, set-up and the
+// one-time part are not jittered, so it scales the whole path less the
+// one-time part, which is a lower bound either way.
+func scaleFirst(path, once int64, f float64) int64 {
+	return int64(math.Floor(float64(path-once)*f)) + once
 }
 
 // describeSpace says what the space held, for the notes.

@@ -14,7 +14,8 @@ import (
 
 // searchPlan writes a small random plan and its profile to a folder and
 // loads it: 2–4 devices of two kinds at random speeds, maybe one link of
-// its own, 4–8 steps, UNet costs for micro-batches 1 and 2.
+// its own, 4–8 steps, UNet costs for micro-batches 1 and 2 (a batch of 2
+// may cost more than twice one), batch, poisson or interval arrivals.
 func searchPlan(t *testing.T, rng *rand.Rand, samples int, jitter float64) *plan.Plan {
 	t.Helper()
 	dir := t.TempDir()
@@ -28,7 +29,7 @@ devices:
 links:
   pcie: {latency_us: %.0f, bandwidth_gbps: 0.001, setup_ms: %.1f}
   slow: {latency_us: %.0f, bandwidth_gbps: 0.0005}
-`, 10+rng.Float64()*20, 25+rng.Float64()*30, 30+rng.Float64()*40, rng.Float64()*10, rng.Float64()*30, jitter,
+`, 10+rng.Float64()*20, 15+rng.Float64()*40, 30+rng.Float64()*40, rng.Float64()*10, rng.Float64()*30, jitter,
 		10+rng.Float64()*20, rng.Float64()*10, rng.Float64()*30, jitter,
 		rng.Float64()*3000, rng.Float64()*20, rng.Float64()*8000)
 	n := 2 + rng.IntN(3)
@@ -45,9 +46,10 @@ model: {family: tiny, frames: 2, latent: {channels: 4, height: 8, width: 8}, dty
 sampler: {steps: %d}
 devices: [%s]
 links: %s
-workload: {samples: %d, seed: %d}
+workload: {samples: %d, seed: %d, arrival: %s}
 costs: costs.yaml
-`, 4+rng.IntN(5), strings.Join(devs, ", "), links, samples, rng.IntN(100))
+`, 4+rng.IntN(5), strings.Join(devs, ", "), links, samples, rng.IntN(100),
+		[]string{"{kind: batch}", "{kind: batch}", "{kind: poisson, rate: 40}", "{kind: interval, interval_ms: 30}"}[rng.IntN(4)])
 	for name, data := range map[string]string{"costs.yaml": costs, "plan.yaml": pl} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
@@ -82,8 +84,8 @@ func goalOptions(g Goal) SearchOptions {
 func TestSearchEqualsBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	pruned := 0
-	for trial := range 12 {
-		p := searchPlan(t, rng, 6+rng.IntN(10), 0)
+	for trial := range 30 {
+		p := searchPlan(t, rng, 1+rng.IntN(15), 0)
 		for _, g := range Goals() {
 			o := goalOptions(g)
 			got, err := Search(p, o)

@@ -136,14 +136,26 @@ func (s *searcher) better(a, b *Candidate) bool {
 // winner's lead over the next, and each other's distance behind the
 // winner.
 func (s *searcher) explain() {
-	for i, c := range s.res.Ranked {
+	ranked := s.res.Ranked
+	defer func() {
+		for _, c := range ranked {
+			if c.RateCapped {
+				c.Why += "; its rate is its capacity bound (the SLO held there)"
+			}
+		}
+	}()
+	for i, c := range ranked {
 		switch {
-		case i == 0 && len(s.res.Ranked) > 1:
-			c.Why = "best; " + s.margin(c, s.res.Ranked[1], "than the next")
-		case i == 0:
-			c.Why = "best; the only candidate that meets the constraints"
+		case i > 0:
+			c.Why = s.margin(c, ranked[0], "than the best")
+		case nextShape(ranked) != nil:
+			c.Why = "best; " + s.margin(c, nextShape(ranked), "than the next layout")
+		case len(ranked) > 1:
+			c.Why = "best; the others that meet the constraints are the same layout with devices in another order"
+		case s.res.Pruned > 0:
+			c.Why = "best; the only candidate simulated that meets the constraints (the others could not beat it by their bounds)"
 		default:
-			c.Why = s.margin(c, s.res.Ranked[0], "than the best")
+			c.Why = "best; the only candidate that meets the constraints"
 		}
 	}
 }
@@ -152,8 +164,11 @@ func (s *searcher) explain() {
 // throughput than the next".
 func (s *searcher) margin(a, b *Candidate, than string) string {
 	rel := func(x, y float64, more, less string) string {
-		if x == y || y == 0 {
-			return "as good " + strings.Replace(than, "than", "as", 1) + " (tie broken by the next criterion)"
+		if x == y {
+			return "as good " + strings.Replace(than, "than", "as", 1) + " on the goal (" + s.tieBreak(a, b) + ")"
+		}
+		if y == 0 {
+			return fmt.Sprintf("%s %s", more, than)
 		}
 		word := more
 		if x < y {
@@ -174,11 +189,41 @@ func (s *searcher) margin(a, b *Candidate, than string) string {
 	return rel(a.Metrics.Throughput, b.Metrics.Throughput, "more throughput", "less throughput")
 }
 
+// nextShape is the best ranked candidate of another shape than the
+// winner (not the same layout with devices in another order), or nil.
+func nextShape(ranked []*Candidate) *Candidate {
+	for _, c := range ranked[min(1, len(ranked)):] {
+		if c.ShortLabel() != ranked[0].ShortLabel() {
+			return c
+		}
+	}
+	return nil
+}
+
+// tieBreak says which criterion ordered two candidates that tie on the
+// goal.
+func (s *searcher) tieBreak(a, b *Candidate) string {
+	ma, mb := a.Metrics, b.Metrics
+	switch {
+	case s.opts.Goal != GoalThroughput && ma.Throughput != mb.Throughput:
+		return "ordered by throughput"
+	case ma.FirstLatencyNS != mb.FirstLatencyNS:
+		return "ordered by first-sample latency"
+	case a.Devices != b.Devices:
+		return "ordered by device count"
+	}
+	return "the same numbers; ordered by name"
+}
+
 // findRate bisects the Poisson arrival rate between 0 and c's capacity
 // for the highest at which c's p95 sample latency (and first-sample
 // latency, under its SLO) stays within the SLO, simulating RateSamples
 // arrivals from the plan's seed at each rate. Latency is taken to grow
-// with the rate, as a queue's does.
+// with the rate, as a queue's does; that holds for one-sample
+// micro-batches without jitter (fixed service times, the same arrival
+// draws scaled), and is an assumption where micro-batches form from the
+// queue or steps jitter. A candidate that meets the SLO at its capacity
+// bound gets the bound itself.
 func (s *searcher) findRate(c *Candidate) {
 	ok := func(rate float64) bool {
 		q := c.Plan.Clone()
@@ -209,6 +254,10 @@ func (s *searcher) findRate(c *Candidate) {
 		return
 	}
 	c.Rate = lo
+	if ok(hi) { // the SLO holds up to the capacity bound: the bound is the answer
+		c.Rate, c.Fate, c.RateCapped = hi, FateBest, true
+		return
+	}
 	for range rateSteps {
 		mid := (lo + hi) / 2
 		if ok(mid) {

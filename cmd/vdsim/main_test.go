@@ -380,3 +380,14 @@ func TestSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchWinnerWithCostsFlag: a --costs path relative to the working
+// folder (not to the plan) still reaches the written winner.
+func TestSearchWinnerWithCostsFlag(t *testing.T) {
+	dir := t.TempDir()
+	costs := "../../configs/profiles/a5000-svd-14f-320x576.yaml"
+	mustRun(t, "search", "../../configs/svd-14f-320x576-2xa5000.yaml", "--costs", costs, "--out", dir)
+	if out, _ := mustRun(t, "run", filepath.Join(dir, "winner.yaml"), "--no-dp"); !strings.Contains(out, "2 × a5000") {
+		t.Errorf("the winner runs differently:\n%s", out)
+	}
+}

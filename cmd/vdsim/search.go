@@ -27,7 +27,7 @@ func searchCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-devices", EnvVars: cliutil.Env(envPrefix, "max-devices"), Usage: "use at most `N` of the plan's devices (default: all)"},
 		&cli.StringFlag{Name: "micro-batches", EnvVars: cliutil.Env(envPrefix, "micro-batches"), Usage: "micro-batch sizes `N,N,...` to try (default: 1 up to the largest the profile measured)"},
 		&cli.IntFlag{Name: "rate-samples", Value: study.DefaultRateSamples, EnvVars: cliutil.Env(envPrefix, "rate-samples"), Usage: "Poisson arrivals per simulation of the rate goal"},
-		&cli.BoolFlag{Name: "exhaustive", EnvVars: cliutil.Env(envPrefix, "exhaustive"), Usage: "simulate every candidate that fits, bounds or not (slower; the same answer, a fuller Pareto chart)"},
+		&cli.BoolFlag{Name: "exhaustive", EnvVars: cliutil.Env(envPrefix, "exhaustive"), Usage: "simulate every candidate that fits and meets the SLOs and target by its bounds, even those that cannot beat the best (slower; the same answer, a fuller Pareto chart)"},
 		&cli.IntFlag{Name: "top", Value: 5, EnvVars: cliutil.Env(envPrefix, "top"), Usage: "how many of the best candidates to list"},
 		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "search-out"), Usage: "write search.md, pareto.png, winner.yaml and runner-up.yaml (plans vdsim and vdexec run as they are) to `DIR`"},
 	)
@@ -88,6 +88,11 @@ func searchOptions(c *cli.Context) (study.SearchOptions, error) {
 		RateSamples:      c.Int("rate-samples"),
 		NoPrune:          c.Bool("exhaustive"),
 	}
+	for _, f := range []string{cliutil.FlagMicroBatch, "latent-shape"} {
+		if c.IsSet(f) {
+			return o, fmt.Errorf("--%s: search tries micro-batch sizes itself; give them with --micro-batches", f)
+		}
+	}
 	if c.Int("top") < 1 {
 		return o, fmt.Errorf("--top %d: want at least 1", c.Int("top"))
 	}
@@ -106,7 +111,11 @@ func searchOptions(c *cli.Context) (study.SearchOptions, error) {
 func writeSearch(w io.Writer, res *study.SearchResult, top int) {
 	p := res.Plan
 	goal, cons := res.Options.Describe()
-	fmt.Fprintf(w, "%s: search for %s; %d samples, %d steps; %s\n", p.Name, goal, p.Workload.Samples, p.Sampler.Steps, costsLine(p))
+	work := fmt.Sprintf("; %d samples", p.Workload.Samples) // the rate goal's arrivals are in its goal
+	if res.Options.Goal == study.GoalRate {
+		work = ""
+	}
+	fmt.Fprintf(w, "%s: search for %s%s, %d steps; %s\n", p.Name, goal, work, p.Sampler.Steps, costsLine(p))
 	for _, c := range cons {
 		fmt.Fprintf(w, "  constraint: %s\n", c)
 	}
@@ -172,6 +181,11 @@ func writeSearchFiles(dir string, res *study.SearchResult, top int) ([]string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
+	for _, old := range []string{"winner.yaml", "winner-costs.yaml", "runner-up.yaml", "runner-up-costs.yaml", "pareto.png"} {
+		if err := os.Remove(filepath.Join(dir, old)); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("--out: %w", err) // a previous search's answer must not stay beside this one
+		}
+	}
 	var files []string
 	rep := reports.SearchReport{Plan: res.Plan, Top: searchRows(res, top), Notes: res.Notes}
 	rep.Goal, rep.Constraints = res.Options.Describe()
@@ -207,11 +221,12 @@ func writeSearchFiles(dir string, res *study.SearchResult, top int) ([]string, e
 	return append(files, md), nil
 }
 
-// runnerUp is the best ranked candidate after the winner that is not an
-// equivalent device order of it, or nil.
+// runnerUp is the best ranked candidate of another shape than the winner
+// (pipelines × stages, split, micro-batch, hand-off), not the same layout
+// with its devices in another order, or nil.
 func runnerUp(res *study.SearchResult) *study.Candidate {
 	for _, c := range res.Ranked[min(1, len(res.Ranked)):] {
-		if !study.Equivalent(c, res.Ranked[0]) {
+		if c.ShortLabel() != res.Ranked[0].ShortLabel() {
 			return c
 		}
 	}
@@ -236,7 +251,9 @@ func writePlanFile(dir, name string, q *plan.Plan) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("search: %w", err)
 		}
-		q.Costs = abs
+		pr := *q.Profile
+		pr.File = abs
+		q.Costs, q.Profile = abs, &pr
 	}
 	b, err := q.Marshal(dir)
 	if err != nil {
