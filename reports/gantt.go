@@ -422,12 +422,19 @@ func WriteGantt(w io.Writer, panels []GanttPanel, opts GanttOptions) error {
 // from 0 to the latest end, so a prediction and a measurement of the same
 // plan compare at a glance.
 func WriteGanttPNG(path string, panels []GanttPanel, opts GanttOptions) error {
+	return writeFile(path, "gantt", func(w io.Writer) error { return WriteGantt(w, panels, opts) })
+}
+
+// writeFile renders into memory and writes the result to path atomically,
+// so that a failed rendering leaves no file; what names the output in
+// messages.
+func writeFile(path, what string, render func(io.Writer) error) error {
 	var buf bytes.Buffer
-	if err := WriteGantt(&buf, panels, opts); err != nil {
+	if err := render(&buf); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("reports: gantt: %w", err)
+		return fmt.Errorf("reports: %s: %w", what, err)
 	}
 	return nil
 }

@@ -1,13 +1,11 @@
 package reports
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 
-	"github.com/vdpp/vdpp/internal/atomicfile"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
 )
@@ -47,14 +45,7 @@ type SearchReport struct {
 
 // WriteSearchMarkdown writes the search report to path, atomically.
 func WriteSearchMarkdown(path string, r SearchReport) error {
-	var buf bytes.Buffer
-	if err := RenderSearchMarkdown(&buf, r); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("reports: search markdown: %w", err)
-	}
-	return nil
+	return writeFile(path, "search markdown", func(w io.Writer) error { return RenderSearchMarkdown(w, r) })
 }
 
 // RenderSearchMarkdown writes a search report as Markdown to w: the goal

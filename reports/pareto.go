@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
@@ -13,8 +12,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/vdpp/vdpp/internal/atomicfile"
 )
 
 // ParetoPoint is one simulated layout of a search: its throughput and
@@ -132,12 +129,5 @@ func addPareto(p *plot.Plot, all, front, best plotter.XYs, labels []string) erro
 
 // WriteParetoPNG writes the chart (see WritePareto) to path, atomically.
 func WriteParetoPNG(path, title string, pts []ParetoPoint) error {
-	var buf bytes.Buffer
-	if err := WritePareto(&buf, title, pts); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("reports: pareto: %w", err)
-	}
-	return nil
+	return writeFile(path, "pareto", func(w io.Writer) error { return WritePareto(w, title, pts) })
 }

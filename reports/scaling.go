@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
@@ -9,8 +8,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-
-	"github.com/vdpp/vdpp/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -244,12 +241,5 @@ func drawSeriesLegend(c draw.Canvas, series []ScalingSeries, hdlr text.Handler) 
 // WriteScalingPNG writes the scaling chart (see WriteScaling) to path,
 // atomically.
 func WriteScalingPNG(path string, title string, series []ScalingSeries) error {
-	var buf bytes.Buffer
-	if err := WriteScaling(&buf, title, series); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("reports: scaling: %w", err)
-	}
-	return nil
+	return writeFile(path, "scaling", func(w io.Writer) error { return WriteScaling(w, title, series) })
 }
