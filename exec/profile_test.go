@@ -35,8 +35,13 @@ func TestProfile(t *testing.T) {
 			t.Errorf("unet_ms[%d] = %v, want at least the 2 ms the fake model sleeps", b, c.UNetMS[b])
 		}
 	}
-	if c.FirstCallMS[1] < 6 || c.EncodeMS < 1 || c.DecodeMS < 1 {
-		t.Errorf("first call %v, encode %v, decode %v: want at least 6, 1, 1 ms", c.FirstCallMS[1], c.EncodeMS, c.DecodeMS)
+	// The first call is estimated as the steady call plus the excess of the
+	// session's warm-up calls over it, so the other warm-up calls' own noise
+	// (a call a little faster than the mean) can take up to about a
+	// millisecond off the 6 ms the fake sleeps; it must still stand clearly
+	// above a steady call.
+	if c.FirstCallMS[1] < 5 || c.FirstCallMS[1] <= c.UNetMS[1] || c.EncodeMS < 1 || c.DecodeMS < 1 {
+		t.Errorf("first call %v (unet %v), encode %v, decode %v: want at least 5 and above the unet call, 1, 1 ms", c.FirstCallMS[1], c.UNetMS[1], c.EncodeMS, c.DecodeMS)
 	}
 	if _, ok := prof.Transports["inproc"]; !ok {
 		t.Errorf("no inproc transport")
