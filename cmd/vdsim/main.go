@@ -60,6 +60,22 @@ func main() {
 	os.Exit(cliutil.Main(newApp(os.Stdout, os.Stderr), os.Args, os.Stderr))
 }
 
+// withPlan makes the action of a command that takes one plan: it loads
+// the plan (with --costs and the what-if flags applied) and calls act, or
+// returns quietly when the user asked for help.
+func withPlan(act func(c *cli.Context, p *plan.Plan) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, err := loadPlan(c)
+		if err != nil {
+			if cliutil.IsHelp(err) {
+				return nil
+			}
+			return err
+		}
+		return act(c, p)
+	}
+}
+
 // loadPlan reads the positional arguments (parsing flags written after
 // them) and loads the plan with --costs and the what-if overrides applied.
 func loadPlan(c *cli.Context) (p *plan.Plan, err error) {

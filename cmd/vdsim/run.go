@@ -43,7 +43,7 @@ func runCommand() *cli.Command {
 			"the same devices and workload are also simulated as data parallel (every device runs whole samples) " +
 			"and shown side by side with the ratio of each metric.",
 		Flags:  flags,
-		Action: runAction,
+		Action: withPlan(runAction),
 	}
 }
 
@@ -55,14 +55,7 @@ func simError(err error) error {
 	return err
 }
 
-func runAction(c *cli.Context) error {
-	p, err := loadPlan(c)
-	if err != nil {
-		if cliutil.IsHelp(err) {
-			return nil
-		}
-		return err
-	}
+func runAction(c *cli.Context, p *plan.Plan) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	out := c.String("out")
 	limit := c.Int("trace-limit")

@@ -41,18 +41,11 @@ func searchCommand() *cli.Command {
 			"work on its path) what cannot win, and simulates the rest with the plan's workload. " +
 			"Example: vdsim search configs/svd-14f-320x576-7xa5000.yaml --goal latency --out out/search",
 		Flags:  flags,
-		Action: searchAction,
+		Action: withPlan(searchAction),
 	}
 }
 
-func searchAction(c *cli.Context) error {
-	p, err := loadPlan(c)
-	if err != nil {
-		if cliutil.IsHelp(err) {
-			return nil
-		}
-		return err
-	}
+func searchAction(c *cli.Context, p *plan.Plan) error {
 	opts, err := searchOptions(c)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
 	"github.com/vdpp/vdpp/study"
 )
@@ -28,18 +29,12 @@ func sweepCommand() *cli.Command {
 			"must be alike) and its steps split evenly (or balanced, if the plan says so), then simulated with the plan's workload. " +
 			"Example: vdsim sweep configs/svd-14f-320x576-1xa5000.yaml --devices 1,2,4,7 --out out/sweep",
 		Flags:  flags,
-		Action: sweepAction,
+		Action: withPlan(sweepAction),
 	}
 }
 
-func sweepAction(c *cli.Context) error {
-	p, err := loadPlan(c)
-	if err != nil {
-		if cliutil.IsHelp(err) {
-			return nil
-		}
-		return err
-	}
+func sweepAction(c *cli.Context, p *plan.Plan) error {
+	var err error
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	counts := study.DefaultCounts(len(p.Devices))
 	if c.IsSet("devices") {

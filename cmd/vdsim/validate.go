@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
+	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/sim"
 )
 
@@ -20,14 +21,7 @@ func validateCommand() *cli.Command {
 			"and prints the resolved layout: per pipeline each stage's device, step range and expected time " +
 			"per micro-batch, and the memory each device needs.",
 		Flags: cliutil.WhatIfFlags(envPrefix, true),
-		Action: func(c *cli.Context) error {
-			p, err := loadPlan(c)
-			if err != nil {
-				if cliutil.IsHelp(err) {
-					return nil
-				}
-				return err
-			}
+		Action: withPlan(func(c *cli.Context, p *plan.Plan) error {
 			w := c.App.Writer
 			p.Describe(w)
 			if p.Profile == nil {
@@ -43,7 +37,7 @@ func validateCommand() *cli.Command {
 			writeMemory(w, mem)
 			fmt.Fprintln(w, "ok")
 			return nil
-		},
+		}),
 	}
 }
 
