@@ -87,16 +87,7 @@ func TestSearchEqualsBruteForce(t *testing.T) {
 	for trial := range 30 {
 		p := searchPlan(t, rng, 1+rng.IntN(15), 0)
 		for _, g := range Goals() {
-			o := goalOptions(g)
-			got, err := Search(p, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.NoPrune = true
-			all, err := Search(p, o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, all := searchBoth(t, p, goalOptions(g))
 			pruned += got.Pruned - all.Pruned
 			checkBounds(t, all)
 			a, b := got.Best(), all.Best()
@@ -113,6 +104,21 @@ func TestSearchEqualsBruteForce(t *testing.T) {
 	if pruned == 0 {
 		t.Error("the bounds set nothing aside: the comparison tested nothing")
 	}
+}
+
+// searchBoth runs the search with its bounds and as brute force
+// (NoPrune), with otherwise the same options.
+func searchBoth(t *testing.T, p *plan.Plan, o SearchOptions) (got, all *SearchResult) {
+	t.Helper()
+	got, err := Search(p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoPrune = true
+	if all, err = Search(p, o); err != nil {
+		t.Fatal(err)
+	}
+	return got, all
 }
 
 // checkBounds: each simulated candidate's throughput is at most its bound
@@ -214,15 +220,7 @@ func TestSearchWideJitter(t *testing.T) {
 	for _, g := range []Goal{GoalThroughput, GoalRate} {
 		o := goalOptions(g)
 		o.SLOFirstNS = 0
-		got, err := Search(p, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.NoPrune = true
-		all, err := Search(p, o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, all := searchBoth(t, p, o)
 		if a, b := got.Best(), all.Best(); (a == nil) != (b == nil) || a != nil && a.Label != b.Label {
 			t.Errorf("%s: search and brute force disagree", g)
 		}
