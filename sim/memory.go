@@ -61,6 +61,11 @@ func Memory(p *plan.Plan) ([]DeviceMemory, error) {
 	if err := p.Ready(); err != nil {
 		return nil, fmt.Errorf("sim: memory: %w", err)
 	}
+	return memoryTable(p)
+}
+
+// memoryTable is Memory of a plan already checked by plan.Ready.
+func memoryTable(p *plan.Plan) ([]DeviceMemory, error) {
 	if p.Profile == nil {
 		return nil, fmt.Errorf("sim: plan %q: no cost profile (set costs)", p.Name)
 	}
@@ -103,8 +108,9 @@ func Memory(p *plan.Plan) ([]DeviceMemory, error) {
 }
 
 // checkMemory returns the table, and a *MemoryError when a device does not fit.
+// The plan has been checked by plan.Ready (Run does it first).
 func checkMemory(p *plan.Plan) ([]DeviceMemory, error) {
-	rows, err := Memory(p)
+	rows, err := memoryTable(p)
 	if err != nil {
 		return nil, err
 	}
