@@ -32,8 +32,8 @@ $(VDPP_ORT_LIB):
 	@echo "ONNX Runtime library: $@"
 
 build: deps
-	$(GO) build -o bin/vdsim ./cmd/vdsim
-	$(GO) build -o bin/vdexec ./cmd/vdexec
+	$(GO) build -buildvcs=auto -o bin/vdsim ./cmd/vdsim
+	$(GO) build -buildvcs=auto -o bin/vdexec ./cmd/vdexec
 
 test: deps
 	$(GO) vet ./...

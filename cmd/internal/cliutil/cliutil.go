@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,7 @@ import (
 // flag errors into one-line messages that name the command. Call Finish
 // after adding the commands.
 func NewApp(name, usage string, stdout, stderr io.Writer) *cli.App {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version (module version, VCS revision, Go version) and exit"}
 	app := &cli.App{
 		Name:                 name,
 		Usage:                usage,
@@ -33,19 +35,99 @@ func NewApp(name, usage string, stdout, stderr io.Writer) *cli.App {
 		// Without this, App.Run calls os.Exit on a cli.ExitCoder error.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
-	app.OnUsageError = usageError(name)
+	app.OnUsageError = usageError("")
+	app.Version = Version()
+	app.Action = unknownCommand
 	return app
+}
+
+// Exit statuses of vdsim and vdexec, the same for both and documented in
+// the README and in --help.
+const (
+	ExitOK          = 0   // the command did what was asked
+	ExitError       = 1   // a bad plan, profile or file, or a failed run
+	ExitUsage       = 2   // a bad command line: unknown command or flag, wrong arguments
+	ExitInterrupted = 130 // stopped by SIGINT (Ctrl-C)
+	ExitTerminated  = 143 // stopped by SIGTERM
+)
+
+// ExitCodes is the exit-status paragraph of both tools' --help.
+const ExitCodes = "Exit status: 0 done, 1 error (bad plan or file, failed run), 2 usage (unknown command or flag, wrong arguments), " +
+	"130 interrupted (SIGINT), 143 terminated (SIGTERM)."
+
+// usageErr is an error in the command line; Main exits with ExitUsage.
+type usageErr struct{ error }
+
+func (usageErr) ExitCode() int   { return ExitUsage }
+func (u usageErr) Unwrap() error { return u.error }
+
+// Usage marks err as a command-line mistake (exit status 2).
+func Usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageErr{err}
+}
+
+// unknownCommand is the app's action: with no arguments it shows the help;
+// with one that is not a command it is a usage error naming the commands.
+func unknownCommand(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return cli.ShowAppHelp(c)
+	}
+	names := make([]string, 0, len(c.App.Commands))
+	for _, cmd := range c.App.Commands {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return Usage(fmt.Errorf("unknown command %q; the commands are %s (see '%s --help')",
+		c.Args().First(), strings.Join(names, ", "), c.App.Name))
+}
+
+// Version is the module version and VCS revision the binary was built
+// from, as --version prints it ("(devel) rev 0123abcd dirty, go1.26").
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = " with local changes"
+			}
+		}
+	}
+	if rev != "" && !strings.Contains(v, rev) {
+		v += " rev " + rev + dirty
+	}
+	return v + ", " + bi.GoVersion
 }
 
 // Finish sets the flag-error handler on every command of app (so a bad
 // flag gives one clear line instead of the help text) and checks that
 // every flag of every command has an environment variable.
 func Finish(app *cli.App) error {
+	if !strings.Contains(app.Description, ExitCodes) {
+		app.Description = strings.TrimSpace(app.Description + "\n\n" + ExitCodes)
+	}
 	var walk func(prefix string, cmds []*cli.Command) error
 	walk = func(prefix string, cmds []*cli.Command) error {
 		for _, c := range cmds {
 			if c.OnUsageError == nil {
-				c.OnUsageError = usageError(prefix + " " + c.Name)
+				c.OnUsageError = usageError(strings.TrimPrefix(prefix+" "+c.Name, app.Name+" "))
 			}
 			for _, f := range c.Flags {
 				if e, ok := f.(interface{ GetEnvVars() []string }); ok && len(e.GetEnvVars()) == 0 {
@@ -61,15 +143,23 @@ func Finish(app *cli.App) error {
 	return walk(app.Name, app.Commands)
 }
 
+// usageError makes a flag error one line: "CMD: MSG (see 'APP CMD --help')".
+// Main puts the app's name in front, so where is the command path
+// without it ("" for the app's own flags).
 func usageError(where string) cli.OnUsageErrorFunc {
-	return func(_ *cli.Context, err error, _ bool) error {
-		return fmt.Errorf("%s: %w (see '%s --help')", where, err, where)
+	return func(c *cli.Context, err error, _ bool) error {
+		help := strings.TrimSpace(appName(c) + " " + where)
+		if where == "" {
+			return Usage(fmt.Errorf("%w (see '%s --help')", err, help))
+		}
+		return Usage(fmt.Errorf("%s: %w (see '%s --help')", where, err, help))
 	}
 }
 
 // Main runs app with args (os.Args), prints an error to stderr as
 // "NAME: message" (one line per problem of a plan), and returns the exit
-// status: 0, the code of a cli.ExitCoder, or 1.
+// status: 0, the code of a cli.ExitCoder (ExitUsage for a command-line
+// mistake), or 1.
 func Main(app *cli.App, args []string, stderr io.Writer) int {
 	err := app.Run(args)
 	if err == nil {
@@ -89,6 +179,14 @@ func Main(app *cli.App, args []string, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// appName is the name of the running app, or "" outside one.
+func appName(c *cli.Context) string {
+	if c == nil || c.App == nil {
+		return ""
+	}
+	return c.App.Name
 }
 
 // errHelp is returned by Positional when a trailing -h/--help printed the
@@ -136,12 +234,12 @@ func Positional(c *cli.Context) ([]string, error) {
 		}
 		f := lookup(flags, name)
 		if f == nil {
-			return nil, fmt.Errorf("%s: flag provided but not defined: %s (see '%s --help')", cmd, a, cmd)
+			return nil, Usage(fmt.Errorf("%s: flag provided but not defined: %s (see '%s %s --help')", cmd, a, appName(c), cmd))
 		}
 		if takesValue(f) {
 			if !hasValue {
 				if i+1 >= len(args) {
-					return nil, fmt.Errorf("%s: flag needs an argument: %s", cmd, a)
+					return nil, Usage(fmt.Errorf("%s: flag needs an argument: %s", cmd, a))
 				}
 				i++
 				value = args[i]
@@ -195,7 +293,7 @@ func LoadPlan(args []string, def *DefaultPlan, costs string, stderr io.Writer) (
 	var err error
 	switch {
 	case len(args) > 1:
-		return nil, fmt.Errorf("want one plan file, got %d arguments: %s (flags go before or after the plan file, not between file names)", len(args), strings.Join(args, " "))
+		return nil, Usage(fmt.Errorf("want one plan file, got %d arguments: %s (flags go before or after the plan file, not between file names)", len(args), strings.Join(args, " ")))
 	case len(args) == 1:
 		p, err = plan.Load(args[0])
 	case def == nil:

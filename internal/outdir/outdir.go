@@ -1,0 +1,194 @@
+// Package outdir prepares the output folder of a vdpp run so that two runs
+// never mix: a folder that already holds files is refused unless the user
+// asks to replace it, and then only what vdpp wrote there is removed.
+//
+// Each run leaves a manifest (.vdpp-outputs) that names the tool and the
+// patterns of what it writes (timeline.json, sample-*, ...). Replacing a
+// folder removes the entries that an earlier run's manifest names,
+// and leftover temporaries of a killed run (.NAME.tmp*); it refuses when
+// anything else is there, so a user's own files are never deleted.
+package outdir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vdpp/vdpp/internal/atomicfile"
+)
+
+// Manifest is the file that records what a vdpp run writes in its folder.
+const Manifest = ".vdpp-outputs"
+
+// Spec says who writes into a folder and what: the tool's name ("vdsim
+// run") and the glob patterns (filepath.Match) of the entries it writes.
+type Spec struct {
+	Tool     string
+	Patterns []string
+}
+
+// Prepared is what Prepare did: the temporaries and earlier outputs it
+// removed, for the caller to report.
+type Prepared struct {
+	RemovedTemps   []string
+	RemovedOutputs int
+}
+
+// Prepare makes dir ready for a run: it creates it if missing, checks that
+// files can be written there, removes leftover temporaries of killed runs,
+// and then, if dir still holds entries, refuses (replace false) or removes
+// what an earlier vdpp run wrote (replace true). flag names the option the
+// user passes to replace ("--replace"), for the message. The new manifest
+// is written last, before the run writes anything.
+func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error) {
+	var done Prepared
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+	}
+	if err := Writable(dir); err != nil {
+		return done, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+	}
+	var rest []string
+	for _, e := range entries {
+		name := e.Name()
+		if isTemp(name) {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return done, fmt.Errorf("output folder %s: remove leftover temporary %s: %w", dir, name, unwrapPath(err))
+			}
+			done.RemovedTemps = append(done.RemovedTemps, name)
+			continue
+		}
+		rest = append(rest, name)
+	}
+	if len(rest) > 0 {
+		if !replace {
+			return done, fmt.Errorf("output folder %s is not empty (%s); pass %s to remove what an earlier vdpp run wrote there, or choose another folder",
+				dir, list(rest), flag)
+		}
+		n, err := clear(dir, rest)
+		done.RemovedOutputs = n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, atomicfile.Write(filepath.Join(dir, Manifest), []byte(spec.manifest()))
+}
+
+// clear removes the entries of dir that the manifest names.
+func clear(dir string, names []string) (int, error) {
+	data, err := os.ReadFile(filepath.Join(dir, Manifest))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("output folder %s holds %s but no %s: it was not written by vdpp (or by a version before 2026-12), so nothing is removed; choose another folder or empty it yourself",
+			dir, list(names), Manifest)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+	}
+	patterns := parseManifest(string(data))
+	var foreign []string
+	var ours []string
+	for _, name := range names {
+		if name == Manifest || matchAny(patterns, name) {
+			ours = append(ours, name)
+		} else {
+			foreign = append(foreign, name)
+		}
+	}
+	if len(foreign) > 0 {
+		return 0, fmt.Errorf("output folder %s holds %s that no vdpp run wrote (%s lists what it did); nothing is removed: move them or choose another folder",
+			dir, list(foreign), Manifest)
+	}
+	for i, name := range ours {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return i, fmt.Errorf("output folder %s: remove %s: %w", dir, name, unwrapPath(err))
+		}
+	}
+	return len(ours), nil
+}
+
+// Writable checks that a file can be created in dir (an existing folder).
+func Writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".vdpp-probe.tmp*")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, unwrapPath(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// CheckFile checks, before a long run, that path can later be written as a
+// file: it is not a folder, and its folder exists (or can be made) and is
+// writable. It creates the folder but no file.
+func CheckFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder; give a file name (for example %s)", path, filepath.Join(path, "profile.yaml"))
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot make the folder of %s: %w", path, unwrapPath(err))
+	}
+	return Writable(dir)
+}
+
+// isTemp reports whether name is a temporary that atomicfile (.NAME.tmpNNN)
+// or a sample writer (.sample-000001.tmpNNN) leaves when killed.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp")
+}
+
+func (s Spec) manifest() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by %s: what it writes in this folder; `--replace` removes only these\n", s.Tool)
+	for _, p := range s.Patterns {
+		b.WriteString(p)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func parseManifest(s string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// list names up to five entries and counts the rest.
+func list(names []string) string {
+	sort.Strings(names)
+	if len(names) <= 5 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+}
+
+// unwrapPath drops the path an *os.PathError repeats, since messages
+// already name it.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

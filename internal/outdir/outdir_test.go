@@ -1,0 +1,95 @@
+package outdir
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var spec = Spec{Tool: "test", Patterns: []string{"timeline.json", "sample-*"}}
+
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+func TestPrepare(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := Prepare(dir, false, "--replace", spec); err != nil {
+		t.Fatalf("new folder: %v", err)
+	}
+	if !exists(filepath.Join(dir, Manifest)) {
+		t.Fatal("no manifest written")
+	}
+	// A first run wrote its outputs, and a killed one left a temporary.
+	touch(t, filepath.Join(dir, "timeline.json"))
+	touch(t, filepath.Join(dir, "sample-000001", "video.npy"))
+	touch(t, filepath.Join(dir, ".sample-000002.tmp123", "video.npy"))
+	if _, err := Prepare(dir, false, "--replace", spec); err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("reuse without replace: %v", err)
+	}
+	if !exists(filepath.Join(dir, "timeline.json")) {
+		t.Fatal("refusal removed an output")
+	}
+	got, err := Prepare(dir, true, "--replace", spec)
+	if err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	if got.RemovedOutputs != 3 || exists(filepath.Join(dir, "timeline.json")) || exists(filepath.Join(dir, "sample-000001")) {
+		t.Errorf("replace removed %d entries; timeline left %v", got.RemovedOutputs, exists(filepath.Join(dir, "timeline.json")))
+	}
+	// A user's own file is never removed, and stops the replace.
+	touch(t, filepath.Join(dir, "notes.txt"))
+	touch(t, filepath.Join(dir, "timeline.json"))
+	if _, err := Prepare(dir, true, "--replace", spec); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+		t.Fatalf("foreign file: %v", err)
+	}
+	if !exists(filepath.Join(dir, "notes.txt")) || !exists(filepath.Join(dir, "timeline.json")) {
+		t.Error("a refused replace removed files")
+	}
+	// A folder that no vdpp run wrote is left alone.
+	other := t.TempDir()
+	touch(t, filepath.Join(other, "timeline.json"))
+	if _, err := Prepare(other, true, "--replace", spec); err == nil || !strings.Contains(err.Error(), Manifest) {
+		t.Fatalf("no manifest: %v", err)
+	}
+}
+
+func TestPrepareTemps(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, filepath.Join(dir, ".timeline.json.tmp42"))
+	got, err := Prepare(dir, false, "--replace", spec)
+	if err != nil || len(got.RemovedTemps) != 1 || exists(filepath.Join(dir, ".timeline.json.tmp42")) {
+		t.Fatalf("temps: %+v, %v", got, err)
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckFile(dir); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("folder: %v", err)
+	}
+	if err := CheckFile(filepath.Join(dir, "sub", "p.yaml")); err != nil {
+		t.Errorf("new file in a new folder: %v", err)
+	}
+	if os.Getuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckFile(filepath.Join(ro, "p.yaml")); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Errorf("read-only folder: %v", err)
+		}
+		if _, err := Prepare(ro, false, "--replace", spec); err == nil {
+			t.Error("Prepare of a read-only folder: no error")
+		}
+	}
+}
