@@ -72,7 +72,7 @@ type localRun struct {
 
 	imu                    sync.Mutex
 	interrupted, abandoned bool
-	stopRelease, watchDone chan struct{}
+	watchDone              chan struct{}
 
 	emu      sync.Mutex
 	firstErr error
@@ -83,7 +83,7 @@ func newLocalRun(p *plan.Plan, opts Options) *localRun {
 	r := &localRun{
 		p: p, opts: opts, res: &Result{Timeline: tl, Total: p.Workload.Samples},
 		col: &collector{tl: tl, ext: opts.Recorder}, queues: map[int]*entryQueue{},
-		stopRelease: make(chan struct{}), watchDone: make(chan struct{}),
+		watchDone: make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancelCause(context.Background())
 	return r
@@ -119,7 +119,7 @@ func (r *localRun) build(l link, mods map[string]models.Model) error {
 	r.clk = clock{start: time.Now()}
 	r.out = newOutputs(r.p, r.opts, r.clk.start, r.p.Workload.Samples)
 	for _, pl := range r.p.Pipelines {
-		q := newEntryQueue(r.p.Layout.MicroBatch)
+		q := newEntryQueue(r.p.Workload, pl.Index, len(r.p.Pipelines), r.p.Layout.MicroBatch, r.clk.start)
 		r.queues[pl.Index] = q
 		var in source = q
 		for si, st := range pl.Stages {
@@ -152,7 +152,6 @@ func (r *localRun) watch(ctx context.Context) {
 			r.interrupted = true
 			r.abandoned = r.opts.OnInterrupt == InterruptAbandon
 			r.imu.Unlock()
-			close(r.stopRelease)
 			closeAll(r.queues)
 			if r.opts.OnInterrupt == InterruptAbandon {
 				r.cancel(errAbandoned)
@@ -162,15 +161,11 @@ func (r *localRun) watch(ctx context.Context) {
 	}()
 }
 
-// runStages releases the samples and runs every stage on its own
-// goroutine until all are done; the first failure stops the others.
+// runStages runs every stage on its own goroutine until all are done
+// (the first stages admit their samples as they become due); the first
+// failure stops the others.
 func (r *localRun) runStages() {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		release(r.ctx, r.p.Workload.ReleaseTimes(), len(r.p.Pipelines), r.queues, r.clk.start, r.stopRelease)
-	}()
 	for _, w := range r.workers {
 		wg.Add(1)
 		go func() {
@@ -211,56 +206,6 @@ func (r *localRun) finish() (*Result, error) {
 		return res, outs.err
 	}
 	return res, nil
-}
-
-// release pushes samples into the entry queues of their pipelines at
-// their release times (round robin by sample id over np pipelines),
-// releasing samples due at the same instant together. Pipelines without a
-// queue (another process feeds them) are skipped. Closing stop stops
-// admission: the queues drop what they hold.
-func release(ctx context.Context, rel []int64, np int, queues map[int]*entryQueue, start time.Time, stop <-chan struct{}) {
-	for i := 0; i < len(rel); {
-		if d := time.Until(start.Add(time.Duration(rel[i]))); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-stop:
-				t.Stop()
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-		select {
-		case <-stop:
-			closeAll(queues)
-			return
-		case <-ctx.Done():
-			closeAll(queues)
-			return
-		default:
-		}
-		j := i
-		for j < len(rel) && rel[j] == rel[i] {
-			j++
-		}
-		for pi := 0; pi < np; pi++ {
-			q := queues[pi]
-			if q == nil {
-				continue
-			}
-			var items []*item
-			for id := i + ((pi-i%np)+np)%np; id < j; id += np {
-				items = append(items, &item{id: id, release: rel[id]})
-			}
-			if len(items) > 0 {
-				q.push(items)
-			}
-		}
-		i = j
-	}
-	for _, q := range queues {
-		q.finish()
-	}
 }
 
 func closeAll(qs map[int]*entryQueue) {

@@ -37,7 +37,8 @@ type SampleRecord struct {
 func SampleDir(id int) string { return fmt.Sprintf("sample_%05d", id) }
 
 // outputs writes finished samples on its own goroutine, so that writing
-// files never stalls the decode stage, and reports progress.
+// files does not stall the decode stage (up to maxQueued samples behind),
+// and reports progress.
 type outputs struct {
 	p        *plan.Plan
 	opts     Options
@@ -61,7 +62,7 @@ type outResult struct {
 }
 
 func newOutputs(p *plan.Plan, opts Options, start time.Time, total int) *outputs {
-	o := &outputs{p: p, opts: opts, start: start, total: total, jobs: make(chan outJob, total+1)}
+	o := &outputs{p: p, opts: opts, start: start, total: total, jobs: make(chan outJob, min(total, maxQueued)+1)}
 	o.wg.Add(1)
 	go o.loop()
 	return o

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
@@ -308,28 +309,45 @@ func grow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// entryQueue holds a pipeline's released samples until its first stage
-// takes them, up to micro_batch at a time, first in first out.
+// entryQueue admits a pipeline's samples to its first stage, up to
+// micro_batch at a time, in sample order: the pipeline's samples are ids
+// first, first+stride, ... (round robin over the pipelines). It holds no
+// sample before its stage asks for one: it walks the workload's one
+// release-time generator (plan.Releases) and, when the stage is idle,
+// hands it the samples whose release time has passed (waiting for the
+// next one otherwise). Nothing is stored per sample, so memory does not
+// grow with the sample count.
 type entryQueue struct {
 	mu     sync.Mutex
-	items  []*item
-	done   bool // no more samples will be released
-	closed bool // admission stopped: pending samples are dropped
+	rel    *plan.Releases // positioned after the sample at the cursor
+	id     int            // the next sample to admit
+	t      int64          // its release time, ns from start
+	stride int
+	total  int
+	start  time.Time // the run's start
+	closed bool      // admission stopped: no more samples
 	notify chan struct{}
 	mb     int
 }
 
-func newEntryQueue(mb int) *entryQueue {
-	return &entryQueue{mb: mb, notify: make(chan struct{}, 1)}
+// newEntryQueue returns the entry of the pipeline whose first sample is
+// first, over np pipelines, for a run that started at start.
+func newEntryQueue(w plan.Workload, first, np, mb int, start time.Time) *entryQueue {
+	q := &entryQueue{rel: w.Releases(), id: first, stride: max(np, 1), total: w.Samples, start: start, mb: mb, notify: make(chan struct{}, 1)}
+	for range first {
+		q.rel.Next()
+	}
+	q.t = q.rel.Next()
+	return q
 }
 
-func (q *entryQueue) push(items []*item) {
-	q.mu.Lock()
-	if !q.closed {
-		q.items = append(q.items, items...)
+// advance moves the cursor to the pipeline's next sample.
+func (q *entryQueue) advance() {
+	q.id += q.stride
+	for range q.stride - 1 {
+		q.rel.Next()
 	}
-	q.mu.Unlock()
-	q.poke()
+	q.t = q.rel.Next()
 }
 
 func (q *entryQueue) poke() {
@@ -339,19 +357,10 @@ func (q *entryQueue) poke() {
 	}
 }
 
-// finish marks the end of the releases.
-func (q *entryQueue) finish() {
-	q.mu.Lock()
-	q.done = true
-	q.mu.Unlock()
-	q.poke()
-}
-
 // close stops admission: samples not yet taken are dropped.
 func (q *entryQueue) close() {
 	q.mu.Lock()
-	q.closed, q.done = true, true
-	q.items = nil
+	q.closed = true
 	q.mu.Unlock()
 	q.poke()
 }
@@ -359,20 +368,29 @@ func (q *entryQueue) close() {
 func (q *entryQueue) next(ctx context.Context) (*batch, *interval, error) {
 	for {
 		q.mu.Lock()
-		if n := min(len(q.items), q.mb); n > 0 {
-			b := &batch{items: append([]*item(nil), q.items[:n]...)}
-			q.items = q.items[n:]
+		if q.closed || q.id >= q.total {
+			q.mu.Unlock()
+			return nil, nil, io.EOF
+		}
+		wait := time.Until(q.start.Add(time.Duration(q.t)))
+		if wait <= 0 {
+			now := int64(time.Since(q.start))
+			b := &batch{}
+			for len(b.items) < q.mb && q.id < q.total && q.t <= now {
+				b.items = append(b.items, &item{id: q.id, release: q.t})
+				q.advance()
+			}
 			q.mu.Unlock()
 			return b, nil, nil
 		}
-		done := q.done
 		q.mu.Unlock()
-		if done {
-			return nil, nil, io.EOF
-		}
+		t := time.NewTimer(wait)
 		select {
+		case <-t.C:
 		case <-q.notify:
+			t.Stop()
 		case <-ctx.Done():
+			t.Stop()
 			return nil, nil, context.Cause(ctx)
 		}
 	}

@@ -91,10 +91,15 @@ func newLink(p *plan.Plan) (link, error) {
 	return s.link(handoffOf(p)), nil
 }
 
+// maxQueued bounds the micro-batches a buffered receiver's queue holds
+// (as the TCP receiver's does): a sender that runs that far ahead waits,
+// so memory does not grow with the sample count.
+const maxQueued = 64
+
 // handoffOf is the hand-off of the plan's layout; a buffered receiver's
-// queue can hold every sample.
+// queue holds up to maxQueued micro-batches (fewer for a short workload).
 func handoffOf(p *plan.Plan) handoff {
-	return handoff{blocking: p.Layout.Handoff == plan.HandoffBlocking, capacity: p.Workload.Samples + 1}
+	return handoff{blocking: p.Layout.Handoff == plan.HandoffBlocking, capacity: min(p.Workload.Samples, maxQueued) + 1}
 }
 
 // handoff is how a link hands a micro-batch over.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/vdpp/vdpp/models"
@@ -243,35 +242,23 @@ func (w *worker) run() error {
 	w.sw.busy = func(ids []int) { w.cc.send(control{Type: "busy", Samples: ids}) }
 	var q *entryQueue
 	if w.st.Index == 0 {
-		q = newEntryQueue(w.p.Layout.MicroBatch)
+		q = newEntryQueue(w.p.Workload, w.st.Pipeline, len(w.p.Pipelines), w.p.Layout.MicroBatch, w.clk.start)
+		w.sw.in = q
+	} else {
+		w.sw.in = w.in.open(runCtx, w.clk)
 	}
-	stopRelease := make(chan struct{})
-	var stopOnce sync.Once
 	stop := func() {
-		stopOnce.Do(func() { close(stopRelease) })
 		if q != nil {
 			q.close()
 		}
 	}
 	go w.listenControl(stop, cancel)
-	var wg sync.WaitGroup
-	if q != nil {
-		w.sw.in = q
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			release(runCtx, w.p.Workload.ReleaseTimes(), len(w.p.Pipelines), map[int]*entryQueue{w.st.Pipeline: q}, w.clk.start, stopRelease)
-		}()
-	} else {
-		w.sw.in = w.in.open(runCtx, w.clk)
-	}
 	if w.out != nil {
 		w.sw.out = w.out.open(runCtx, w.clk)
 	}
 	out := w.outputs()
 	runErr := w.sw.run(runCtx)
 	stop()
-	wg.Wait()
 	return w.finish(runCtx, tl, out, runErr)
 }
 
