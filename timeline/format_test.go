@@ -23,7 +23,8 @@ func TestFormat(t *testing.T) {
 		{FormatSignedPercent(0.02314), "+2.31%"},
 		{FormatSignedPercent(-0.00512), "−0.512%"},
 		{FormatSignedPercent(0), "0%"},
-		{FormatSignedPercent(math.NaN()), "n/a%"},
+		{FormatSignedPercent(math.NaN()), "n/a"},
+		{FormatSignedPP(math.NaN()), "n/a"},
 		{FormatSignedPP(0.012), "+1.20 pp"},
 		{FormatSignedPP(-0.2), "−20.0 pp"},
 	}

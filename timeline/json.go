@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/vdpp/vdpp/internal/atomicfile"
 )
@@ -81,31 +82,48 @@ func WriteFile(path string, t *Timeline) error {
 // Read decodes a timeline from r and checks that it is well formed (see
 // Check). Unknown fields are errors.
 func Read(r io.Reader) (*Timeline, error) {
-	return read(r, "read")
+	return read(r, "input", "timeline: read: ")
 }
 
-func read(r io.Reader, name string) (*Timeline, error) {
+// wantTimeline is what an error about a file that is not a timeline says
+// the file should be.
+const wantTimeline = "want a timeline.json written by vdsim run or vdexec run"
+
+func read(r io.Reader, name, prefix string) (*Timeline, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var t Timeline
 	if err := dec.Decode(&t); err != nil {
-		return nil, fmt.Errorf("timeline: %s: %w", name, err)
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("%s is empty; %s", name, wantTimeline)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("%sthe JSON is cut short (%v): was %s written completely? %s", prefix, err, name, wantTimeline)
+		case errors.As(err, &syn):
+			return nil, fmt.Errorf("%snot JSON at byte %d: %w; %s", prefix, syn.Offset, err, wantTimeline)
+		case errors.As(err, &typ), strings.Contains(err.Error(), "unknown field"):
+			return nil, fmt.Errorf("%s%w: not a timeline (%s; metrics.json and trace.json are not timelines)", prefix, err, wantTimeline)
+		}
+		return nil, fmt.Errorf("%s%w", prefix, err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("timeline: %s: unexpected data after the timeline object", name)
+		return nil, fmt.Errorf("%sunexpected data after the timeline object", prefix)
 	}
-	if err := t.check("timeline: " + name + ": "); err != nil {
+	if err := t.check(prefix); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
 
-// ReadFile reads and checks the timeline stored at path.
+// ReadFile reads and checks the timeline stored at path. Its errors name
+// the file.
 func ReadFile(path string) (*Timeline, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
 	defer f.Close()
-	return read(bufio.NewReader(f), path)
+	return read(bufio.NewReader(f), path, path+": ")
 }

@@ -103,7 +103,13 @@ func TestReadRejects(t *testing.T) {
 	// ReadFile names the file.
 	path := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(path, []byte(bad), 0o644)
-	if _, err := ReadFile(path); err == nil || !strings.HasPrefix(err.Error(), "timeline: "+path+": ") {
-		t.Errorf("read file: %v", err)
+	_, err = ReadFile(path)
+	if err == nil {
+		t.Fatal("read file: no error")
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if !strings.HasPrefix(line, path+": ") {
+			t.Errorf("read file: a line does not start with the file's name: %q", line)
+		}
 	}
 }

@@ -19,7 +19,21 @@ const (
 		"together at its first completion c_first (its first micro-batch); a pipeline whose samples all " +
 		"finished together counts n / (their latency). So data parallel with fewer samples than a full " +
 		"wave per device is not credited with the gap between waves. With arrivals (release times " +
-		"differ) the same formula reads as completions per second after each pipeline's first completion."
+		"differ) the same formula reads as completions per second after each pipeline's first completion. " +
+		DefSteadyState
+	// DefSteadyState is the rule that says when the steady-state
+	// throughput means something; the README quotes it.
+	DefSteadyState = "The figure is reported only when every pipeline spent at least as long between its first and its last " +
+		"completion as it took to reach its first completion (from the start of the run): at least half of each " +
+		"pipeline's run was steady. Otherwise it is marked n/a (too few samples) in tables and reports, " +
+		"throughput_too_few_samples is true in JSON, and comparisons and rankings use the overall throughput " +
+		"(samples / makespan) instead. For a pipeline of S equal stages fed all at once this asks for about S " +
+		"completions after its first (one for data parallel, whose steady state starts with its first sample); " +
+		"with fewer, the fill the figure leaves out is most of the run, and a layout that is slower end to end " +
+		"can show the higher figure. When the rule holds, one pipeline's overall throughput is at least half its " +
+		"steady-state figure."
+	DefOverallThroughput = "Overall throughput, in samples per second: samples / makespan, what the run delivered " +
+		"with pipeline fill and drain included. It is what rankings use when the steady-state throughput is n/a."
 	DefMakespan = "Makespan: from the origin, the earlier of the first release and the first span start, " +
 		"to the later of the last done time and the last span end."
 	DefBusy = "Busy time of a device: the sum of its encode, step and decode spans (its compute work; " +
@@ -47,6 +61,7 @@ func Definitions() []Definition {
 	return []Definition{
 		{"first-sample latency", DefFirstLatency},
 		{"steady-state throughput", DefThroughput},
+		{"overall throughput", DefOverallThroughput},
 		{"makespan", DefMakespan},
 		{"sample latency", latencyDefinition()},
 		{"busy time", DefBusy},
@@ -72,6 +87,13 @@ type Metrics struct {
 	FirstSample    int   `json:"first_sample"`     // id of the first finished sample, -1 if none
 
 	Throughput float64 `json:"throughput_per_s"` // samples per second, see DefThroughput
+	// TooFewSamples is set when too few completions followed a pipeline's
+	// first for Throughput to mean anything (see DefSteadyState): tables
+	// show it as n/a, and rankings use OverallThroughput.
+	TooFewSamples bool `json:"throughput_too_few_samples"`
+	// OverallThroughput is Samples / makespan, samples per second (see
+	// DefOverallThroughput).
+	OverallThroughput float64 `json:"overall_throughput_per_s"`
 	// Batch is true when every sample had the same release time.
 	Batch bool `json:"-"`
 	// ThroughputWindowNS is c_N − c_1 over all samples (for reference; the
@@ -509,6 +531,10 @@ func (a *Accumulator) Result() Metrics {
 		m.Batch = a.sameRelease
 		m.ThroughputWindowNS = a.doneMax - a.doneMin
 		m.Throughput = a.throughput()
+		m.TooFewSamples = !a.steady(m.OriginNS)
+		if m.MakespanNS > 0 {
+			m.OverallThroughput = float64(a.nSamples) / Seconds(m.MakespanNS)
+		}
 		m.LatencyMeanNS = a.latSum / float64(a.nSamples)
 		m.LatencyMinNS, m.LatencyMaxNS = a.latMin, a.latMax
 		m.LatencyP50NS = m.latency.percentile(50)
@@ -603,6 +629,45 @@ func (p *pipeAcc) add(done, lat int64) {
 	}
 	p.last = max(p.last, done)
 	p.n++
+}
+
+// steady reports whether every pipeline's steady window (first to last
+// completion) is at least as long as its time to its first completion from
+// origin (see DefSteadyState).
+func (a *Accumulator) steady(origin int64) bool {
+	if len(a.pipes) == 0 {
+		return false
+	}
+	for _, p := range a.pipes {
+		if p.n <= p.k || p.last-p.first < p.first-origin {
+			return false
+		}
+	}
+	return true
+}
+
+// ThroughputForRanking returns the figure two or more runs are ranked by
+// and its name: the steady-state throughput when it is meaningful in
+// every one of them, else the overall throughput (samples / makespan) of
+// each (see DefSteadyState). The values are in the order of ms.
+func ThroughputForRanking(ms ...*Metrics) (values []float64, name string) {
+	steady := true
+	for _, m := range ms {
+		if m.TooFewSamples {
+			steady = false
+		}
+	}
+	for _, m := range ms {
+		if steady {
+			values = append(values, m.Throughput)
+		} else {
+			values = append(values, m.OverallThroughput)
+		}
+	}
+	if steady {
+		return values, "steady-state throughput"
+	}
+	return values, "overall throughput (samples / makespan; too few samples for a steady state)"
 }
 
 // throughput sums the pipelines' rates (see DefThroughput), in pipeline

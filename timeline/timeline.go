@@ -94,7 +94,30 @@ type Meta struct {
 	Devices  []string          `json:"devices"`           // lane order for charts and traces
 	Profile  string            `json:"profile,omitempty"` // provenance of the costs a prediction used
 	Notes    []string          `json:"notes,omitempty"`
+
+	// The fields below let a comparison tell whether two runs are of the
+	// same plan and whether a run finished. Each is optional (timelines
+	// written before they existed lack them), and a writer fills what it
+	// knows: the simulator the first three, the executor all five.
+
+	// PlanHash is plan.Plan.Hash of the plan as it ran, after any what-if
+	// flags: two runs of one plan have the same hash.
+	PlanHash string `json:"plan_hash,omitempty"`
+	// Steps is the sampler steps of every sample.
+	Steps int `json:"steps,omitempty"`
+	// PlannedSamples is how many samples the workload asked for; the
+	// sample records are the ones that completed.
+	PlannedSamples int `json:"planned_samples,omitempty"`
+	// Interrupted is set when the run was stopped (SIGINT, SIGTERM) before
+	// every planned sample completed.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Error says why the run failed part way; empty when it did not.
+	Error string `json:"error,omitempty"`
 }
+
+// Finished reports whether the run that wrote the timeline says it ran to
+// its end: not interrupted, no error.
+func (m *Meta) Finished() bool { return !m.Interrupted && m.Error == "" }
 
 // Timeline is a complete run: metadata, spans and per-sample records.
 type Timeline struct {

@@ -289,11 +289,18 @@ func ValidateSteps(t *Timeline, steps int) error {
 		return p.err()
 	}
 	t.validateInto(&p)
+	t.recordsInto(&p)
+	t.stepsInto(&p, steps)
+	return p.err()
+}
+
+// recordsInto reports spans that name a sample without a sample record
+// (each sample once).
+func (t *Timeline) recordsInto(p *problems) {
 	records := make(map[int]bool, len(t.Samples))
 	for _, s := range t.Samples {
 		records[s.ID] = true
 	}
-	covered := make(map[int][]int) // sample id -> times each step ran
 	for i := range t.Spans {
 		s := &t.Spans[i]
 		for _, id := range s.Samples {
@@ -301,9 +308,20 @@ func ValidateSteps(t *Timeline, steps int) error {
 				p.addf("%s names sample %d, which has no sample record", describe(i, s), id)
 				records[id] = true // report once
 			}
-			if s.Kind != KindStep {
-				continue
-			}
+		}
+	}
+}
+
+// stepsInto checks that every sample record's step spans cover 0..steps-1
+// once each.
+func (t *Timeline) stepsInto(p *problems, steps int) {
+	covered := make(map[int][]int) // sample id -> times each step ran
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if s.Kind != KindStep {
+			continue
+		}
+		for _, id := range s.Samples {
 			c := covered[id]
 			if c == nil {
 				c = make([]int, steps)
@@ -331,5 +349,92 @@ func ValidateSteps(t *Timeline, steps int) error {
 			}
 		}
 	}
+}
+
+// CheckRun checks what a timeline that a run wrote (vdsim run, vdexec
+// run) must hold before its numbers mean anything, on top of Validate:
+// meta.source is sim or exec, meta.plan and meta.devices are given, there
+// are spans and sample records, and every span is on a listed device. A
+// run that says it finished (Meta.Finished) must also be whole: as many
+// sample records as meta.planned_samples, none missing for a sample a
+// span names, and with meta.steps every step of every sample once. name
+// (the file) starts every line of the error.
+func (t *Timeline) CheckRun(name string) error {
+	p := problems{prefix: name + ": "}
+	if t == nil {
+		p.addf("nil timeline")
+		return p.err()
+	}
+	m := &t.Meta
+	switch m.Source {
+	case "sim", "exec":
+	case "":
+		p.addf("meta.source is missing; %s", wantTimeline)
+	default:
+		p.addf("meta.source is %q; want \"sim\" or \"exec\"", m.Source)
+	}
+	if m.Plan == "" {
+		p.addf("meta.plan is missing: the timeline does not say which plan it ran")
+	}
+	if len(m.Devices) == 0 {
+		p.addf("meta.devices is empty: the timeline does not list its devices")
+	}
+	if len(t.Spans) == 0 {
+		p.addf("no spans: nothing ran on any device")
+	}
+	switch {
+	case len(t.Samples) > 0:
+	case !m.Finished():
+		p.addf("no sample records: no sample completed before the run stopped (%s)", m.stopReason())
+	default:
+		p.addf("no sample records: no sample completed")
+	}
+	if m.Steps < 0 || m.PlannedSamples < 0 {
+		p.addf("meta.steps %d and meta.planned_samples %d must not be negative", m.Steps, m.PlannedSamples)
+	}
+	if len(m.Devices) > 0 {
+		listed := make(map[string]bool, len(m.Devices))
+		for _, d := range m.Devices {
+			listed[d] = true
+		}
+		for i := range t.Spans {
+			s := &t.Spans[i]
+			if s.Device != "" && !listed[s.Device] {
+				p.addf("%s: device %q is not in meta.devices %v", describe(i, s), s.Device, m.Devices)
+				listed[s.Device] = true // report each device once
+			}
+		}
+	}
+	t.checkInto(&p)
+	if len(p.list) > 0 {
+		return p.err()
+	}
+	t.validateInto(&p)
+	if !m.Finished() {
+		return p.err() // spans of samples that never completed are expected
+	}
+	if n := len(t.Samples); m.PlannedSamples > 0 && n != m.PlannedSamples {
+		p.addf("%d sample records, but meta.planned_samples is %d and the run does not say it was interrupted: the samples list is truncated or padded", n, m.PlannedSamples)
+	}
+	missing := problems{prefix: p.prefix}
+	t.recordsInto(&missing)
+	if n := len(missing.list) + missing.extra; n > 0 {
+		p.addf("%d sample(s) that spans name have no sample record, though the run does not say it was interrupted: the samples list is truncated (first: %s)",
+			n, strings.TrimPrefix(missing.list[0], p.prefix))
+	}
+	if m.Steps > 0 {
+		t.stepsInto(&p, m.Steps)
+	}
 	return p.err()
+}
+
+// stopReason says why a run that did not finish stopped.
+func (m *Meta) stopReason() string {
+	switch {
+	case m.Error != "":
+		return "it failed: " + m.Error
+	case m.Interrupted:
+		return "it was interrupted"
+	}
+	return "it finished"
 }
