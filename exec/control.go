@@ -25,6 +25,7 @@ type control struct {
 	PlanHash string `json:"plan_hash,omitempty"`
 	DataAddr string `json:"data_addr,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	Token    string `json:"token,omitempty"` // the run's token (EnvWorkerToken)
 
 	// assign (coordinator → worker)
 	Downstream  string `json:"downstream,omitempty"`
@@ -44,7 +45,9 @@ type control struct {
 	// it) and holds none. done: a sample's outputs are complete.
 	Samples []int `json:"samples,omitempty"`
 
-	// result (worker → coordinator)
+	// result (worker → coordinator); a done message carries the record
+	// and output folder of the sample it reports, so that the coordinator
+	// knows what was written even if the worker dies before its result.
 	Spans   []timeline.Span   `json:"spans,omitempty"`
 	Records []timeline.Sample `json:"records,omitempty"`
 	Outputs []string          `json:"outputs,omitempty"`
@@ -74,7 +77,12 @@ func (c *controlConn) send(m any) error {
 }
 
 func (c *controlConn) recv(m any) error {
-	typ, p, _, err := readFrame(c.r)
+	return c.recvMax(m, maxFrame)
+}
+
+// recvMax is recv of a message of at most limit bytes.
+func (c *controlConn) recvMax(m any, limit uint32) error {
+	typ, p, _, err := readFrameMax(c.r, limit)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,13 @@ package exec
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	osexec "os/exec"
 	"strings"
 	"sync"
@@ -47,12 +51,33 @@ func (processPerDevice) run(ctx context.Context, p *plan.Plan, _ Factory, opts O
 	c.timer = time.NewTimer(opts.Timeout) // bounds the rendezvous, later the abandon
 	defer c.timer.Stop()
 	if err := c.rendezvous(ctx); err != nil {
-		return nil, c.abort(err)
+		err = c.abort(err)
+		if ctx.Err() != nil {
+			// Interrupted while the workers were starting: no sample ran,
+			// and the caller still gets the (empty) timeline it promised.
+			return c.emptyResult(true), nil
+		}
+		return nil, err
 	}
 	c.start()
 	c.collect(ctx)
 	return c.result()
 }
+
+// EnvWorkerToken is the environment variable through which the
+// coordinator hands the worker processes it starts the run's token: 32
+// random bytes (hex) that a worker's hello must carry. The rendezvous
+// listens on loopback, where any local process can connect; a connection
+// without the token is dropped (and logged) without failing the run. The
+// token never appears on a command line.
+const EnvWorkerToken = "VDPP_WORKER_TOKEN"
+
+// helloTimeout bounds how long a connection to the rendezvous may stay
+// silent before its hello (opts.Timeout when that is shorter).
+const helloTimeout = 5 * time.Second
+
+// maxHello bounds the size of a hello frame.
+const maxHello = 64 << 10
 
 // workerState is the coordinator's view of one worker process.
 type workerState struct {
@@ -62,6 +87,10 @@ type workerState struct {
 	ctl     *controlConn
 	hello   control
 	busy    []int
+	// written are the records and output folders of the samples the
+	// worker reported done, kept in case it dies before its result.
+	written     []timeline.Sample
+	writtenDirs []string
 	result  *control
 	exitErr error
 	exited  bool
@@ -82,11 +111,12 @@ type coordinator struct {
 	p          *plan.Plan
 	opts       Options
 	hash       string
+	token      string // the run's token, hex (EnvWorkerToken)
 	ln         net.Listener
 	workers    map[string]*workerState
 	order      []string // devices in plan order
 	events     chan event
-	conns      chan net.Conn
+	hellos     chan greeting
 	stopAccept chan struct{}
 	procs      sync.WaitGroup
 	timer      *time.Timer
@@ -105,9 +135,14 @@ func newCoordinator(p *plan.Plan, opts Options) (*coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec: tcp rendezvous: %w", err)
 	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("exec: tcp rendezvous: token: %w", err)
+	}
 	c := &coordinator{
-		p: p, opts: opts, hash: p.Hash(), ln: ln, workers: map[string]*workerState{},
-		conns: make(chan net.Conn), stopAccept: make(chan struct{}),
+		p: p, opts: opts, hash: p.Hash(), token: hex.EncodeToString(tok), ln: ln, workers: map[string]*workerState{},
+		hellos: make(chan greeting), stopAccept: make(chan struct{}),
 		finished: map[string]bool{}, readerDone: map[string]bool{},
 	}
 	for _, pl := range p.Pipelines {
@@ -120,8 +155,8 @@ func newCoordinator(p *plan.Plan, opts Options) (*coordinator, error) {
 	return c, nil
 }
 
-// launch starts one worker process per device; a goroutine per process
-// reports its exit.
+// launch starts one worker process per device, each with the run's token
+// in its environment; a goroutine per process reports its exit.
 func (c *coordinator) launch() error {
 	addr := c.ln.Addr().String()
 	for _, dev := range c.order {
@@ -130,6 +165,10 @@ func (c *coordinator) launch() error {
 		if err != nil {
 			return fmt.Errorf("exec: worker command for device %s: %w", dev, err)
 		}
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, EnvWorkerToken+"="+c.token) // the last one counts
 		w.stderr = &tailBuffer{}
 		if cmd.Stderr == nil {
 			cmd.Stderr = w.stderr
@@ -171,20 +210,80 @@ func (c *coordinator) abort(err error) error {
 	return err
 }
 
-// acceptLoop hands the connections of the rendezvous to the coordinator.
+// acceptLoop greets each connection to the rendezvous on its own
+// goroutine, so that a silent one holds up nobody.
 func (c *coordinator) acceptLoop() {
 	for {
 		conn, err := c.ln.Accept()
 		if err != nil {
 			return
 		}
-		select {
-		case c.conns <- conn:
-		case <-c.stopAccept:
-			conn.Close()
-			return
-		}
+		go c.greet(conn)
 	}
+}
+
+// greeting is a hello that carried the run's token.
+type greeting struct {
+	cc *controlConn
+	h  control
+}
+
+// greet reads a connection's hello, within helloTimeout and maxHello
+// bytes, and hands it to the rendezvous if it carries the run's token
+// (compared in constant time). Anything else (garbage, silence, another
+// message, a wrong or missing token) is a stranger: it is dropped and
+// logged, and the run goes on.
+func (c *coordinator) greet(conn net.Conn) {
+	cc := newControlConn(conn)
+	wait := min(helloTimeout, c.opts.Timeout)
+	conn.SetReadDeadline(time.Now().Add(wait))
+	read := make(chan struct{})
+	go func() { // the run's end cuts a pending hello short
+		select {
+		case <-c.stopAccept:
+			conn.SetReadDeadline(time.Now())
+		case <-read:
+		}
+	}()
+	var h control
+	err := cc.recvMax(&h, maxHello)
+	close(read)
+	conn.SetReadDeadline(time.Time{})
+	select {
+	case <-c.stopAccept:
+		conn.Close()
+		return
+	default:
+	}
+	why := ""
+	switch {
+	case err != nil:
+		why = fmt.Sprintf("no valid hello within %v (%v)", wait, err)
+	case h.Type != "hello":
+		why = "its first message is not a hello"
+	case subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.token)) != 1:
+		why = "its hello lacks this run's token"
+	}
+	if why != "" {
+		conn.Close()
+		c.logf("exec: tcp rendezvous: dropped a connection from %s: %s; only the workers this run starts hold its token (%s)", conn.RemoteAddr(), why, EnvWorkerToken)
+		return
+	}
+	select {
+	case c.hellos <- greeting{cc, h}:
+	case <-c.stopAccept:
+		conn.Close()
+	}
+}
+
+// logf logs one line with Options.Log, or on stderr without it.
+func (c *coordinator) logf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if c.opts.Log != nil {
+		c.opts.Log(msg)
+		return
+	}
+	fmt.Fprintln(os.Stderr, msg)
 }
 
 // reader turns a worker's control messages into events.
@@ -246,8 +345,8 @@ func (c *coordinator) rendezvous(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case conn := <-c.conns:
-			if err := c.join(conn); err != nil {
+		case g := <-c.hellos:
+			if err := c.join(g); err != nil {
 				return err
 			}
 		case ev := <-c.events:
@@ -262,18 +361,11 @@ func (c *coordinator) rendezvous(ctx context.Context) error {
 	}
 }
 
-// join reads a connecting worker's hello and refuses unknown or duplicate
-// devices and other plans.
-func (c *coordinator) join(conn net.Conn) error {
-	cc := newControlConn(conn)
-	conn.SetReadDeadline(time.Now().Add(c.opts.Timeout))
-	var h control
-	err := cc.recv(&h)
-	conn.SetReadDeadline(time.Time{})
-	if err != nil || h.Type != "hello" {
-		conn.Close()
-		return fmt.Errorf("exec: tcp rendezvous: a process connected without a valid hello (%v)", err)
-	}
+// join takes the hello of a worker that holds the run's token, and
+// refuses unknown or duplicate devices and other plans: these are this
+// run's own workers, so a refusal fails the run.
+func (c *coordinator) join(g greeting) error {
+	cc, h, conn := g.cc, g.h, g.cc.conn
 	w, ok := c.workers[h.Device]
 	refused := true
 	defer func() {
@@ -330,12 +422,19 @@ func (c *coordinator) rendezvousEvent(ev event) error {
 	return nil
 }
 
+// emptyResult is the result of a run before any sample ran, with its
+// timeline's metadata.
+func (c *coordinator) emptyResult(interrupted bool) *Result {
+	return &Result{
+		Timeline:    &timeline.Timeline{Meta: newMeta(c.p, c.opts.Versions), Spans: []timeline.Span{}, Samples: []timeline.Sample{}},
+		Total:       c.p.Workload.Samples,
+		Interrupted: interrupted,
+	}
+}
+
 // start broadcasts the run's start instant on the host's wall clock.
 func (c *coordinator) start() {
-	c.res = &Result{
-		Timeline: &timeline.Timeline{Meta: newMeta(c.p, c.opts.Versions), Spans: []timeline.Span{}, Samples: []timeline.Sample{}},
-		Total:    c.p.Workload.Samples,
-	}
+	c.res = c.emptyResult(false)
 	c.startAt = time.Now()
 	for _, dev := range c.order {
 		c.workers[dev].ctl.send(control{Type: "start", StartUnixNano: c.startAt.UnixNano()})
@@ -387,6 +486,8 @@ func (c *coordinator) runEvent(ev event) {
 	case ev.msg.Type == "busy":
 		w.busy = ev.msg.Samples // empty once the worker is idle again
 	case ev.msg.Type == "done":
+		w.written = append(w.written, ev.msg.Records...)
+		w.writtenDirs = append(w.writtenDirs, ev.msg.Outputs...)
 		c.done++
 		if c.opts.Progress != nil {
 			el := time.Since(c.startAt)
@@ -433,13 +534,17 @@ func (c *coordinator) killStuck() {
 
 // result merges the workers' reports into the run's result, and returns
 // the first error: a failure, then a death, then a kill, then a broken
-// link (usually the consequence of one of the others).
+// link (usually the consequence of one of the others). A worker that died
+// or was killed before its report leaves the samples it reported done
+// (their records and folders, so that the result agrees with what is on
+// disk), not its spans.
 func (c *coordinator) result() (*Result, error) {
 	res, tl := c.res, c.res.Timeline
 	for _, dev := range c.order {
-		r := c.workers[dev].result
+		w := c.workers[dev]
+		r := w.result
 		if r == nil {
-			continue
+			r = &control{Records: w.written, Outputs: w.writtenDirs}
 		}
 		for _, s := range r.Spans {
 			tl.AddSpan(s)

@@ -80,6 +80,10 @@ type Options struct {
 	Timeout time.Duration
 	// Versions are added to the timeline's metadata (e.g. "onnxruntime").
 	Versions map[string]string
+	// Log, if set, receives the coordinator's notices of the
+	// process-per-device layout (a stranger dropped at the rendezvous), one
+	// line each, possibly from several goroutines; nil: stderr.
+	Log func(msg string)
 }
 
 // Result is what a run produced. Run returns it even when the run was
@@ -107,9 +111,10 @@ var errAbandoned = errors.New("abandoned")
 // (see doc.go). All checks happen, and every model is opened, before the
 // clock starts. Cancelling ctx stops admitting samples (see
 // Options.OnInterrupt); the result is still returned, with Interrupted set
-// and a nil error. A stage that fails stops the run with an error naming
+// and a nil error (with transport tcp also while the workers start: an
+// empty timeline). A stage that fails stops the run with an error naming
 // the stage, its device and the samples it held; the outputs finished by
-// then stay.
+// then stay, and the result returned with the error counts them.
 func Run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error) {
 	spec, err := check(p, f, &opts)
 	if err != nil {

@@ -48,6 +48,9 @@ type outputs struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	finished outResult
+	// written, if set, is called (on the writer's goroutine) after each
+	// sample's write, with its folder ("" when none is written).
+	written func(rec SampleRecord, dir string, err error)
 }
 
 type outJob struct {
@@ -126,6 +129,9 @@ func (o *outputs) loop() {
 		o.finished.done++
 		done := o.finished.done
 		o.mu.Unlock()
+		if o.written != nil {
+			o.written(j.rec, dir, err)
+		}
 		if o.opts.Progress != nil {
 			el := time.Since(o.start)
 			o.opts.Progress(ProgressEvent{Done: done, Total: o.total, Elapsed: el, Throughput: float64(done) / el.Seconds()})

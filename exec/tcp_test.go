@@ -1,8 +1,11 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -329,3 +332,210 @@ func TestTCPIdleWorkerDeath(t *testing.T) {
 		t.Errorf("idle worker killed: error %q names samples, but the worker held none", err)
 	}
 }
+
+// recordingCommand wraps a worker command, keeping each command it makes.
+func recordingCommand(wc func(dev, rdv string) (*osexec.Cmd, error)) (func(dev, rdv string) (*osexec.Cmd, error), func(dev string) *osexec.Cmd) {
+	var mu sync.Mutex
+	cmds := map[string]*osexec.Cmd{}
+	return func(dev, rdv string) (*osexec.Cmd, error) {
+			cmd, err := wc(dev, rdv)
+			mu.Lock()
+			cmds[dev] = cmd
+			mu.Unlock()
+			return cmd, err
+		}, func(dev string) *osexec.Cmd {
+			mu.Lock()
+			defer mu.Unlock()
+			return cmds[dev]
+		}
+}
+
+// TestTCPDecodeWorkerKilled: the worker that decodes and writes the
+// outputs is killed mid-run (inside the UNet call of sample 2, after
+// samples 0 and 1 were written and reported). The run fails naming it,
+// and its result counts the two samples whose folders are on disk (it
+// said 0 done before: the dead worker's records were lost with it).
+func TestTCPDecodeWorkerKilled(t *testing.T) {
+	p := singleTCPPlan()
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "started")
+	// 2 steps a sample: call 5 is sample 2's first step; it then sleeps.
+	slow := fmt.Sprintf("%s=5:60000:%s", envSlowAt, marker)
+	wc, cmdOf := recordingCommand(workerCommand("single", slow))
+	done := make(chan int, 8)
+	killed := make(chan error, 1)
+	go func() {
+		// Bounded waits: two done messages, then the marker.
+		for n := 0; n < 2; {
+			select {
+			case n = <-done:
+			case <-time.After(time.Minute):
+				killed <- fmt.Errorf("no progress")
+				return
+			}
+		}
+		for i := 0; ; i++ {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+			if i > 6000 {
+				killed <- fmt.Errorf("sample 2 never started")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		killed <- cmdOf("cpu0").Process.Kill()
+	}()
+	res, err := Run(context.Background(), p, nil, Options{OutDir: dir, Images: fakeImages(p), WorkerCommand: wc,
+		Progress: func(e ProgressEvent) { done <- e.Done }})
+	if kerr := <-killed; kerr != nil {
+		t.Fatal(kerr)
+	}
+	if err == nil {
+		t.Fatal("killed worker: no error")
+	}
+	for _, want := range []string{"device cpu0", "before reporting", "samples [2]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if res == nil {
+		t.Fatal("no result with the error")
+	}
+	entries, _ := os.ReadDir(dir)
+	var onDisk []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "sample_") {
+			onDisk = append(onDisk, filepath.Join(dir, e.Name()))
+		}
+	}
+	if res.Done != 2 || len(onDisk) != 2 || len(res.Outputs) != 2 || len(res.Timeline.Samples) != 2 {
+		t.Fatalf("done %d, outputs %v, records %d, folders on disk %v: want samples 0 and 1 in each", res.Done, res.Outputs, len(res.Timeline.Samples), onDisk)
+	}
+	for i, d := range onDisk {
+		if res.Outputs[i] != d || res.Timeline.Samples[i].ID != i {
+			t.Errorf("output %d: %s (record of sample %d), on disk %s", i, res.Outputs[i], res.Timeline.Samples[i].ID, d)
+		}
+	}
+}
+
+// TestTCPInterruptedDuringStartup: a run cancelled while its workers are
+// still starting (here they never join) is an interrupted run with an
+// empty timeline, not a failure; the workers are stopped.
+func TestTCPInterruptedDuringStartup(t *testing.T) {
+	p := tcpPlan("blocking")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	wc, cmdOf := recordingCommand(func(dev, rdv string) (*osexec.Cmd, error) { return osexec.Command("sleep", "60"), nil })
+	res, err := Run(ctx, p, nil, Options{Images: fakeImages(p), WorkerCommand: wc})
+	if err != nil {
+		t.Fatalf("interrupted start-up: %v", err)
+	}
+	if res == nil || res.Timeline == nil || !res.Interrupted || res.Done != 0 || res.Total != 5 || len(res.Timeline.Spans) != 0 {
+		t.Fatalf("result %+v: want interrupted, 0 of 5 done, an empty timeline", res)
+	}
+	if res.Timeline.Meta.Plan != p.Name {
+		t.Errorf("timeline metadata %+v", res.Timeline.Meta)
+	}
+	for _, dev := range []string{"cpu0", "cpu3"} {
+		if st := cmdOf(dev).ProcessState; st == nil || st.Success() {
+			t.Errorf("worker %s: state %v, want killed", dev, st)
+		}
+	}
+}
+
+// TestTCPStrangersAtRendezvous: local processes that connect to the
+// rendezvous before the workers (one sends garbage, one stays silent, one
+// says hello with a wrong token for a real device) are dropped and logged;
+// the run succeeds. Before, the garbage aborted the run at once, the
+// silent one after the timeout, and the wrong token took cpu0's place.
+// The token reaches the workers in their environment, never their
+// command line.
+func TestTCPStrangersAtRendezvous(t *testing.T) {
+	p := singleTCPPlan()
+	var mu sync.Mutex
+	var logged []string
+	var strangers []net.Conn
+	defer func() {
+		for _, c := range strangers {
+			c.Close()
+		}
+	}()
+	wc, cmdOf := recordingCommand(func(dev, rdv string) (*osexec.Cmd, error) {
+		if len(strangers) == 0 {
+			// Before any worker starts: the strangers come first.
+			for _, send := range [][]byte{
+				[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+				nil, // silent
+				mustHello(t, control{Type: "hello", Device: "cpu0", PlanHash: p.Hash(), Token: strings.Repeat("ab", 32)}),
+			} {
+				c, err := net.Dial("tcp", rdv)
+				if err != nil {
+					return nil, err
+				}
+				strangers = append(strangers, c)
+				if send != nil {
+					if _, err := c.Write(send); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		return workerCommand("single")(dev, rdv)
+	})
+	res, err := Run(context.Background(), p, nil, Options{Images: fakeImages(p), WorkerCommand: wc, Timeout: 3 * time.Second,
+		Log: func(m string) {
+			mu.Lock()
+			logged = append(logged, m)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatalf("strangers at the rendezvous failed the run: %v", err)
+	}
+	if res.Done != 3 {
+		t.Errorf("%d samples done, want 3", res.Done)
+	}
+	mu.Lock()
+	log := strings.Join(logged, "\n")
+	mu.Unlock()
+	for _, want := range []string{"bad frame length", "lacks this run's token"} {
+		if !strings.Contains(log, want) || !strings.Contains(log, "dropped a connection from 127.0.0.1:") {
+			t.Errorf("log does not say %q:\n%s", want, log)
+		}
+	}
+	cmd := cmdOf("cpu0")
+	var token string
+	for _, e := range cmd.Env {
+		if v, ok := strings.CutPrefix(e, EnvWorkerToken+"="); ok {
+			token = v
+		}
+	}
+	if len(token) != 64 {
+		t.Fatalf("worker environment has token %q, want 64 hex digits", token)
+	}
+	if strings.Contains(strings.Join(cmd.Args, " "), token) {
+		t.Errorf("the token is on the worker's command line %q", cmd.Args)
+	}
+}
+
+// mustHello is a control frame with message m.
+func mustHello(t *testing.T, m control) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := newControlConn(nopConn{&buf}).send(m); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// nopConn is a net.Conn that only writes, into w.
+type nopConn struct{ w *bytes.Buffer }
+
+func (c nopConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c nopConn) Write(b []byte) (int, error)      { return c.w.Write(b) }
+func (c nopConn) Close() error                     { return nil }
+func (c nopConn) LocalAddr() net.Addr              { return nil }
+func (c nopConn) RemoteAddr() net.Addr             { return nil }
+func (c nopConn) SetDeadline(time.Time) error      { return nil }
+func (c nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (c nopConn) SetWriteDeadline(time.Time) error { return nil }

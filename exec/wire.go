@@ -35,13 +35,20 @@ func writeFrame(w io.Writer, typ byte, payload []byte) error {
 
 // readFrame reads one frame; arrived is when its header was read.
 func readFrame(r io.Reader) (typ byte, payload []byte, arrived time.Time, err error) {
+	return readFrameMax(r, maxFrame)
+}
+
+// readFrameMax reads one frame of at most limit bytes (a hello from a
+// process not yet known is small: a stranger cannot make the coordinator
+// allocate a large frame).
+func readFrameMax(r io.Reader, limit uint32) (typ byte, payload []byte, arrived time.Time, err error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, time.Time{}, err
 	}
 	arrived = time.Now()
 	n := binary.LittleEndian.Uint32(hdr[:4])
-	if n < 1 || n > maxFrame {
+	if n < 1 || n > limit {
 		return 0, nil, arrived, fmt.Errorf("exec: wire: bad frame length %d", n)
 	}
 	payload = make([]byte, n-1)

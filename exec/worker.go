@@ -27,6 +27,9 @@ type WorkerConfig struct {
 	Conditioning func(sample int) string
 	// Timeout bounds the rendezvous (default DefaultTimeout).
 	Timeout time.Duration
+	// Token is the run's token that the hello carries; "" takes it from
+	// $VDPP_WORKER_TOKEN (EnvWorkerToken), where the coordinator puts it.
+	Token string
 }
 
 // RunWorker runs one stage of a plan in this process, as a worker of the
@@ -65,6 +68,7 @@ type worker struct {
 	opts     Options // Images, Conditioning; OutDir and OnInterrupt from the assignment
 	factory  Factory
 	addr     string // the coordinator's
+	token    string // the run's
 	timeout  time.Duration
 	deadline time.Time // of the rendezvous
 	where    string    // names the worker in errors
@@ -92,7 +96,10 @@ func newWorker(cfg WorkerConfig) (*worker, error) {
 	if err := checkPlan(p); err != nil {
 		return nil, err
 	}
-	w := &worker{p: p, factory: cfg.Factory, addr: cfg.Rendezvous, timeout: cfg.Timeout}
+	w := &worker{p: p, factory: cfg.Factory, addr: cfg.Rendezvous, timeout: cfg.Timeout, token: cfg.Token}
+	if w.token == "" {
+		w.token = os.Getenv(EnvWorkerToken)
+	}
 	found := false
 	for _, pl := range p.Pipelines {
 		for _, s := range pl.Stages {
@@ -146,7 +153,7 @@ func (w *worker) join(ctx context.Context) error {
 		return fmt.Errorf("%s: rendezvous %s: %w", w.where, w.addr, err)
 	}
 	w.conn, w.cc = c, newControlConn(c)
-	hello := control{Type: "hello", Device: w.st.Device, PlanHash: w.p.Hash(), PID: os.Getpid()}
+	hello := control{Type: "hello", Device: w.st.Device, PlanHash: w.p.Hash(), PID: os.Getpid(), Token: w.token}
 	if w.st.Index > 0 {
 		if w.in, err = w.link.listen(); err != nil {
 			return fmt.Errorf("%s: %w", w.where, err)
@@ -282,15 +289,25 @@ func (w *worker) listenControl(stop func(), cancel context.CancelCauseFunc) {
 }
 
 // outputs sets up the decode stage's output writer (nil elsewhere); each
-// finished sample is reported to the coordinator for its progress.
+// finished sample is reported to the coordinator, for its progress, with
+// its record and folder once they are written.
 func (w *worker) outputs() *outputs {
 	if !w.st.Decode {
 		return nil
 	}
 	o := w.opts
 	o.OutDir = w.asg.OutDir
-	o.Progress = func(ProgressEvent) { w.cc.send(control{Type: "done"}) }
 	out := newOutputs(w.p, o, w.clk.start, w.p.Workload.Samples)
+	out.written = func(rec SampleRecord, dir string, err error) {
+		m := control{Type: "done"}
+		if err == nil {
+			m.Records = []timeline.Sample{{ID: rec.Sample, Pipeline: w.st.Pipeline, Release: rec.Release, Done: rec.Done}}
+			if dir != "" {
+				m.Outputs = []string{dir}
+			}
+		}
+		w.cc.send(m)
+	}
 	w.sw.encode, w.sw.finish = out.encode, out.finish
 	return out
 }
