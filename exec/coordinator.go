@@ -81,20 +81,20 @@ const maxHello = 64 << 10
 
 // workerState is the coordinator's view of one worker process.
 type workerState struct {
-	stage   plan.Stage
-	cmd     *osexec.Cmd
-	stderr  *tailBuffer
-	ctl     *controlConn
-	hello   control
-	busy    []int
+	stage  plan.Stage
+	cmd    *osexec.Cmd
+	stderr *tailBuffer
+	ctl    *controlConn
+	hello  control
+	busy   []int
 	// written are the records and output folders of the samples the
 	// worker reported done, kept in case it dies before its result.
 	written     []timeline.Sample
 	writtenDirs []string
-	result  *control
-	exitErr error
-	exited  bool
-	killed  bool // by the coordinator, after it did not stop in time
+	result      *control
+	exitErr     error
+	exited      bool
+	killed      bool // by the coordinator, after it did not stop in time
 }
 
 // event is what the coordinator hears from or about a worker.
