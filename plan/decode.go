@@ -1,12 +1,15 @@
 package plan
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -15,6 +18,14 @@ import (
 const (
 	maxDevices = 1024
 	maxSteps   = 10000
+	// MaxFileBytes is the largest plan or cost profile file read, checked
+	// before parsing: the largest real plan is a few KiB.
+	MaxFileBytes = 1 << 20
+	// maxNodes bounds the values a document decodes to, aliases expanded
+	// (an alias of an alias of a list can ask for millions).
+	maxNodes = 100000
+	// maxList bounds the items of one list.
+	maxList = 4096
 )
 
 // decoder fills Go values from a YAML node tree by their yaml tags, strictly:
@@ -23,49 +34,127 @@ const (
 // that every problem is found in one pass. It records the position of
 // every field it sees, for later checks to point at.
 type decoder struct {
-	c *checker
+	c     *checker
+	nodes int  // values decoded so far
+	stop  bool // past maxNodes: decode nothing more
 }
 
 // parseYAML parses data into a document's root node and decodes it into
-// out (a pointer). Positions land in c.pos.
-func parseYAML(data []byte, out any, c *checker) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		c.errs = append(c.errs, &Error{File: c.file, Pos: Pos{Line: yamlErrLine(err)}, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+// out (a pointer). Positions land in c.pos. what names the kind of file
+// ("plan", "cost profile") in messages. The file must be one YAML document
+// holding a mapping, at most MaxFileBytes long.
+func parseYAML(data []byte, out any, c *checker, what string) {
+	if len(data) > MaxFileBytes {
+		c.push(&Error{File: c.file, Msg: tooBig(what, int64(len(data)))})
 		return
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		c.errs = append(c.errs, &Error{File: c.file, Msg: "empty document"})
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			c.push(&Error{File: c.file, Msg: "empty document"})
+			return
+		}
+		line, col, msg := yamlErrPos(data, err)
+		c.push(&Error{File: c.file, Pos: Pos{line, col}, Msg: "not valid YAML: " + msg})
 		return
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		c.push(&Error{File: c.file, Msg: "empty document"})
+		return
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		c.push(&Error{File: c.file, Pos: Pos{root.Line, root.Column}, Msg: fmt.Sprintf("not a %s: want a YAML mapping of fields (field: value), got %s", what, describeShape(root))})
+		return
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+	case err != nil:
+		line, col, msg := yamlErrPos(data, err)
+		c.push(&Error{File: c.file, Pos: Pos{line, col}, Msg: "not valid YAML after the first document: " + msg})
+	case len(next.Content) > 0 && !isNull(next.Content[0]):
+		c.push(&Error{File: c.file, Pos: Pos{next.Line, next.Column}, Msg: fmt.Sprintf("a second YAML document starts here (after ---); a %s is one document: remove the second one or put it in its own file", what)})
 	}
 	d := &decoder{c: c}
-	d.decode(doc.Content[0], reflect.ValueOf(out).Elem(), "")
+	d.decode(root, reflect.ValueOf(out).Elem(), "")
 }
 
-// yamlErrLine finds "line N" in a yaml syntax error, or returns 0.
-func yamlErrLine(err error) int {
-	s := err.Error()
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
+// tooBig is the message for a file over MaxFileBytes.
+func tooBig(what string, size int64) string {
+	return fmt.Sprintf("file is %d bytes; a %s is at most %d bytes (1 MiB)", size, what, MaxFileBytes)
+}
+
+// yamlErrPos finds the line of a YAML syntax error ("line N" in the
+// library's message; none means line 1) and works out a column, which the
+// library does not give: the offending character for "found character
+// that cannot start any token" (a tab, @ or `), the colon for "mapping
+// values are not allowed" (the second "key:" on the line, else the
+// first), else the first character of the line that is not a blank. It
+// returns the message without the library's "yaml: line N: " prefix.
+func yamlErrPos(data []byte, err error) (line, col int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
+	line = 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if n, err := strconv.Atoi(rest[:j]); err == nil && strings.HasPrefix(rest[j:], ": ") {
+			line, msg = n, rest[j+2:]
+		}
 	}
-	s = s[i+5:]
-	j := 0
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return line, 0, msg
 	}
-	n, _ := strconv.Atoi(s[:j])
-	return n
+	text := string(lines[line-1])
+	col = strings.IndexFunc(text, func(r rune) bool { return r != ' ' && r != '\t' && r != '\r' }) + 1
+	switch {
+	case strings.Contains(msg, "cannot start any token"):
+		if i := strings.IndexAny(text, "\t@`"); i >= 0 {
+			col = i + 1
+		}
+	case strings.Contains(msg, "mapping values are not allowed"):
+		var colons []int
+		for i := 0; i < len(text); i++ {
+			if text[i] == ':' && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\t') {
+				colons = append(colons, i)
+			}
+		}
+		if len(colons) >= 2 {
+			col = colons[1] + 1
+		} else if len(colons) == 1 {
+			col = colons[0] + 1
+		}
+	}
+	if col < 1 {
+		col = 0
+	}
+	return line, col, msg
 }
 
 var devicesType = reflect.TypeOf(Devices(nil))
 
 func (d *decoder) bad(n *yaml.Node, path, format string, args ...any) {
-	d.c.errs = append(d.c.errs, &Error{File: d.c.file, Pos: Pos{n.Line, n.Column}, Path: path, Msg: fmt.Sprintf(format, args...)})
 	d.c.seen[path] = true
+	if d.c.full() {
+		d.c.more++ // past MaxErrors: count, do not format
+		return
+	}
+	d.c.push(&Error{File: d.c.file, Pos: Pos{n.Line, n.Column}, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.stop {
+		return
+	}
+	if d.nodes++; d.nodes > maxNodes {
+		d.stop = true
+		d.bad(n, path, "the document holds more than %d values (aliases counted as what they repeat); a plan or profile needs far fewer", maxNodes)
+		return
+	}
 	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
 		if n.Alias == nil || hops > 16 {
 			d.bad(n, path, "alias *%s cannot be resolved", n.Value)
@@ -98,6 +187,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if n.Kind != yaml.SequenceNode {
 			d.bad(n, path, "want a list, got %s", describeNode(n))
+			return
+		}
+		if len(n.Content) > maxList {
+			d.bad(n, path, "a list of %d items; at most %d", len(n.Content), maxList)
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -153,7 +246,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		fi, ok := fields[k.Value]
 		if !ok {
-			d.bad(k, sub, "unknown field %q%s; valid fields: %s", k.Value, suggest(k.Value, names), strings.Join(names, ", "))
+			if d.c.full() {
+				d.c.more++
+				continue
+			}
+			d.bad(k, sub, "unknown field %s%s; valid fields: %s", fragment(k.Value), suggest(k.Value, names), strings.Join(names, ", "))
 			continue
 		}
 		if seen[k.Value] {
@@ -192,8 +289,8 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 			sub = join(path, k.Value)
 		case reflect.Int:
 			x, err := strconv.Atoi(k.Value)
-			if err != nil || x < 1 {
-				d.bad(k, path, "key %q must be a positive whole number (a micro-batch size)", k.Value)
+			if err != nil || x < 1 || x > maxMicroBatch {
+				d.bad(k, path, "key %s must be a whole number from 1 to %d (a micro-batch size)", fragment(k.Value), maxMicroBatch)
 				continue
 			}
 			key = reflect.ValueOf(x).Convert(kt)
@@ -203,7 +300,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		if seen[sub] {
-			d.bad(k, sub, "key %q is given twice; keep one", k.Value)
+			d.bad(k, sub, "key %s is given twice; keep one", fragment(k.Value))
 			continue
 		}
 		seen[sub] = true
@@ -328,25 +425,49 @@ func describeNode(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return fmt.Sprintf("a list of %d items", len(n.Content))
 	case yaml.ScalarNode:
-		v := n.Value
-		if len(v) > 40 {
-			v = v[:40] + "…"
-		}
 		switch n.Tag {
 		case "!!null":
 			return "nothing (null)"
 		case "!!str":
-			return fmt.Sprintf("the string %q", v)
+			return "the string " + fragment(n.Value)
 		case "!!int":
-			return "the whole number " + v
+			return "the whole number " + fragment(n.Value)
 		case "!!float":
-			return "the number " + v
+			return "the number " + fragment(n.Value)
 		case "!!bool":
-			return v
+			return fragment(n.Value)
 		}
-		return fmt.Sprintf("%q", v)
+		return fragment(n.Value)
 	}
 	return "an unknown node"
+}
+
+// describeShape says what a node is without quoting it: for a document
+// that is not a plan at all (a passwd file, a binary), whose text is not
+// echoed back.
+func describeShape(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return fmt.Sprintf("a list of %d items", len(n.Content))
+	case yaml.ScalarNode:
+		return fmt.Sprintf("a single value of %d characters", utf8.RuneCountInString(n.Value))
+	}
+	return describeNode(n)
+}
+
+// maxFragment is how many characters of a user's text a message quotes.
+const maxFragment = 32
+
+// fragment quotes s for a message: at most maxFragment characters, cut
+// with "…", control and non-printing characters escaped (%q), so that a
+// message never carries a long stretch, a newline or a terminal escape
+// from the user's file.
+func fragment(s string) string {
+	if utf8.RuneCountInString(s) > maxFragment {
+		r := []rune(s)
+		return strconv.Quote(string(r[:maxFragment])) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest field name within

@@ -13,8 +13,11 @@ const (
 	DefaultLink        = "default"
 )
 
-// EnsureDefaults fills every field left empty (zero) with its default. It
-// does not check anything; Validate does. Defaults:
+// EnsureDefaults fills every field left out with its default. A field the
+// file writes is never defaulted, whatever its value: "replicas: 0" or
+// "speed: 0" stay 0, for Validate to reject, and "motion_bucket: 0" is 0.
+// (A plan built in code has no file, and a zero field there is left out.)
+// It does not check anything; Validate does. Defaults:
 //
 //   - model.dtype: fp16 for family svd, fp32 for tiny (CPU runtimes are
 //     fastest in fp32); model.fps 7; model.motion_bucket 127
@@ -35,42 +38,52 @@ func (p *Plan) EnsureDefaults() {
 	p.defaultModel()
 	p.defaultDevices()
 	p.defaultLayout()
-	if p.Links.Default == "" {
+	if p.unset("links.default", p.Links.Default == "") {
 		p.Links.Default = DefaultLink
 	}
-	if p.Transport == "" {
+	if p.unset("transport", p.Transport == "") {
 		p.Transport = TransportInproc
 	}
-	if p.Workload.Arrival.Kind == "" {
+	if p.unset("workload.arrival.kind", p.Workload.Arrival.Kind == "") {
 		p.Workload.Arrival.Kind = ArrivalBatch
 	}
 }
 
+// unset reports whether a field takes its default: it is zero and the
+// file does not write it.
+func (p *Plan) unset(path string, zero bool) bool {
+	if !zero {
+		return false
+	}
+	_, written := p.pos[path]
+	return !written
+}
+
 func (p *Plan) defaultModel() {
 	m := &p.Model
-	if m.Dtype == "" {
+	if p.unset("model.dtype", m.Dtype == "") {
 		m.Dtype = "fp16"
 		if m.Family == "tiny" {
 			m.Dtype = "fp32"
 		}
 	}
-	if m.FPS == 0 {
+	if p.unset("model.fps", m.FPS == 0) {
 		m.FPS = DefaultFPS
 	}
-	if m.MotionBucket == 0 {
+	if p.unset("model.motion_bucket", m.MotionBucket == 0) {
 		m.MotionBucket = DefaultMotion
 	}
 	s := &p.Sampler
-	if s.Kind == "" {
+	if p.unset("sampler.kind", s.Kind == "") {
 		s.Kind = DefaultSamplerKind
 	}
-	if s.SigmaMin == 0 {
+	if p.unset("sampler.sigma_min", s.SigmaMin == 0) {
 		s.SigmaMin = DefaultSigmaMin
 	}
-	if s.SigmaMax == 0 {
+	if p.unset("sampler.sigma_max", s.SigmaMax == 0) {
 		s.SigmaMax = DefaultSigmaMax
 	}
-	if s.Rho == 0 {
+	if p.unset("sampler.rho", s.Rho == 0) {
 		s.Rho = DefaultRho
 	}
 }
@@ -79,27 +92,28 @@ func (p *Plan) defaultDevices() {
 	cuda := 0
 	for i := range p.Devices {
 		d := &p.Devices[i]
-		if d.Name == "" {
+		at := fmt.Sprintf("devices[%d].", i)
+		if p.unset(at+"name", d.Name == "") {
 			prefix := "gpu"
 			if d.Kind == "cpu" {
 				prefix = "cpu"
 			}
 			d.Name = fmt.Sprintf("%s%d", prefix, i)
 		}
-		if d.Speed == 0 {
+		if p.unset(at+"speed", d.Speed == 0) {
 			d.Speed = 1
 		}
-		if d.Threads == 0 {
+		if p.unset(at+"threads", d.Threads == 0) {
 			d.Threads = 1
 		}
-		if d.Provider == "" {
+		if p.unset(at+"provider", d.Provider == "") {
 			d.Provider = ProviderCUDA
 			if d.Kind == "cpu" {
 				d.Provider = ProviderCPU
 			}
 		}
 		if d.Provider == ProviderCUDA {
-			if _, written := p.pos[fmt.Sprintf("devices[%d].index", i)]; !written && d.Index == 0 {
+			if p.unset(at+"index", d.Index == 0) {
 				d.Index = cuda
 			}
 			cuda++
@@ -109,31 +123,31 @@ func (p *Plan) defaultDevices() {
 
 func (p *Plan) defaultLayout() {
 	l := &p.Layout
-	if l.Assignment == "" {
+	if p.unset("layout.assignment", l.Assignment == "") {
 		l.Assignment = AssignEven
 		if len(l.Stages) > 0 || len(l.Pipelines) > 0 {
 			l.Assignment = AssignExplicit
 		}
 	}
-	if l.Replicas == 0 {
+	if p.unset("layout.replicas", l.Replicas == 0) {
 		l.Replicas = 1
 		if len(l.Pipelines) > 0 {
 			l.Replicas = len(l.Pipelines)
 		}
 	}
-	if l.EncodeOn == "" {
+	if p.unset("layout.encode_on", l.EncodeOn == "") {
 		l.EncodeOn = EndFirst
 	}
-	if l.DecodeOn == "" {
+	if p.unset("layout.decode_on", l.DecodeOn == "") {
 		l.DecodeOn = EndLast
 	}
-	if l.MicroBatch == 0 {
+	if p.unset("layout.micro_batch", l.MicroBatch == 0) {
 		l.MicroBatch = 1
 	}
-	if l.Handoff == "" {
+	if p.unset("layout.handoff", l.Handoff == "") {
 		l.Handoff = HandoffBlocking
 	}
-	if l.Dispatch == "" {
+	if p.unset("layout.dispatch", l.Dispatch == "") {
 		l.Dispatch = DispatchRoundRobin
 	}
 }

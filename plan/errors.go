@@ -15,17 +15,33 @@ type Pos struct {
 // line, column), which field (a path such as layout.stages[2].steps), and
 // what is wrong and what would be right.
 type Error struct {
+	// Doc is what the file is: "plan" (also when empty) or "profile" (a
+	// cost profile). It starts the message.
+	Doc  string
 	File string // file name, or the name given to Parse
 	Pos  Pos    // zero when the problem has no place in a file
+	// Flag is the what-if override that set the field ("--samples 0"),
+	// when the value came from a command-line flag and not from the file;
+	// the message then names the flag instead of a place in the file.
+	Flag string
 	Path string // field path; "" for the document as a whole
 	Msg  string
 }
 
-// Error formats the problem as "plan: FILE:LINE:COL: PATH: MSG".
+// Error formats the problem as "plan: FILE:LINE:COL: PATH: MSG" (or
+// "profile: ..." for a cost profile, and "plan: --FLAG VALUE: PATH: MSG"
+// for a value a what-if flag set).
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("plan: ")
-	if e.File != "" {
+	if e.Doc == "" {
+		b.WriteString("plan: ")
+	} else {
+		b.WriteString(e.Doc + ": ")
+	}
+	if e.Flag != "" {
+		b.WriteString(e.Flag)
+		b.WriteString(": ")
+	} else if e.File != "" {
 		b.WriteString(e.File)
 		if e.Pos.Line > 0 {
 			fmt.Fprintf(&b, ":%d", e.Pos.Line)
@@ -43,20 +59,38 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// MaxErrors is how many problems a *Errors lists at most. Past it the
+// checks only count (Errors.More), so that a file with a million bad
+// fields costs neither a million messages nor the work of writing them.
+const MaxErrors = 40
+
 // Errors is every problem found in a plan (and its cost profile), so that
 // a user fixes them all in one pass. Load, Parse, LoadProfile, ParseProfile,
-// Validate and Resolve return a *Errors when they find problems.
+// Validate and Resolve return a *Errors when they find problems. It lists
+// at most MaxErrors of them; More counts the rest.
 type Errors struct {
 	List []*Error
+	More int // problems found past MaxErrors, not listed
 }
 
-// Error prints one problem per line.
+// Error prints one problem per line, then "... and N more problems" when
+// there were more than MaxErrors.
 func (e *Errors) Error() string {
-	lines := make([]string, len(e.List))
+	lines := make([]string, len(e.List), len(e.List)+1)
 	for i, x := range e.List {
 		lines[i] = x.Error()
 	}
+	if e.More > 0 {
+		lines = append(lines, fmt.Sprintf("... and %d more %s (fix the ones above first)", e.More, plural(e.More, "problem", "problems")))
+	}
 	return strings.Join(lines, "\n")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Unwrap returns the problems as errors, for errors.As and errors.Is.
@@ -72,14 +106,49 @@ func (e *Errors) Unwrap() []error {
 // problem per field path, so that a later check of the same field (Resolve
 // after Validate, say) does not repeat what is already known.
 type checker struct {
+	doc  string // "" (plan) or "profile", for Error.Doc
 	file string
 	pos  map[string]Pos
+	// over maps the field paths that what-if flags set to the flag
+	// ("--samples 0"): problems there name the flag (Plan.Apply).
+	over map[string]string
 	errs []*Error
+	more int // problems past MaxErrors, counted only
 	seen map[string]bool
 }
 
 func newChecker(file string, pos map[string]Pos) *checker {
 	return &checker{file: file, pos: pos, seen: map[string]bool{}}
+}
+
+// full reports whether the checker holds MaxErrors problems; a caller
+// then counts a further problem (c.more++) instead of describing it.
+func (c *checker) full() bool { return len(c.errs) >= MaxErrors }
+
+// push adds a problem, or counts it when the list is full.
+func (c *checker) push(e *Error) {
+	if c.full() {
+		c.more++
+		return
+	}
+	if e.Doc == "" {
+		e.Doc = c.doc
+	}
+	c.errs = append(c.errs, e)
+}
+
+// merge adds the problems of err (a *Errors from another checker, such as
+// the profile's) or, for any other error, one problem on path.
+func (c *checker) merge(path string, err error) {
+	list, ok := err.(*Errors)
+	if !ok {
+		c.add(path, "%s", strings.TrimPrefix(err.Error(), "plan: "))
+		return
+	}
+	for _, e := range list.List {
+		c.push(e)
+	}
+	c.more += list.More
 }
 
 // at returns the position of path, or of its nearest ancestor that has one
@@ -108,17 +177,25 @@ func (c *checker) add(path, format string, args ...any) {
 		return
 	}
 	c.seen[path] = true
-	c.errs = append(c.errs, &Error{File: c.file, Pos: c.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	if c.full() {
+		c.more++
+		return
+	}
+	if flag, ok := c.over[path]; ok {
+		c.push(&Error{Flag: flag, Path: path, Msg: fmt.Sprintf(format, args...)})
+		return
+	}
+	c.push(&Error{File: c.file, Pos: c.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // err returns the collected problems sorted by file (in order of first
 // appearance), line and column, or nil when there are none.
 func (c *checker) err() error {
-	return errorList(c.errs)
+	return errorList(c.errs, c.more)
 }
 
-func errorList(list []*Error) error {
-	if len(list) == 0 {
+func errorList(list []*Error, more int) error {
+	if len(list) == 0 && more == 0 {
 		return nil
 	}
 	order := map[string]int{}
@@ -142,5 +219,5 @@ func errorList(list []*Error) error {
 		}
 		return a.Pos.Col < b.Pos.Col
 	})
-	return &Errors{List: out}
+	return &Errors{List: out, More: more}
 }

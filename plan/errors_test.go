@@ -65,7 +65,7 @@ func expect(t *testing.T, list []*Error, pos, path string, want ...string) {
 		}
 		return
 	}
-	t.Errorf("no problem starting %q; got:\n%s", prefix, (&Errors{list}).Error())
+	t.Errorf("no problem starting %q; got:\n%s", prefix, (&Errors{List: list}).Error())
 }
 
 func TestMalformed(t *testing.T) {
@@ -167,7 +167,7 @@ workload: {samples: 10, arrival: {kind: poisson, rate: -1}}
 	expect(t, list, where(t, doc, 12, "[8"), "layout.stages[1].steps", "overlaps")
 	expect(t, list, where(t, doc, 13, "-1"), "workload.arrival.rate", "rate > 0")
 	if len(list) != 5 {
-		t.Errorf("got %d problems, want 5:\n%s", len(list), (&Errors{list}).Error())
+		t.Errorf("got %d problems, want 5:\n%s", len(list), (&Errors{List: list}).Error())
 	}
 	_, err := Parse([]byte(doc), "x.yaml")
 	lines := strings.Split(err.Error(), "\n")

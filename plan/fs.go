@@ -14,9 +14,9 @@ import (
 // empty: other relative paths in the plan (onnx) resolve against the
 // current directory, as for Parse.
 func LoadFS(fsys fs.FS, name string) (*Plan, error) {
-	data, err := fs.ReadFile(fsys, name)
+	data, err := readFS(fsys, name, "plan")
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, err
 	}
 	return parse(data, name, "", func(p *Plan) (*Profile, error) {
 		return loadProfileFS(fsys, path.Join(path.Dir(name), p.Costs))
@@ -24,11 +24,21 @@ func LoadFS(fsys fs.FS, name string) (*Plan, error) {
 }
 
 func loadProfileFS(fsys fs.FS, name string) (*Profile, error) {
-	data, err := fs.ReadFile(fsys, name)
+	data, err := readFS(fsys, name, "cost profile")
 	if err != nil {
-		return nil, fmt.Errorf("plan: cost profile: %w", err)
+		return nil, err
 	}
 	return ParseProfile(data, name)
+}
+
+// readFS is readFile for a file in fsys.
+func readFS(fsys fs.FS, name, what string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, openError(what, err)
+	}
+	defer f.Close()
+	return readLimited(f, name, what)
 }
 
 // SetProfile replaces the plan's cost profile with prof (read from the

@@ -2,9 +2,10 @@ package plan
 
 import (
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Load reads a plan from a YAML file, fills defaults, validates it, loads
@@ -13,11 +14,55 @@ import (
 // against the file's directory. All problems found are returned together
 // as a *Errors.
 func Load(path string) (*Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "plan")
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, err
 	}
 	return parse(data, path, filepath.Dir(path), nil)
+}
+
+// readFile reads a plan or profile file (what says which), refusing one
+// over MaxFileBytes before reading it: its size when the file system
+// knows it, else what was read past the limit.
+func readFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, openError(what, err)
+	}
+	defer f.Close()
+	return readLimited(f, path, what)
+}
+
+// readLimited reads f up to MaxFileBytes; see readFile.
+func readLimited(f fs.File, name, what string) ([]byte, error) {
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileBytes {
+		return nil, &Errors{List: []*Error{{Doc: docWord(what), File: name, Msg: tooBig(what, st.Size())}}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", docWord(what), name, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Errors{List: []*Error{{Doc: docWord(what), File: name, Msg: fmt.Sprintf("file is more than %d bytes (1 MiB), the most a %s may be", MaxFileBytes, what)}}}
+	}
+	return data, nil
+}
+
+// openError is the error of a plan or profile file that cannot be read:
+// "plan: open FILE: ..." or "cost profile: open FILE: ...".
+func openError(what string, err error) error {
+	if what == "plan" {
+		return fmt.Errorf("plan: %w", err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// docWord is the word that starts a message about a file of kind what.
+func docWord(what string) string {
+	if what == "plan" {
+		return "plan"
+	}
+	return "profile"
 }
 
 // Parse is Load for a plan held in memory (the CLIs embed a default plan).
@@ -35,23 +80,19 @@ func parse(data []byte, name, dir string, loadProfile func(p *Plan) (*Profile, e
 	}
 	p := &Plan{File: name, Dir: dir, pos: map[string]Pos{}}
 	c := newChecker(name, p.pos)
-	parseYAML(data, p, c)
+	parseYAML(data, p, c, "plan")
 	if len(c.errs) > 0 && len(p.pos) == 0 {
 		return nil, c.err() // not YAML, or empty: nothing more to say
 	}
-	if p.Name == "" && name != "" {
-		p.Name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	if _, written := p.pos["name"]; !written && name != "" {
+		p.Name = nameFromFile(name)
 	}
 	p.EnsureDefaults()
 	p.validate(c)
 	if p.Costs != "" {
 		prof, err := loadProfile(p)
 		if err != nil {
-			if list, ok := err.(*Errors); ok {
-				c.errs = append(c.errs, list.List...)
-			} else {
-				c.add("costs", "%v", strings.TrimPrefix(err.Error(), "plan: "))
-			}
+			c.merge("costs", err)
 		} else {
 			p.Profile = prof
 			p.checkProfile(c)
@@ -61,6 +102,7 @@ func parse(data []byte, name, dir string, loadProfile func(p *Plan) (*Profile, e
 	if p.Profile != nil && len(p.Pipelines) > 0 {
 		p.checkLinks(c)
 		p.checkMemory(c)
+		p.checkTimes(c)
 	}
 	if err := c.err(); err != nil {
 		return nil, err
@@ -82,9 +124,9 @@ func (p *Plan) Path(rel string) string {
 // unknown fields, wrong types, missing provenance and impossible costs are
 // errors with file:line:col and field path, all reported together.
 func LoadProfile(path string) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "cost profile")
 	if err != nil {
-		return nil, fmt.Errorf("plan: cost profile: %w", err)
+		return nil, err
 	}
 	return ParseProfile(data, path)
 }
@@ -94,7 +136,8 @@ func LoadProfile(path string) (*Profile, error) {
 func ParseProfile(data []byte, name string) (*Profile, error) {
 	prof := &Profile{File: name}
 	c := newChecker(name, map[string]Pos{})
-	parseYAML(data, prof, c)
+	c.doc = "profile"
+	parseYAML(data, prof, c, "cost profile")
 	if len(c.errs) > 0 && len(c.pos) == 0 {
 		return nil, c.err()
 	}

@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -138,33 +137,39 @@ func (d DeviceCosts) FirstCallNS(batch int) (int64, bool) {
 }
 
 func interpBatch(m map[int]float64, batch int) (int64, bool) {
-	if len(m) == 0 || batch < 1 {
+	v, _, _, ok := interpBatchMS(m, batch)
+	if !ok {
 		return 0, false
 	}
+	return ms(v), true
+}
+
+// interpBatchMS is interpBatch in milliseconds, unrounded, with the sizes
+// it used: lo and hi are the measured sizes below and above batch (-1
+// where there is none; both -1 when batch itself is measured).
+func interpBatchMS(m map[int]float64, batch int) (v float64, lo, hi int, ok bool) {
+	if len(m) == 0 || batch < 1 {
+		return 0, -1, -1, false
+	}
 	if v, ok := m[batch]; ok {
-		return ms(v), true
+		return v, -1, -1, true
 	}
-	sizes := make([]int, 0, len(m))
+	lo, hi = -1, -1
 	for k := range m {
-		sizes = append(sizes, k)
-	}
-	sort.Ints(sizes)
-	lo, hi := -1, -1
-	for _, k := range sizes {
-		if k < batch {
+		if k < batch && k > lo {
 			lo = k
-		} else if hi < 0 {
+		} else if k > batch && (hi < 0 || k < hi) {
 			hi = k
 		}
 	}
 	switch {
 	case lo < 0: // below the smallest: proportional to the smallest
-		return ms(m[hi] * float64(batch) / float64(hi)), true
+		return m[hi] * float64(batch) / float64(hi), lo, hi, true
 	case hi < 0: // past the largest: proportional to the largest
-		return ms(m[lo] * float64(batch) / float64(lo)), true
+		return m[lo] * float64(batch) / float64(lo), lo, hi, true
 	default:
 		f := float64(batch-lo) / float64(hi-lo)
-		return ms(m[lo] + f*(m[hi]-m[lo])), true
+		return m[lo] + f*(m[hi]-m[lo]), lo, hi, true
 	}
 }
 

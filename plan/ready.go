@@ -98,8 +98,13 @@ func (p *Plan) Ready() error {
 	if len(c.errs) == 0 && p.Profile != nil {
 		p.checkLinks(c)
 		pc := newChecker(p.Profile.File, nil)
+		pc.doc = "profile"
 		p.Profile.validateCosts(pc, false)
-		c.errs = append(c.errs, pc.errs...)
+		if err := pc.err(); err != nil {
+			c.merge("costs", err)
+		} else {
+			p.checkTimes(c)
+		}
 	}
 	return c.err()
 }

@@ -24,10 +24,13 @@ func oneOf(c *checker, path, v string, allowed ...string) bool {
 			return true
 		}
 	}
-	if v == "" {
+	switch {
+	case v == "" && c.has(path):
+		c.add(path, "empty; want one of %s", strings.Join(allowed, ", "))
+	case v == "":
 		c.add(path, "missing; want one of %s", strings.Join(allowed, ", "))
-	} else {
-		c.add(path, "%q is not allowed; want one of %s", v, strings.Join(allowed, ", "))
+	default:
+		c.add(path, "%s is not allowed; want one of %s", fragment(v), strings.Join(allowed, ", "))
 	}
 	return false
 }
@@ -45,10 +48,20 @@ func count(c *checker, path string, v, lo, hi int, what string) {
 	}
 }
 
-const maxShape = 4096 // frames, channels, height, width
+const (
+	maxShape   = 4096    // frames, channels, height, width
+	maxSamples = 1 << 30 // workload.samples
+)
 
 func (p *Plan) validate(c *checker) {
+	if c.has("name") || p.Name != "" {
+		checkName(c, "name", p.Name, MaxPlanNameLen, true)
+	}
+	checkText(c, "costs", p.Costs, false)
 	m := p.Model
+	checkText(c, "model.onnx.unet", m.ONNX.UNet, false)
+	checkText(c, "model.onnx.encoder", m.ONNX.Encoder, false)
+	checkText(c, "model.onnx.decoder", m.ONNX.Decoder, false)
 	oneOf(c, "model.family", m.Family, "svd", "tiny")
 	count(c, "model.frames", m.Frames, 1, maxShape, "the number of frames")
 	count(c, "model.latent.channels", m.Latent.Channels, 1, maxShape, "the latent channels, e.g. 4")
@@ -64,7 +77,7 @@ func (p *Plan) validate(c *checker) {
 		}
 	}
 	if m.FPS < 1 {
-		c.add("model.fps", "must be at least 1, got %d", m.FPS)
+		c.add("model.fps", "must be at least 1 (leave it out for %d), got %d", DefaultFPS, m.FPS)
 	}
 	if m.MotionBucket < 0 {
 		c.add("model.motion_bucket", "must be ≥ 0, got %d", m.MotionBucket)
@@ -77,12 +90,15 @@ func (p *Plan) validate(c *checker) {
 	oneOf(c, "sampler.kind", s.Kind, "euler-karras")
 	count(c, "sampler.steps", s.Steps, 1, maxSteps, "the number of sampler steps, e.g. steps: 25")
 	if s.SigmaMin <= 0 {
-		c.add("sampler.sigma_min", "must be > 0, got %g", s.SigmaMin)
+		c.add("sampler.sigma_min", "must be > 0 (leave it out for %g), got %g", DefaultSigmaMin, s.SigmaMin)
 	} else if s.SigmaMin >= s.SigmaMax {
 		c.add("sampler.sigma_max", "must be greater than sigma_min (%g), got %g", s.SigmaMin, s.SigmaMax)
 	}
+	if s.SigmaMax <= 0 && s.SigmaMin <= 0 {
+		c.add("sampler.sigma_max", "must be > 0 (leave it out for %g), got %g", DefaultSigmaMax, s.SigmaMax)
+	}
 	if s.Rho <= 0 {
-		c.add("sampler.rho", "must be > 0, got %g", s.Rho)
+		c.add("sampler.rho", "must be > 0 (leave it out for %g), got %g", DefaultRho, s.Rho)
 	}
 
 	p.validateDevices(c)
@@ -102,7 +118,7 @@ func (p *Plan) validate(c *checker) {
 	}
 
 	w := p.Workload
-	count(c, "workload.samples", w.Samples, 1, 1<<30, "the number of samples, e.g. samples: 10")
+	count(c, "workload.samples", w.Samples, 1, maxSamples, "the number of samples, e.g. samples: 10")
 	a := w.Arrival
 	if oneOfWord(c, "workload.arrival.kind", a.Kind) {
 		switch {
@@ -117,6 +133,7 @@ func (p *Plan) validate(c *checker) {
 		case a.Kind != ArrivalInterval && a.IntervalMS != 0:
 			c.add("workload.arrival.interval_ms", "interval_ms is only for kind interval (kind is %s); remove it or set kind: interval", a.Kind)
 		}
+		p.checkReleases(c)
 	}
 }
 
@@ -132,30 +149,35 @@ func (p *Plan) validateDevices(c *checker) {
 	names := map[string]int{}
 	for i, d := range p.Devices {
 		at := fmt.Sprintf("devices[%d]", i)
+		checkName(c, at+".name", d.Name, MaxNameLen, false)
 		if j, dup := names[d.Name]; dup {
-			c.add(at+".name", "name %q is already used by devices[%d]; names must be unique", d.Name, j)
+			c.add(at+".name", "name %s is already used by devices[%d]; names must be unique", fragment(d.Name), j)
 		}
 		names[d.Name] = i
 		if d.Kind == "" {
 			c.add(at+".kind", "missing; set the device kind, the key of its costs in the profile (e.g. a5000, cpu)")
+		} else {
+			checkName(c, at+".kind", d.Kind, MaxNameLen, false)
 		}
-		if d.MemoryGB < 0 {
-			c.add(at+".memory_gb", "must be ≥ 0 (0: not checked), got %g", d.MemoryGB)
+		if d.MemoryGB < 0 || d.MemoryGB > 1e6 {
+			c.add(at+".memory_gb", "must be from 0 to 1e6 GB (0: not checked), got %g", d.MemoryGB)
 		}
-		if d.NUMA < 0 {
-			c.add(at+".numa", "must be ≥ 0, got %d", d.NUMA)
+		if d.NUMA < 0 || d.NUMA >= maxDevices {
+			c.add(at+".numa", "must be from 0 to %d, got %d", maxDevices-1, d.NUMA)
 		}
-		if d.Speed <= 0 {
-			c.add(at+".speed", "must be > 0 (1 = as in the profile, 2 = twice as fast), got %g", d.Speed)
+		if !(d.Speed >= minSpeed && d.Speed <= maxSpeed) {
+			c.add(at+".speed", "must be from %g to %g (1 = as in the profile, 2 = twice as fast; leave it out for 1), got %g", minSpeed, maxSpeed, d.Speed)
 		}
 		if oneOfWord(c, at+".provider", d.Provider) && d.Kind == "cpu" && d.Provider != ProviderCPU {
 			c.add(at+".provider", "kind cpu runs on provider cpu, got %s", d.Provider)
 		}
 		if d.Threads < 1 {
-			c.add(at+".threads", "must be at least 1, got %d", d.Threads)
+			c.add(at+".threads", "must be at least 1 (leave it out for 1), got %d", d.Threads)
+		} else if d.Threads > MaxThreads {
+			c.add(at+".threads", "must be at most %d, got %d: each is an OS thread of this device's session, and more threads than cores only slow it down", MaxThreads, d.Threads)
 		}
-		if d.Index < 0 {
-			c.add(at+".index", "must be ≥ 0, got %d", d.Index)
+		if d.Index < 0 || d.Index >= maxDevices {
+			c.add(at+".index", "must be from 0 to %d, got %d", maxDevices-1, d.Index)
 		}
 	}
 }
@@ -163,7 +185,9 @@ func (p *Plan) validateDevices(c *checker) {
 func (p *Plan) validateLayout(c *checker) {
 	l := p.Layout
 	if l.Replicas < 1 {
-		c.add("layout.replicas", "must be at least 1, got %d", l.Replicas)
+		c.add("layout.replicas", "must be at least 1 (leave it out for 1, or the number of pipelines listed), got %d", l.Replicas)
+	} else if l.Replicas > maxDevices {
+		c.add("layout.replicas", "must be at most %d, got %d", maxDevices, l.Replicas)
 	}
 	if oneOfWord(c, "layout.assignment", l.Assignment) && l.Assignment != AssignExplicit {
 		if len(l.Stages) > 0 {
@@ -176,7 +200,9 @@ func (p *Plan) validateLayout(c *checker) {
 	oneOfWord(c, "layout.encode_on", l.EncodeOn)
 	oneOfWord(c, "layout.decode_on", l.DecodeOn)
 	if l.MicroBatch < 1 {
-		c.add("layout.micro_batch", "must be at least 1, got %d", l.MicroBatch)
+		c.add("layout.micro_batch", "must be at least 1 (leave it out for 1), got %d", l.MicroBatch)
+	} else if l.MicroBatch > maxMicroBatch {
+		c.add("layout.micro_batch", "must be at most %d, got %d", maxMicroBatch, l.MicroBatch)
 	}
 	oneOfWord(c, "layout.handoff", l.Handoff)
 	oneOfWord(c, "layout.dispatch", l.Dispatch)
@@ -185,6 +211,8 @@ func (p *Plan) validateLayout(c *checker) {
 func (p *Plan) validateLinks(c *checker) {
 	if p.Links.Default == "" {
 		c.add("links.default", "missing; name the default link kind, e.g. pcie4")
+	} else {
+		checkName(c, "links.default", p.Links.Default, MaxNameLen, false)
 	}
 	names := map[string]bool{}
 	for _, d := range p.Devices {
@@ -195,7 +223,7 @@ func (p *Plan) validateLinks(c *checker) {
 		at := fmt.Sprintf("links.overrides[%d]", i)
 		for j, n := range o.Between {
 			if !names[n] {
-				c.add(fmt.Sprintf("%s.between[%d]", at, j), "device %q is not in devices (have %s)", n, p.deviceNames())
+				c.add(fmt.Sprintf("%s.between[%d]", at, j), "device %s is not in devices (have %s)", fragment(n), p.deviceNames())
 			}
 		}
 		if o.Between[0] == o.Between[1] {
@@ -211,6 +239,8 @@ func (p *Plan) validateLinks(c *checker) {
 		pairs[key] = i
 		if o.Kind == "" {
 			c.add(at+".kind", "missing; name the link kind, e.g. cross-socket")
+		} else {
+			checkName(c, at+".kind", o.Kind, MaxNameLen, false)
 		}
 	}
 }
@@ -298,8 +328,13 @@ func (prof *Profile) validate(c *checker) {
 	if pv.Date == "" {
 		c.add("provenance.date", "missing; the date the numbers were taken, YYYY-MM-DD")
 	} else if _, err := time.Parse("2006-01-02", pv.Date); err != nil {
-		c.add("provenance.date", "want a date YYYY-MM-DD, got %q", pv.Date)
+		c.add("provenance.date", "want a date YYYY-MM-DD, got %s", fragment(pv.Date))
 	}
+	checkText(c, "provenance.source", pv.Source, false)
+	checkText(c, "provenance.machine", pv.Machine, false)
+	checkText(c, "provenance.runtime", pv.Runtime, false)
+	checkText(c, "provenance.reference", pv.Reference, false)
+	checkText(c, "provenance.notes", pv.Notes, true)
 	m := prof.Model
 	oneOf(c, "model.family", m.Family, "svd", "tiny")
 	count(c, "model.frames", m.Frames, 1, maxShape, "the number of frames")
@@ -322,18 +357,17 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 	for _, k := range sortedKeys(prof.Devices) {
 		d := prof.Devices[k]
 		at := "devices." + k
+		if !checkName(c, at, k, MaxNameLen, false) {
+			continue
+		}
 		if len(d.UNetMS) == 0 && strict {
 			c.add(at+".unet_ms", "missing; the time of one step by micro-batch size, e.g. unet_ms: {1: 300}")
 		}
-		for b, v := range d.UNetMS {
-			if !(v > 0) || math.IsInf(v, 0) {
-				c.add(fmt.Sprintf("%s.unet_ms[%d]", at, b), "must be > 0 ms, got %g", v)
-			}
+		for _, b := range sortedInts(d.UNetMS) {
+			positiveMS(c, fmt.Sprintf("%s.unet_ms[%d]", at, b), d.UNetMS[b])
 		}
-		for b, v := range d.FirstCallMS {
-			if !(v > 0) || math.IsInf(v, 0) {
-				c.add(fmt.Sprintf("%s.first_call_ms[%d]", at, b), "must be > 0 ms, got %g", v)
-			}
+		for _, b := range sortedInts(d.FirstCallMS) {
+			positiveMS(c, fmt.Sprintf("%s.first_call_ms[%d]", at, b), d.FirstCallMS[b])
 		}
 		nonNeg(c, at+".encode_ms", d.EncodeMS)
 		nonNeg(c, at+".decode_ms", d.DecodeMS)
@@ -355,7 +389,10 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 		for _, k := range sortedKeys(group.m) {
 			l := group.m[k]
 			at := group.name + "." + k
-			nonNeg(c, at+".latency_us", l.LatencyUS)
+			if !checkName(c, at, k, MaxNameLen, false) {
+				continue
+			}
+			nonNegMax(c, at+".latency_us", l.LatencyUS, maxMS*1e3)
 			// +Inf is a link whose bytes cost nothing (only its latency).
 			switch bw := l.BandwidthGBps; {
 			case strict && !(bw > 0):
@@ -368,10 +405,36 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 	}
 }
 
-func nonNeg(c *checker, path string, v float64) {
-	if !(v >= 0) || math.IsInf(v, 0) {
+// nonNeg checks a time in ms (or a size): finite, ≥ 0 and at most maxMS.
+func nonNeg(c *checker, path string, v float64) { nonNegMax(c, path, v, maxMS) }
+
+// nonNegMax checks a number that must be finite and in [0, hi].
+func nonNegMax(c *checker, path string, v, hi float64) {
+	switch {
+	case !(v >= 0) || math.IsInf(v, 0):
 		c.add(path, "must be a finite number ≥ 0, got %g", v)
+	case v > hi:
+		c.add(path, "is too large: at most %.0e, got %g; times must stay under %s", hi, v, limitWords)
 	}
+}
+
+// positiveMS checks a step time in ms: > 0 and at most maxMS.
+func positiveMS(c *checker, path string, v float64) {
+	switch {
+	case !(v > 0) || math.IsInf(v, 0):
+		c.add(path, "must be > 0 ms, got %g", v)
+	case v > maxMS:
+		c.add(path, "is too large: at most 1e+12 ms, got %g; times must stay under %s", v, limitWords)
+	}
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

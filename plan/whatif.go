@@ -6,7 +6,9 @@ import (
 )
 
 // Overrides are what-if changes to a loaded plan, as the CLIs take them
-// from flags. A nil field leaves the plan as it is.
+// from flags. A nil field leaves the plan as it is. Messages name an
+// override by its flag (--samples, --steps, --devices, --micro-batch,
+// --replicas, --seed, --latent-shape), the names the CLIs give them.
 type Overrides struct {
 	Samples    *int
 	Steps      *int
@@ -30,63 +32,113 @@ type Overrides struct {
 // parallel, other plans keep their replica count; link overrides naming a
 // device that is gone are dropped.
 func (p *Plan) Apply(o Overrides) error {
+	if err := o.Check(); err != nil {
+		return err
+	}
 	q := p.Clone()
 	explicit := q.Layout.Assignment == AssignExplicit
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	positive := func(name string, v *int) bool {
-		if v != nil && *v < 1 {
-			bad("%s must be at least 1, got %d", name, *v)
-			return false
-		}
-		return v != nil
+	var errs []*Error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, &Error{Flag: flag, Msg: fmt.Sprintf(format, args...)})
 	}
-	if positive("samples", o.Samples) {
+	// over records which field each flag set, so that the checks of the
+	// changed plan name the flag, not the file's line.
+	over := map[string]string{}
+	if o.Samples != nil {
 		q.Workload.Samples = *o.Samples
+		over["workload.samples"] = flagText("samples", *o.Samples)
 	}
-	if positive("steps", o.Steps) {
+	if o.Steps != nil {
 		if explicit && *o.Steps != q.Sampler.Steps {
-			bad("steps cannot change a plan with an explicit layout (its stages name step ranges); edit the plan")
+			bad(flagText("steps", *o.Steps), "cannot change a plan with an explicit layout (its stages name step ranges); edit the plan")
 		}
 		q.Sampler.Steps = *o.Steps
+		over["sampler.steps"] = flagText("steps", *o.Steps)
 	}
-	if positive("micro-batch", o.MicroBatch) {
+	if o.MicroBatch != nil {
 		q.Layout.MicroBatch = *o.MicroBatch
+		over["layout.micro_batch"] = flagText("micro-batch", *o.MicroBatch)
 	}
-	if positive("replicas", o.Replicas) {
+	if o.Replicas != nil {
 		if explicit {
-			bad("replicas cannot change a plan with an explicit layout; edit the plan")
+			bad(flagText("replicas", *o.Replicas), "cannot change a plan with an explicit layout; edit the plan")
 		}
 		q.Layout.Replicas = *o.Replicas
+		over["layout.replicas"] = flagText("replicas", *o.Replicas)
 	}
 	if o.Seed != nil {
 		q.Workload.Seed = *o.Seed
 	}
 	if o.LatentShape != nil {
 		sh := *o.LatentShape
-		if sh[0] < 1 || sh[1] < 1 || sh[2] < 1 || sh[3] < 1 || sh[4] < 1 {
-			bad("latent shape B C F H W must be all positive, got %v", sh)
-		} else {
-			q.Layout.MicroBatch = sh[0]
-			q.Model.Latent = Latent{Channels: sh[1], Height: sh[3], Width: sh[4]}
-			q.Model.Frames = sh[2]
+		q.Layout.MicroBatch = sh[0]
+		q.Model.Latent = Latent{Channels: sh[1], Height: sh[3], Width: sh[4]}
+		q.Model.Frames = sh[2]
+		flag := fmt.Sprintf("--latent-shape \"%d %d %d %d %d\"", sh[0], sh[1], sh[2], sh[3], sh[4])
+		for _, f := range []string{"layout.micro_batch", "model.frames", "model.latent.channels", "model.latent.height", "model.latent.width", "costs"} {
+			over[f] = flag
 		}
 	}
-	if positive("devices", o.Devices) {
+	if o.Devices != nil {
+		flag := flagText("devices", *o.Devices)
 		if explicit {
-			bad("devices cannot change a plan with an explicit layout; edit the plan")
+			bad(flag, "cannot change a plan with an explicit layout; edit the plan")
 		} else if err := q.resizeDevices(*o.Devices, o.Replicas == nil); err != nil {
-			bad("%v", err)
+			bad(flag, "%v", err)
+		} else {
+			for _, f := range []string{"devices", "layout.replicas", "sampler.steps"} {
+				if _, ok := over[f]; !ok {
+					over[f] = flag
+				}
+			}
+			for i := range q.Devices {
+				over[fmt.Sprintf("devices[%d].memory_gb", i)] = flag
+			}
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("plan: override: %s", strings.Join(errs, "; "))
+		return errorList(errs, 0)
 	}
-	if err := q.recheck(); err != nil {
+	if err := q.recheckOver(over); err != nil {
 		return err
 	}
 	*p = *q
 	return nil
+}
+
+// flagText is how messages name a what-if flag with its value.
+func flagText(name string, v int) string { return fmt.Sprintf("--%s %d", name, v) }
+
+// Check checks the overrides' own values, before any plan: counts at
+// least 1 and within the plan's limits, a latent shape of positive
+// numbers. Problems name the flag ("--samples 0: must be at least 1").
+func (o Overrides) Check() error {
+	var errs []*Error
+	check := func(name string, v *int, hi int) {
+		switch {
+		case v == nil:
+		case *v < 1:
+			errs = append(errs, &Error{Flag: flagText(name, *v), Msg: name + " must be at least 1"})
+		case *v > hi:
+			errs = append(errs, &Error{Flag: flagText(name, *v), Msg: fmt.Sprintf("%s must be at most %d", name, hi)})
+		}
+	}
+	check("samples", o.Samples, maxSamples)
+	check("steps", o.Steps, maxSteps)
+	check("devices", o.Devices, maxDevices)
+	check("micro-batch", o.MicroBatch, maxMicroBatch)
+	check("replicas", o.Replicas, maxDevices)
+	if o.LatentShape != nil {
+		sh := *o.LatentShape
+		flag := fmt.Sprintf("--latent-shape \"%d %d %d %d %d\"", sh[0], sh[1], sh[2], sh[3], sh[4])
+		for i, hi := range []int{maxMicroBatch, maxShape, maxShape, maxShape, maxShape} {
+			if sh[i] < 1 || sh[i] > hi {
+				errs = append(errs, &Error{Flag: flag, Msg: fmt.Sprintf("B C F H W must each be from 1 to %d (micro-batch up to %d), got %d at position %d", maxShape, maxMicroBatch, sh[i], i+1)})
+				break
+			}
+		}
+	}
+	return errorList(errs, 0)
 }
 
 // resizeDevices rebuilds the device list with n devices (see Apply).
@@ -141,8 +193,13 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 
 // recheck validates a changed plan, checks it against its profile and
 // resolves it.
-func (p *Plan) recheck() error {
+func (p *Plan) recheck() error { return p.recheckOver(nil) }
+
+// recheckOver is recheck with problems on the fields in over reported
+// against the flag that set them.
+func (p *Plan) recheckOver(over map[string]string) error {
 	c := newChecker(p.File, p.pos)
+	c.over = over
 	p.validate(c)
 	if p.Profile != nil {
 		p.checkProfile(c)
@@ -151,6 +208,7 @@ func (p *Plan) recheck() error {
 	if p.Profile != nil && len(p.Pipelines) > 0 {
 		p.checkLinks(c)
 		p.checkMemory(c)
+		p.checkTimes(c)
 	}
 	return c.err()
 }

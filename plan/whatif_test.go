@@ -59,16 +59,23 @@ func TestApplyErrors(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		o    Overrides
+		flag string // the flag the message starts with
 		want string
 	}{
-		{Overrides{Samples: ptr(0)}, "samples must be at least 1, got 0"},
-		{Overrides{Steps: ptr(30)}, "explicit layout"},
-		{Overrides{Devices: ptr(2)}, "explicit layout"},
-		{Overrides{Replicas: ptr(2)}, "explicit layout"},
-		{Overrides{LatentShape: &[5]int{1, 0, 1, 1, 1}}, "all positive"},
+		{Overrides{Samples: ptr(0)}, "--samples 0", "must be at least 1"},
+		{Overrides{Samples: ptr(1 << 31)}, "--samples 2147483648", "at most 1073741824"},
+		{Overrides{Steps: ptr(30)}, "--steps 30", "explicit layout"},
+		{Overrides{Devices: ptr(2)}, "--devices 2", "explicit layout"},
+		{Overrides{Replicas: ptr(2)}, "--replicas 2", "explicit layout"},
+		{Overrides{MicroBatch: ptr(-1)}, "--micro-batch -1", "at least 1"},
+		{Overrides{LatentShape: &[5]int{1, 0, 1, 1, 1}}, `--latent-shape "1 0 1 1 1"`, "from 1 to 4096"},
 	} {
-		if err := p.Apply(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "plan: override: ") {
-			t.Errorf("%+v: got %v, want %q", tc.o, err, tc.want)
+		err := p.Apply(tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "plan: "+tc.flag+": ") {
+			t.Errorf("%+v: got %v, want %q: ...%q", tc.o, err, tc.flag, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "x.yaml") {
+			t.Errorf("%+v: %v names the plan file; the value came from a flag", tc.o, err)
 		}
 	}
 	het, err := Parse([]byte(minimal+"devices:\n  - {kind: a5000}\n  - {kind: a6000}\n"), "x.yaml")
@@ -78,7 +85,9 @@ func TestApplyErrors(t *testing.T) {
 	if err := het.Apply(Overrides{Devices: ptr(4)}); err == nil || !strings.Contains(err.Error(), "alike") {
 		t.Errorf("resizing unlike devices: got %v", err)
 	}
-	if err := het.Apply(Overrides{Replicas: ptr(3)}); err == nil || !strings.Contains(err.Error(), "do not split") {
+	// The replica count that does not divide the devices came from the
+	// flag: the message names it, not the file's layout line.
+	if err := het.Apply(Overrides{Replicas: ptr(3)}); err == nil || !strings.Contains(err.Error(), "do not split") || !strings.HasPrefix(err.Error(), "plan: --replicas 3: layout.replicas: ") {
 		t.Errorf("3 replicas of 2 devices: got %v", err)
 	}
 }

@@ -287,7 +287,9 @@ type DefaultPlan struct {
 
 // LoadPlan loads the plan named by the only positional argument, or the
 // default when there is none (saying so on stderr), then replaces its cost
-// profile when costs is not empty. It rejects more than one argument.
+// profile when costs is not empty. It rejects more than one argument. It
+// prints the plan's notices (plan.Plan.Notices: costs derived rather than
+// measured) on stderr as "note: ..." lines.
 func LoadPlan(args []string, def *DefaultPlan, costs string, stderr io.Writer) (*plan.Plan, error) {
 	var p *plan.Plan
 	var err error
@@ -316,7 +318,35 @@ func LoadPlan(args []string, def *DefaultPlan, costs string, stderr io.Writer) (
 			return nil, fmt.Errorf("--costs %s: %w", costs, err)
 		}
 	}
+	PrintNotices(p, stderr)
 	return p, nil
+}
+
+// PrintNotices prints the plan's notices on w, one "note: ..." line each.
+func PrintNotices(p *plan.Plan, w io.Writer) {
+	for _, n := range p.Notices() {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+// Apply applies what-if overrides to a loaded plan (plan.Plan.Apply) and
+// prints the notices the changed plan has that the loaded one did not
+// (--micro-batch 2 on a profile measured at 1). Its errors name the flag
+// that set a bad value and carry no file name.
+func Apply(p *plan.Plan, o plan.Overrides, stderr io.Writer) error {
+	before := map[string]bool{}
+	for _, n := range p.Notices() {
+		before[n] = true
+	}
+	if err := p.Apply(o); err != nil {
+		return err
+	}
+	for _, n := range p.Notices() {
+		if !before[n] {
+			fmt.Fprintf(stderr, "note: %s\n", n)
+		}
+	}
+	return nil
 }
 
 // ParseInts parses a comma- or space-separated list of positive integers

@@ -2,6 +2,7 @@ package cliutil
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -90,5 +91,23 @@ func Overrides(c *cli.Context) (plan.Overrides, error) {
 		}
 		o.LatentShape = &sh
 	}
+	if err := o.Check(); err != nil {
+		return o, Usage(flagError(c, err))
+	}
 	return o, nil
+}
+
+// flagError turns the plan's problems with flag values ("plan: --samples
+// 0: must be at least 1") into one usage error naming the command:
+// "run: --samples 0: must be at least 1 (see 'vdsim run --help')".
+func flagError(c *cli.Context, err error) error {
+	cmd := "command"
+	if c.Command != nil {
+		cmd = c.Command.Name
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = cmd + ": " + strings.TrimPrefix(l, "plan: ")
+	}
+	return fmt.Errorf("%s (see '%s %s --help')", strings.Join(lines, "\n"), appName(c), cmd)
 }

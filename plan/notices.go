@@ -1,0 +1,80 @@
+package plan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Notices are things about a valid plan that its user should know
+// because a number it predicts does not come straight from a measurement.
+// Today: the cost profile has no UNet time (or first-call time) for the
+// plan's micro-batch size on a device kind the plan uses, so the time is
+// derived from other sizes, as DeviceCosts.StepNS and FirstCallNS do:
+//
+//   - between two measured sizes: linear interpolation between them;
+//   - below the smallest or past the largest measured size: in proportion
+//     to the batch from that size (batch-1 costs × 2 for micro-batch 2),
+//     which assumes a device gains nothing from batching.
+//
+// Each notice is one line, without a "note:" prefix; the CLIs print them
+// on stderr. A plan without a profile has none.
+func (p *Plan) Notices() []string {
+	if p == nil || p.Profile == nil {
+		return nil
+	}
+	mb := p.Layout.MicroBatch
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range p.Devices {
+		if seen[d.Kind] {
+			continue
+		}
+		seen[d.Kind] = true
+		dc, ok := p.Profile.Devices[d.Kind]
+		if !ok {
+			continue
+		}
+		if s := derived(dc.UNetMS, mb); s != "" {
+			out = append(out, fmt.Sprintf("costs: the profile has no unet_ms for micro-batch %d on %s (it has %s): the step time is %s; add unet_ms %d to %s for a measured number",
+				mb, d.Kind, sizes(dc.UNetMS), s, mb, p.Profile.name()))
+		}
+		if len(dc.FirstCallMS) > 0 {
+			if _, ok := dc.FirstCallMS[mb]; !ok {
+				_, has1 := dc.FirstCallMS[1]
+				how := "derived the same way from first_call_ms"
+				if has1 && len(dc.UNetMS) > 0 {
+					how = "the step time plus the warm-up measured at micro-batch 1 (first_call_ms 1 − unet_ms 1)"
+				}
+				out = append(out, fmt.Sprintf("costs: the profile has no first_call_ms for micro-batch %d on %s: the first call costs %s", mb, d.Kind, how))
+			}
+		}
+	}
+	return out
+}
+
+// derived says how a size missing from m is derived, with the numbers,
+// or "" when m has the size (or is empty).
+func derived(m map[int]float64, batch int) string {
+	v, lo, hi, ok := interpBatchMS(m, batch)
+	if !ok || (lo < 0 && hi < 0) {
+		return ""
+	}
+	switch {
+	case lo < 0:
+		return fmt.Sprintf("extrapolated in proportion to the batch from micro-batch %d: %g ms × %d/%d = %.4g ms", hi, m[hi], batch, hi, v)
+	case hi < 0:
+		return fmt.Sprintf("extrapolated in proportion to the batch from micro-batch %d: %g ms × %d/%d = %.4g ms (no gain from batching assumed)", lo, m[lo], batch, lo, v)
+	}
+	return fmt.Sprintf("interpolated linearly between micro-batch %d (%g ms) and %d (%g ms): %.4g ms", lo, m[lo], hi, m[hi], v)
+}
+
+// sizes lists the micro-batch sizes of m: "1, 4".
+func sizes(m map[int]float64) string {
+	ks := sortedInts(m)
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = strconv.Itoa(k)
+	}
+	return "micro-batch " + strings.Join(out, ", ")
+}
