@@ -166,7 +166,7 @@ func conditioningDefaults(p *plan.Plan, opts *Options) error {
 
 // checkPlan checks, for Run, RunWorker and Profile alike, that the plan is
 // resolved (plan.Ready: the plan's own rules) and what the executor needs
-// beyond them: its model files exist, its sampler is one the executor
+// beyond them: its model files exist with the plan's dtype, its sampler is one the executor
 // implements, and each device runs one stage (the simulator can time-share
 // a device between pipelines; the executor gives each stage a device).
 func checkPlan(p *plan.Plan) error {
@@ -177,6 +177,9 @@ func checkPlan(p *plan.Plan) error {
 		return err
 	}
 	if err := CheckModelFiles(p, FileCheck{}); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	if err := CheckModelTypes(p); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
 	owner := map[string]plan.Stage{}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/vdpp/vdpp/models/onnx"
 	"github.com/vdpp/vdpp/plan"
 )
 
@@ -82,6 +84,52 @@ func CheckModelFiles(p *plan.Plan, c FileCheck) error {
 		}
 		if _, err := os.Stat(f.Path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: model file %s not found: %s", where, f.Field, f.Path, hint))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dtypeElem is the ONNX element type of each plan model.dtype.
+var dtypeElem = map[string]onnx.DataType{"fp32": onnx.Float, "fp16": onnx.Float16}
+
+// CheckModelTypes checks that every input and output of the model files
+// the plan's stages open (ModelFiles, which must exist) has the element
+// type of the plan's model.dtype (fp32: float, fp16: float16), reading
+// only the graphs' signatures. Each mismatch names the plan file, the
+// field, the file, the input or output, the type found and the type
+// wanted; all are returned together.
+func CheckModelTypes(p *plan.Plan) error {
+	want, ok := dtypeElem[p.Model.Dtype]
+	if !ok {
+		return nil // the plan's own validation names a bad dtype
+	}
+	where := p.File
+	if where == "" {
+		where = "plan " + p.Name
+	}
+	var errs []error
+	for _, f := range ModelFiles(p) {
+		if f.Path == "" {
+			continue
+		}
+		sig, err := onnx.ReadSignatureFile(f.Path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: read the model's inputs and outputs: %w", where, f.Field, err))
+			continue
+		}
+		var bad []string
+		check := func(kind string, vs []onnx.ValueInfo) {
+			for _, v := range vs {
+				if v.Type != want {
+					bad = append(bad, fmt.Sprintf("%s %q is %s", kind, v.Name, v.Type))
+				}
+			}
+		}
+		check("input", sig.Inputs)
+		check("output", sig.Outputs)
+		if len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %s: graph %s: %s; model.dtype %s wants %s: set model.dtype to the model's type, or export the model in %s",
+				where, f.Field, f.Path, strings.Join(bad, ", "), p.Model.Dtype, want, p.Model.Dtype))
 		}
 	}
 	return errors.Join(errs...)

@@ -47,16 +47,11 @@ func runApp(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errw.String(), err
 }
 
-// needORT skips the test when the ONNX Runtime library is not available.
+// needORT loads the ONNX Runtime library (found without $VDPP_ORT_LIB
+// after `make ort`), or fails the test (skips it with VDPP_ORT_OPTIONAL=1).
 func needORT(t *testing.T) {
 	t.Helper()
-	lib := os.Getenv(ort.EnvLib)
-	if lib == "" {
-		t.Skipf("%s is not set: skipping a test that needs ONNX Runtime (run `make test`, which fetches it with `make ort` and sets it)", ort.EnvLib)
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("%s=%s: %v: skipping a test that needs ONNX Runtime (run `make ort`)", ort.EnvLib, lib, err)
-	}
+	ort.NeedForTest(t)
 }
 
 // writePlan writes a copy of the tiny plan into a temporary folder with
@@ -338,7 +333,7 @@ func TestProfile(t *testing.T) {
 }
 
 func TestInterruptedExitCode(t *testing.T) {
-	err := cli.Exit("x", exitInterrupted)
+	err := cli.Exit("x", cliutil.ExitInterrupted)
 	var ec cli.ExitCoder
 	if !errors.As(err, &ec) || ec.ExitCode() != 130 {
 		t.Fatal("exit code of an interrupted run is not 130")

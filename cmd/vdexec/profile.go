@@ -3,17 +3,18 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/internal/outdir"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
 )
@@ -73,7 +74,10 @@ func profileAction(c *cli.Context) error {
 	}
 	out := c.String(flagOut)
 	if out == "" {
-		return fmt.Errorf("profile: --%s is empty: give the profile's file name", flagOut)
+		return cliutil.Usage(fmt.Errorf("profile: --%s is empty: give the profile's file name", flagOut))
+	}
+	if err := checkDate(c.String(flagDate)); err != nil {
+		return err
 	}
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return err
@@ -90,10 +94,9 @@ func profileAction(c *cli.Context) error {
 	if err := initORT(c); err != nil {
 		return err
 	}
-	if dir := filepath.Dir(out); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("profile: --%s: %w", flagOut, err)
-		}
+	// Before the measurements, not after them: the file can be written.
+	if err := outdir.CheckFile(out); err != nil {
+		return fmt.Errorf("profile: --%s: %w", flagOut, err)
 	}
 	if warm == 0 {
 		warm = -1 // exec.ProfileOptions: negative means none, 0 the default
@@ -120,6 +123,18 @@ func profileAction(c *cli.Context) error {
 		planArg = args[0]
 	}
 	fmt.Fprintf(c.App.Writer, "\nwrote %s\npredict with it: vdsim run %s --costs %s\n", out, planArg, out)
+	return nil
+}
+
+// checkDate checks --date: empty (today) or a real date written
+// YYYY-MM-DD, as vdsim reads it from the profile.
+func checkDate(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil || len(s) != len(time.DateOnly) {
+		return cliutil.Usage(fmt.Errorf("profile: --%s %q: want a real date written YYYY-MM-DD, such as %s", flagDate, s, time.Now().Format(time.DateOnly)))
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/internal/outdir"
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/reports"
@@ -39,22 +40,23 @@ const (
 	flagOnInterrupt = "on-interrupt"
 	flagTimeout     = "timeout"
 	flagJSON        = "json"
+	flagReplace     = "replace"
 )
 
-// Exit statuses of a run stopped by a signal: 128 plus the signal number.
-const (
-	exitInterrupted = 130 // SIGINT (Ctrl-C)
-	exitTerminated  = 143 // SIGTERM
-)
+// runOutputs are the patterns of what a run writes in its output folder
+// (the manifest that --replace reads).
+var runOutputs = outdir.Spec{Tool: "vdexec run", Patterns: []string{
+	"sample_*", "timeline.json", "trace.json", "gantt.png", "metrics.json",
+}}
 
 // signalExit returns the exit status of a run stopped by s and the word
 // that says so: 143 and "terminated" for SIGTERM, otherwise (SIGINT, or a
 // run cancelled without a signal) 130 and "interrupted".
 func signalExit(s os.Signal) (int, string) {
 	if s == syscall.SIGTERM {
-		return exitTerminated, "terminated"
+		return cliutil.ExitTerminated, "terminated"
 	}
-	return exitInterrupted, "interrupted"
+	return cliutil.ExitInterrupted, "interrupted"
 }
 
 // exitNow ends the process at a second Ctrl-C; a variable so that nothing
@@ -66,7 +68,9 @@ func runCommand() *cli.Command {
 		ortLibFlag(),
 		imagesFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "run"), EnvVars: cliutil.Env(envPrefix, flagOut),
-			Usage: "output `DIR`: one sample_NNNNN folder per finished sample, then timeline.json, trace.json (Perfetto), gantt.png and metrics.json"},
+			Usage: "output `DIR`: one sample_NNNNN folder per finished sample, then timeline.json, trace.json (Perfetto), gantt.png and metrics.json; it must be empty or new unless --replace"},
+		&cli.BoolFlag{Name: flagReplace, EnvVars: cliutil.Env(envPrefix, flagReplace),
+			Usage: "reuse a non-empty --out folder: first remove what an earlier vdpp run wrote there (the entries its .vdpp-outputs manifest lists); anything else there is refused"},
 		&cli.StringFlag{Name: flagOnInterrupt, Value: exec.InterruptFinish, EnvVars: cliutil.Env(envPrefix, flagOnInterrupt),
 			Usage: "at Ctrl-C: finish (let the samples already admitted complete) or abandon (stop at the next step; in-flight samples produce nothing)"},
 		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, flagTimeout),
@@ -80,6 +84,7 @@ func runCommand() *cli.Command {
 		Description: "Runs the plan with ONNX Runtime: one session per stage device (cpu: the device's threads as " +
 			"intra-op threads; cuda: its device index), samples pipelined through the stages as the plan says. " +
 			"Sample i is conditioned on image i mod N of --images (the tiny model's templates without it). " +
+			"The output folder must be new or empty (--replace removes an earlier run's outputs first, and only those). " +
 			"Each finished sample gets DIR/sample_NNNNN/ (PNG frames, video.gif, sample.json); at the end " +
 			"DIR/timeline.json, trace.json, gantt.png and metrics.json are written (atomically) and the metrics " +
 			"printed, with the executor's own overhead per step. Transport tcp starts one `vdexec worker` " +
@@ -108,6 +113,12 @@ func runAction(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
+	if n := rf.prepared.RemovedOutputs; n > 0 {
+		pr.printf("vdexec: --%s: removed %d entries an earlier run wrote in %s\n", flagReplace, n, rf.out)
+	}
+	if t := rf.prepared.RemovedTemps; len(t) > 0 {
+		pr.printf("vdexec: removed %d leftover temporaries of a killed run from %s: %s\n", len(t), rf.out, strings.Join(t, ", "))
+	}
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
 		p.Name, p.Workload.Samples, study.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), rf.out)
 
@@ -131,7 +142,7 @@ func runAction(c *cli.Context) error {
 		}
 		return runErr
 	}
-	werr := reportRun(c, p, res, exec.StepOverhead(res.Timeline, timer), rf.out)
+	werr := reportRun(c, p, res, exec.StepOverhead(res.Timeline, timer), rf.out, runErr)
 	switch {
 	case runErr != nil:
 		return errors.Join(runErr, werr)
@@ -145,14 +156,17 @@ func runAction(c *cli.Context) error {
 
 // runSetup is what run's flags and checks give a run.
 type runSetup struct {
-	mode   string           // --on-interrupt
-	out    string           // --out, created
-	images *models.ImageSet // the conditioning images
+	mode     string           // --on-interrupt
+	out      string           // --out, created
+	images   *models.ImageSet // the conditioning images
+	prepared outdir.Prepared  // what making --out ready removed
 }
 
 // runFlags checks run's flags and, before any work, what the run needs:
-// the plan runs in this build, its images load, its model files exist,
-// the ONNX Runtime library loads and the output folder can be made.
+// the plan runs in this build, its images load, its model files exist and
+// their element types are the plan's dtype, the ONNX Runtime library loads
+// and the output folder is ready (new or empty, or with --replace cleared
+// of an earlier run's outputs, and writable).
 func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	rf := runSetup{mode: c.String(flagOnInterrupt), out: c.String(flagOut)}
 	if rf.mode != exec.InterruptFinish && rf.mode != exec.InterruptAbandon {
@@ -171,13 +185,16 @@ func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	if err := checkModelFiles(p); err != nil {
 		return rf, err
 	}
+	if err := exec.CheckModelTypes(p); err != nil {
+		return rf, err
+	}
 	if err := initORT(c); err != nil {
 		return rf, err
 	}
 	if rf.out == "" {
-		return rf, fmt.Errorf("run: --%s is empty: give an output folder", flagOut)
+		return rf, cliutil.Usage(fmt.Errorf("run: --%s is empty: give an output folder", flagOut))
 	}
-	if err := os.MkdirAll(rf.out, 0o755); err != nil {
+	if rf.prepared, err = outdir.Prepare(rf.out, c.Bool(flagReplace), "--"+flagReplace, runOutputs); err != nil {
 		return rf, fmt.Errorf("run: --%s: %w", flagOut, err)
 	}
 	return rf, nil
@@ -193,6 +210,7 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 		Progress:    pr.update,
 		Timeout:     c.Duration(flagTimeout),
 		Versions:    map[string]string{"onnxruntime": ort.Version()},
+		Log:         func(msg string) { pr.printf("vdexec: %s\n", msg) },
 	}
 	if rf.images != nil {
 		opts.Images, opts.Conditioning = rf.images.Image, rf.images.Label
@@ -207,19 +225,21 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 }
 
 // reportRun writes the run's files into out and prints its metrics (a
-// table, or JSON with --json) and the files written; it returns the
-// errors of the writes.
-func reportRun(c *cli.Context, p *plan.Plan, res *exec.Result, overhead []exec.DeviceOverhead, out string) error {
+// table, or JSON with --json) and the files written, with the run's
+// failure (runErr, nil if none) recorded; it returns the errors of the
+// writes.
+func reportRun(c *cli.Context, p *plan.Plan, res *exec.Result, overhead []exec.DeviceOverhead, out string, runErr error) error {
 	m := res.Timeline.Metrics()
-	files, werr := writeRunFiles(out, p, res, m, overhead)
+	r := runJSON(p, res, m, overhead, runErr)
+	files, werr := writeRunFiles(out, p, res, r)
 	w := c.App.Writer
 	if c.Bool(flagJSON) {
-		if err := writeMetricsJSON(c.App.Writer, runJSON(p, res, m, overhead)); err != nil {
+		if err := writeMetricsJSON(c.App.Writer, r); err != nil {
 			return err
 		}
 		w = c.App.ErrWriter
 	} else {
-		writeRunTable(c.App.Writer, p, res, m, overhead)
+		writeRunTable(c.App.Writer, p, res, m, overhead, runErr)
 	}
 	fmt.Fprintf(w, "\nwrote %d sample folder(s) in %s", len(res.Outputs), out)
 	if len(files) > 0 {
@@ -333,21 +353,29 @@ type runResult struct {
 	Source      string            `json:"source"`
 	Machine     string            `json:"machine,omitempty"`
 	Versions    map[string]string `json:"versions,omitempty"`
-	Done        int               `json:"done"`
-	Total       int               `json:"total"`
-	Interrupted bool              `json:"interrupted"`
-	Metrics     timeline.Metrics  `json:"metrics"`
+	// Done counts the samples that finished, their folders written.
+	Done        int  `json:"done"`
+	Total       int  `json:"total"`
+	Interrupted bool `json:"interrupted"`
+	// Error is the failure that stopped the run early ("" if none): the
+	// metrics are those of what ran until then.
+	Error   string           `json:"error,omitempty"`
+	Metrics timeline.Metrics `json:"metrics"`
 	// Overhead is the executor's own time per step, per device (inproc only).
 	Overhead []exec.DeviceOverhead `json:"executor_overhead,omitempty"`
 }
 
-func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) runResult {
-	return runResult{
+func runJSON(p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead, runErr error) runResult {
+	r := runResult{
 		Plan: p.Name, File: p.File, Layout: study.LayoutLabel(p), Source: "exec",
 		Machine: res.Timeline.Meta.Machine, Versions: res.Timeline.Meta.Versions,
 		Done: res.Done, Total: res.Total, Interrupted: res.Interrupted,
 		Metrics: m, Overhead: overhead,
 	}
+	if runErr != nil {
+		r.Error = runErr.Error()
+	}
+	return r
 }
 
 func writeMetricsJSON(w io.Writer, r runResult) error {
@@ -360,9 +388,9 @@ func writeMetricsJSON(w io.Writer, r runResult) error {
 }
 
 // writeRunFiles writes timeline.json, trace.json, gantt.png and
-// metrics.json into dir, each atomically, and returns the paths written.
-// It writes as many as it can and returns the errors together.
-func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) ([]string, error) {
+// metrics.json (r) into dir, each atomically, and returns the paths
+// written. It writes as many as it can and returns the errors together.
+func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, r runResult) ([]string, error) {
 	tl := res.Timeline
 	var files []string
 	var errs []error
@@ -389,7 +417,7 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 		})
 	}
 	try("metrics.json", func(path string) error {
-		data, err := json.MarshalIndent(runJSON(p, res, m, overhead), "", "  ")
+		data, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -400,13 +428,16 @@ func writeRunFiles(dir string, p *plan.Plan, res *exec.Result, m timeline.Metric
 
 // writeRunTable prints the run's metrics: the headline numbers, then one
 // row per device, then the executor's overhead per step.
-func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead) {
+func writeRunTable(w io.Writer, p *plan.Plan, res *exec.Result, m timeline.Metrics, overhead []exec.DeviceOverhead, runErr error) {
 	kind := "?"
 	if len(p.Devices) > 0 {
 		kind = p.Devices[0].Kind
 	}
 	status := ""
-	if res.Interrupted {
+	switch {
+	case runErr != nil:
+		status = " (failed: see the error below)"
+	case res.Interrupted:
 		status = " (interrupted)"
 	}
 	fmt.Fprintf(w, "%s: %d of %d samples%s, %s on %d × %s, %d steps, measured on %s\n",

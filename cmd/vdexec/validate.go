@@ -22,7 +22,7 @@ func validateCommand() *cli.Command {
 		ArgsUsage: "[PLAN]",
 		Description: "Loads the plan, reports every problem with its file:line:col, prints the resolved layout " +
 			"(per pipeline: stage, device, step range), then checks what the executor needs before any work: " +
-			"the model files exist, the ONNX Runtime library loads, each stage's session opens on its device " +
+			"the model files exist and their inputs and outputs have the plan's model.dtype, the ONNX Runtime library loads, each stage's session opens on its device " +
 			"(provider available, CUDA device present) and the model's inputs and outputs match the plan's shapes.",
 		Flags: append(cliutil.WhatIfFlags(envPrefix, true), ortLibFlag(), imagesFlag()),
 		Action: func(c *cli.Context) error {
@@ -97,6 +97,10 @@ func preflight(c *cli.Context, p *plan.Plan, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "model files: %s\n", strings.Join(modelFileList(p), ", "))
+	if err := exec.CheckModelTypes(p); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "model element types: every input and output is model.dtype %s\n", p.Model.Dtype)
 	if err := initORT(c); err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -23,9 +25,135 @@ import (
 // when Init is given no path.
 const EnvLib = "VDPP_ORT_LIB"
 
-// ErrNoLibrary is returned by Init when no library path was given.
-var ErrNoLibrary = errors.New("ort: no ONNX Runtime library given: run `make ort` (it fetches " +
-	"third_party/onnxruntime-1.24.3/libonnxruntime.so.1), then set " + EnvLib + " to it or pass --ort-lib")
+// ErrNoLibrary is returned (wrapped, saying where Discover looked) by
+// Init when no library path was given and none was found.
+var ErrNoLibrary = errors.New("ort: no ONNX Runtime library given or found")
+
+// libGlob is where `make ort` puts the library, relative to the
+// repository's root.
+var libGlob = filepath.Join("third_party", "onnxruntime-*", "libonnxruntime.so.1")
+
+// Discover finds an ONNX Runtime library that `make ort` fetched when
+// none is given: third_party/onnxruntime-*/libonnxruntime.so.1 (the
+// highest version when there are several) in the folder of this program
+// or a folder above it (bin/vdexec finds the repository's), else in the
+// current folder or one above it. It returns the library, or "" and the
+// folders it looked in.
+func Discover() (string, []string) {
+	var starts []string
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		starts = append(starts, filepath.Dir(exe))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	return discover(starts)
+}
+
+// discover looks for libGlob in each of starts and the folders above it,
+// in order, and returns the first library found, or the folders searched.
+func discover(starts []string) (string, []string) {
+	var looked []string
+	seen := map[string]bool{}
+	for _, start := range starts {
+		dir, err := filepath.Abs(start)
+		if err != nil {
+			continue
+		}
+		for {
+			if !seen[dir] {
+				seen[dir] = true
+				looked = append(looked, dir)
+				matches, _ := filepath.Glob(filepath.Join(dir, libGlob))
+				sort.Slice(matches, func(i, j int) bool { return versionLess(matches[i], matches[j]) })
+				for i := len(matches) - 1; i >= 0; i-- {
+					if fi, err := os.Stat(matches[i]); err == nil && fi.Mode().IsRegular() {
+						return matches[i], looked
+					}
+				}
+			}
+			up := filepath.Dir(dir)
+			if up == dir {
+				break
+			}
+			dir = up
+		}
+	}
+	return "", looked
+}
+
+// versionLess orders third_party/onnxruntime-X.Y.Z paths by version.
+func versionLess(a, b string) bool {
+	va := strings.Split(strings.TrimPrefix(filepath.Base(filepath.Dir(a)), "onnxruntime-"), ".")
+	vb := strings.Split(strings.TrimPrefix(filepath.Base(filepath.Dir(b)), "onnxruntime-"), ".")
+	for i := 0; i < len(va) && i < len(vb); i++ {
+		x, errx := strconv.Atoi(va[i])
+		y, erry := strconv.Atoi(vb[i])
+		if errx != nil || erry != nil {
+			if va[i] != vb[i] {
+				return va[i] < vb[i]
+			}
+			continue
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return len(va) < len(vb)
+}
+
+// noLibrary is ErrNoLibrary with where Discover looked and what to do.
+func noLibrary(looked []string) error {
+	where := ""
+	if len(looked) > 0 {
+		where = strings.Join(looked, ", ")
+		if len(looked) > 6 {
+			where = strings.Join(looked[:6], ", ") + fmt.Sprintf(" and %d folders above", len(looked)-6)
+		}
+		where = fmt.Sprintf(" (%s is empty and no %s was found in %s)", EnvLib, libGlob, where)
+	}
+	return fmt.Errorf("%w%s: run `make ort` in the repository "+
+		"(it fetches third_party/onnxruntime-1.24.3/libonnxruntime.so.1, which vdexec then finds), or export %s=/path/to/libonnxruntime.so.1 "+
+		"(ONNX Runtime ≥ 1.24), or pass --ort-lib", ErrNoLibrary, where, EnvLib)
+}
+
+// EnvOptional, set to 1, lets the tests that need ONNX Runtime skip when
+// no library is found (NeedForTest); otherwise they fail, so that a CI
+// without the library does not pass by skipping them.
+const EnvOptional = "VDPP_ORT_OPTIONAL"
+
+// TB is the part of testing.TB that NeedForTest uses.
+type TB interface {
+	Helper()
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// NeedForTest loads the ONNX Runtime library for a test that needs it
+// (Init(""): $VDPP_ORT_LIB, else the library Discover finds). Without
+// one the test fails, saying to run `make ort`, unless
+// $VDPP_ORT_OPTIONAL is 1: then it is skipped. The one such helper of
+// every package's tests.
+func NeedForTest(t TB) {
+	t.Helper()
+	needForTest(t, Init(""))
+}
+
+// needForTest fails or skips t for err, the error of Init (nil: nothing).
+func needForTest(t TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv(EnvOptional) == "1" {
+		t.Skipf("skipped: this test needs ONNX Runtime (%s=1 allows skipping): %v", EnvOptional, err)
+		return
+	}
+	t.Fatalf("this test needs ONNX Runtime: %v\nrun `make ort` (or set %s=1 to skip the tests that need it)", err, EnvOptional)
+}
 
 var (
 	initMu   sync.Mutex
@@ -33,7 +161,8 @@ var (
 )
 
 // Init loads the ONNX Runtime shared library and creates the process-wide
-// environment. The path is libPath, else $VDPP_ORT_LIB. Calling it again with
+// environment. The path is libPath, else $VDPP_ORT_LIB, else the library
+// that Discover finds (the one `make ort` fetched). Calling it again with
 // the same library (or an empty path) does nothing; with another library it
 // fails, since a process holds one. It is safe for concurrent use.
 func Init(libPath string) error {
@@ -48,6 +177,13 @@ func Init(libPath string) error {
 			return nil
 		}
 		return fmt.Errorf("ort: init %s: ONNX Runtime is already loaded from %s in this process", path, initPath)
+	}
+	if path == "" {
+		found, looked := Discover()
+		if found == "" {
+			return noLibrary(looked)
+		}
+		path = found
 	}
 	if err := checkLib(path); err != nil {
 		return err
@@ -84,7 +220,7 @@ func Library() string {
 // checkLib checks that path names an existing library file.
 func checkLib(path string) error {
 	if path == "" {
-		return ErrNoLibrary
+		return noLibrary(nil)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("ort: ONNX Runtime library %s: %w (run `make ort`, or set %s or --ort-lib to an installed libonnxruntime.so ≥ 1.24)", path, err, EnvLib)

@@ -19,19 +19,11 @@ import (
 // committed is the directory of the committed tiny model.
 var committed = filepath.Join("..", "..", "models", "tiny")
 
-// needORT skips the test when the ONNX Runtime library is not available.
+// needORT loads the ONNX Runtime library, or fails the test (skips it
+// with VDPP_ORT_OPTIONAL=1): NeedForTest.
 func needORT(t testing.TB) {
 	t.Helper()
-	lib := os.Getenv(EnvLib)
-	if lib == "" {
-		t.Skipf("%s is not set: run `make test` (it fetches ONNX Runtime) or set it to libonnxruntime.so ≥ 1.24", EnvLib)
-	}
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("%s=%s: %v: run `make ort`", EnvLib, lib, err)
-	}
-	if err := Init(""); err != nil {
-		t.Fatal(err)
-	}
+	NeedForTest(t)
 }
 
 func tinyFiles(dir string) Files {
@@ -371,7 +363,7 @@ func TestInitErrors(t *testing.T) {
 	if err := Init(filepath.Join(t.TempDir(), "libother.so")); err == nil || !strings.Contains(err.Error(), "already loaded") {
 		t.Errorf("Init with another library: error %v, want 'already loaded'", err)
 	}
-	if err := Init(os.Getenv(EnvLib)); err != nil {
+	if err := Init(Library()); err != nil {
 		t.Errorf("Init again with the same library: %v", err)
 	}
 	if v := Version(); !strings.HasPrefix(v, "1.") {
