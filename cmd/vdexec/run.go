@@ -347,12 +347,12 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 
 // runResult is the JSON of metrics.json and of run --json.
 type runResult struct {
-	Plan        string            `json:"plan"`
-	File        string            `json:"file,omitempty"`
-	Layout      string            `json:"layout"`
-	Source      string            `json:"source"`
-	Machine     string            `json:"machine,omitempty"`
-	Versions    map[string]string `json:"versions,omitempty"`
+	Plan     string            `json:"plan"`
+	File     string            `json:"file,omitempty"`
+	Layout   string            `json:"layout"`
+	Source   string            `json:"source"`
+	Machine  string            `json:"machine,omitempty"`
+	Versions map[string]string `json:"versions,omitempty"`
 	// Done counts the samples that finished, their folders written.
 	Done        int  `json:"done"`
 	Total       int  `json:"total"`
