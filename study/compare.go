@@ -27,51 +27,82 @@ type Comparison struct {
 	// executor, or when it failed (HindsightErr says why).
 	Hindsight    *timeline.Summary
 	HindsightErr error
-	// Warnings are what looks wrong about the inputs without stopping the
-	// comparison: the two timelines in the wrong order, of different plans.
+	// Warnings are what looks odd about the inputs without making the
+	// comparison wrong.
 	Warnings []string
+	// NotComparable says why the two runs, each well formed, do not
+	// measure the prediction: they are of different plans, the measured
+	// run was interrupted or failed, or the two have different numbers of
+	// samples. The comparison is still made, but its errors are not the
+	// prediction's; a report says so in its verdict.
+	NotComparable []string
 }
 
-// CompareFiles reads a predicted and a measured timeline file and compares
-// them as Compare does, naming the files in its warnings.
+// CompareFiles reads a predicted and a measured timeline file, checks
+// that each is one a run wrote (timeline.CheckRun), and compares them as
+// Compare does, naming the files in its messages.
 func CompareFiles(predicted, measured string, p *plan.Plan, date time.Time) (*Comparison, error) {
-	pred, err := timeline.ReadFile(predicted)
+	pred, err := readRun(predicted)
 	if err != nil {
 		return nil, err
 	}
-	meas, err := timeline.ReadFile(measured)
+	meas, err := readRun(measured)
 	if err != nil {
 		return nil, err
 	}
-	return compare(pred, meas, predicted, measured, p, date), nil
+	return compare(pred, meas, predicted, measured, p, date)
+}
+
+// readRun reads a timeline file and checks it as CheckRun does.
+func readRun(path string) (*timeline.Timeline, error) {
+	tl, err := timeline.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := tl.CheckRun(path); err != nil {
+		return nil, err
+	}
+	return tl, nil
 }
 
 // Compare sets a predicted timeline against a measured one. With a plan p
 // (nil for none) it adds the data-parallel baseline and, when the
 // measurement comes from the executor, the hindsight simulation, whose
-// profile is dated date (see Hindsight).
-func Compare(pred, meas *timeline.Timeline, p *plan.Plan, date time.Time) *Comparison {
+// profile is dated date (see Hindsight). It is an error when a timeline
+// is not one a run wrote (timeline.CheckRun), when the two are in the
+// wrong order, or when p is not the plan the prediction ran; two runs
+// that cannot be compared for another reason are listed in NotComparable.
+func Compare(pred, meas *timeline.Timeline, p *plan.Plan, date time.Time) (*Comparison, error) {
+	for _, x := range []struct {
+		tl   *timeline.Timeline
+		name string
+	}{{pred, "the predicted timeline"}, {meas, "the measured timeline"}} {
+		if err := x.tl.CheckRun(x.name); err != nil {
+			return nil, err
+		}
+	}
 	return compare(pred, meas, "the predicted timeline", "the measured one", p, date)
 }
 
-func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.Plan, date time.Time) *Comparison {
+func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.Plan, date time.Time) (*Comparison, error) {
+	if pred.Meta.Source == "exec" && meas.Meta.Source == "sim" {
+		return nil, fmt.Errorf("%s is from exec (a measurement) and %s from sim (a prediction): the order is PREDICTED MEASURED", predName, measName)
+	}
+	if err := checkPlanOf(p, pred, predName); err != nil {
+		return nil, err
+	}
 	c := &Comparison{
 		PredictedTimeline: pred, MeasuredTimeline: meas,
 		Predicted: pred.Summary(), Measured: meas.Summary(),
 		Plan: p,
 	}
-	if pred.Meta.Source == "exec" && meas.Meta.Source == "sim" {
-		c.warn("%s is from exec and %s from sim; the order is PREDICTED MEASURED", predName, measName)
-	}
-	if pred.Meta.Plan != meas.Meta.Plan {
-		c.warn("the timelines are of different plans (%q and %q)", pred.Meta.Plan, meas.Meta.Plan)
+	c.NotComparable = notComparable(pred, meas)
+	if meas.Meta.PlannedSamples == 0 {
+		c.warn("%s does not say how many samples its run was asked for, or whether it finished (it was written before timelines said so): a cut-short run cannot be told from a whole one", measName)
 	}
 	if p == nil {
 		c.BaselineNote = "no plan given"
-		return c
-	}
-	if p.Name != pred.Meta.Plan {
-		c.warn("the plan is %q but the predicted timeline is of %q", p.Name, pred.Meta.Plan)
+		return c, nil
 	}
 	c.Baseline, c.BaselineNote = compareBaseline(p, c.Predicted.Metrics.Samples)
 	if meas.Meta.Source == "exec" {
@@ -80,7 +111,77 @@ func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.P
 			c.Hindsight = h.Summary()
 		}
 	}
-	return c
+	return c, nil
+}
+
+// checkPlanOf checks that p (nil: nothing to check) is the plan the
+// prediction ran: the same name and, when the timeline has a plan hash,
+// the same hash once p has the prediction's sample count (vdsim run
+// --samples N is the same plan for a comparison).
+func checkPlanOf(p *plan.Plan, pred *timeline.Timeline, predName string) error {
+	if p == nil {
+		return nil
+	}
+	where := "the plan"
+	if p.File != "" {
+		where = p.File
+	}
+	if p.Name != pred.Meta.Plan {
+		return fmt.Errorf("--plan %s is plan %q, but %s is of plan %q: give the plan both runs are of", where, p.Name, predName, pred.Meta.Plan)
+	}
+	if pred.Meta.PlanHash == "" {
+		return nil
+	}
+	q := p
+	if n := pred.Meta.PlannedSamples; n > 0 && n != p.Workload.Samples {
+		q = p.Clone()
+		if err := q.Apply(plan.Overrides{Samples: &n}); err != nil {
+			return fmt.Errorf("--plan %s: with the prediction's %d samples: %w", where, n, err)
+		}
+	}
+	if h := q.Hash(); h != pred.Meta.PlanHash {
+		return fmt.Errorf("--plan %s (hash %s) is not the plan %s ran (hash %s), though both are named %q: the plan file changed since, "+
+			"or the run used what-if flags other than --samples (--steps, --devices, --seed, ...)", where, h, predName, pred.Meta.PlanHash, p.Name)
+	}
+	return nil
+}
+
+// notComparable lists why two well-formed runs do not test the
+// prediction (see Comparison.NotComparable).
+func notComparable(pred, meas *timeline.Timeline) []string {
+	var out []string
+	pm, mm := &pred.Meta, &meas.Meta
+	switch {
+	case pm.Plan != mm.Plan:
+		out = append(out, fmt.Sprintf("the two runs are of different plans (%q predicted, %q measured)", pm.Plan, mm.Plan))
+	case pm.PlanHash != "" && mm.PlanHash != "" && pm.PlanHash != mm.PlanHash:
+		out = append(out, fmt.Sprintf("the two runs are of different versions of plan %q (plan hash %s predicted, %s measured): the plan changed between them, or what-if flags differed",
+			pm.Plan, pm.PlanHash, mm.PlanHash))
+	}
+	for _, r := range []struct {
+		m    *timeline.Meta
+		n    int
+		side string
+	}{{pm, len(pred.Samples), "predicted"}, {mm, len(meas.Samples), "measured"}} {
+		of := ""
+		if r.m.PlannedSamples > 0 {
+			of = fmt.Sprintf(" of %d", r.m.PlannedSamples)
+		}
+		switch {
+		case r.m.Error != "":
+			out = append(out, fmt.Sprintf("the %s run failed after %d%s samples: %s", r.side, r.n, of, r.m.Error))
+		case r.m.Interrupted:
+			out = append(out, fmt.Sprintf("the %s run was interrupted after %d%s samples", r.side, r.n, of))
+		}
+	}
+	if a, b := len(pred.Samples), len(meas.Samples); a != b {
+		fewer := "fewer"
+		if b > a {
+			fewer = "more"
+		}
+		out = append(out, fmt.Sprintf("the measured run has %s samples (%d) than the prediction (%d): the metrics are of different workloads", fewer, b, a))
+	}
+	return out
 }
 
 func (c *Comparison) warn(format string, args ...any) {

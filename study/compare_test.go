@@ -44,9 +44,12 @@ func TestCompareStretchedRun(t *testing.T) {
 	p := withSamples(t, load(t, ref7), 6)
 	pred := predicted(t, p)
 	meas := stretched(pred, 11, 10)
-	c := Compare(pred, meas, p, day)
-	if len(c.Warnings) != 0 || c.HindsightErr != nil {
-		t.Fatalf("warnings %q, hindsight error %v", c.Warnings, c.HindsightErr)
+	c, err := Compare(pred, meas, p, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 || c.HindsightErr != nil || len(c.NotComparable) != 0 {
+		t.Fatalf("warnings %q, hindsight error %v, not comparable %q", c.Warnings, c.HindsightErr, c.NotComparable)
 	}
 	if !strings.Contains(c.Measured.Meta.Source, "exec") || c.Predicted.Metrics.Samples != 6 {
 		t.Errorf("summaries %+v / %+v", c.Predicted.Meta, c.Measured.Meta)
@@ -81,7 +84,10 @@ func TestCompareStretchedRun(t *testing.T) {
 func TestCompareBaselineSamples(t *testing.T) {
 	p := load(t, ref7)
 	pred := predicted(t, withSamples(t, p, 3))
-	c := Compare(pred, stretched(pred, 1, 1), p, day)
+	c, err := Compare(pred, stretched(pred, 1, 1), p, day)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Baseline == nil || c.Baseline.Metrics.Samples != 3 {
 		t.Fatalf("baseline %+v (%s), want 3 samples", c.Baseline, c.BaselineNote)
 	}
@@ -96,31 +102,48 @@ func TestCompareWarnings(t *testing.T) {
 	meas := stretched(pred, 1, 1)
 	other := stretched(pred, 1, 1)
 	other.Meta.Plan = "another-plan"
-	dp := load(t, "../configs/svd-14f-320x576-7xa5000-dp.yaml")
+	changed := stretched(pred, 1, 1)
+	changed.Meta.PlanHash = "0123456789abcdef"
+	cut := stretched(pred, 1, 1)
+	cut.Meta.Interrupted = true
+	cut.Samples = cut.Samples[:1]
+	old := stretched(pred, 1, 1)
+	old.Meta.PlannedSamples = 0
 	for _, c := range []struct {
-		name       string
-		pred, meas *timeline.Timeline
-		p          *plan.Plan
-		warnings   []string
-		note       string
-		hindsight  bool
+		name          string
+		pred, meas    *timeline.Timeline
+		p             *plan.Plan
+		warnings      []string
+		notComparable []string
+		note          string
+		hindsight     bool
 	}{
-		{"no plan", pred, meas, nil, nil, "no plan given", false},
-		{"swapped", meas, pred, p, []string{"from exec", "PREDICTED MEASURED"}, "", false},
-		{"other plans", pred, other, nil, []string{"different plans"}, "no plan given", false},
-		{"plan of another", pred, meas, dp, []string{`the plan is "svd-14f-320x576-7xa5000-dp"`}, "already data parallel", true},
-		{"sim against sim", pred, pred, p, nil, "", false},
-		{"all well", pred, meas, p, nil, "", true},
+		{"no plan", pred, meas, nil, nil, nil, "no plan given", false},
+		{"other plans", pred, other, nil, nil, []string{"different plans"}, "no plan given", false},
+		{"plan changed", pred, changed, nil, nil, []string{"different versions of plan"}, "no plan given", false},
+		{"interrupted", pred, cut, p, nil, []string{"the measured run was interrupted after 1 of 2 samples", "fewer samples (1) than the prediction (2)"}, "", true},
+		{"old measurement", pred, old, nil, []string{"does not say how many samples"}, nil, "no plan given", false},
+		{"sim against sim", pred, pred, p, nil, nil, "", false},
+		{"all well", pred, meas, p, nil, nil, "", true},
 	} {
-		got := Compare(c.pred, c.meas, c.p, day)
-		all := strings.Join(got.Warnings, "\n")
-		for _, w := range c.warnings {
-			if !strings.Contains(all, w) {
-				t.Errorf("%s: warnings %q lack %q", c.name, got.Warnings, w)
-			}
+		got, err := Compare(c.pred, c.meas, c.p, day)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
 		}
-		if len(c.warnings) == 0 && len(got.Warnings) != 0 {
-			t.Errorf("%s: warnings %q, want none", c.name, got.Warnings)
+		for _, x := range []struct {
+			kind      string
+			got, want []string
+		}{{"warnings", got.Warnings, c.warnings}, {"not comparable", got.NotComparable, c.notComparable}} {
+			all := strings.Join(x.got, "\n")
+			for _, w := range x.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("%s: %s %q lack %q", c.name, x.kind, x.got, w)
+				}
+			}
+			if len(x.want) == 0 && len(x.got) != 0 {
+				t.Errorf("%s: %s %q, want none", c.name, x.kind, x.got)
+			}
 		}
 		if !strings.Contains(got.BaselineNote, c.note) || (c.note == "") != (got.Baseline != nil) {
 			t.Errorf("%s: baseline %v, note %q, want note %q", c.name, got.Baseline != nil, got.BaselineNote, c.note)
@@ -130,6 +153,47 @@ func TestCompareWarnings(t *testing.T) {
 		}
 	}
 }
+
+// What makes a comparison wrong is an error: the runs the wrong way round,
+// a plan that is not the prediction's, a timeline that is not a whole run.
+func TestCompareErrors(t *testing.T) {
+	p := withSamples(t, load(t, ref7), 2)
+	pred := predicted(t, p)
+	meas := stretched(pred, 1, 1)
+	dp := load(t, "../configs/svd-14f-320x576-7xa5000-dp.yaml")
+	steps := p.Clone()
+	if err := steps.Apply(plan.Overrides{Steps: ptr(20)}); err != nil {
+		t.Fatal(err)
+	}
+	truncated := stretched(pred, 1, 1)
+	truncated.Samples = truncated.Samples[:1]
+	stray := stretched(pred, 1, 1)
+	stray.Spans[0].Device = "gpu99"
+	for _, c := range []struct {
+		name       string
+		pred, meas *timeline.Timeline
+		p          *plan.Plan
+		want       string
+	}{
+		{"swapped", meas, pred, p, "the order is PREDICTED MEASURED"},
+		{"plan of another", pred, meas, dp, `is plan "svd-14f-320x576-7xa5000-dp", but the predicted timeline is of plan "svd-14f-320x576-7xa5000"`},
+		{"plan with other steps", pred, meas, steps, "is not the plan the predicted timeline ran"},
+		{"empty", pred, &timeline.Timeline{}, nil, "meta.source is missing"},
+		{"truncated", pred, truncated, nil, "the samples list is truncated"},
+		{"stray device", pred, stray, nil, `device "gpu99" is not in meta.devices`},
+	} {
+		_, err := Compare(c.pred, c.meas, c.p, day)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one with %q", c.name, err, c.want)
+		}
+	}
+	// The plan file of the prediction is its plan whatever its sample count.
+	if _, err := Compare(pred, meas, load(t, ref7), day); err != nil {
+		t.Errorf("the plan file with its own sample count: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestCompareFiles(t *testing.T) {
 	dir := t.TempDir()
@@ -142,14 +206,22 @@ func TestCompareFiles(t *testing.T) {
 	if err := timeline.WriteFile(b, stretched(pred, 1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	c, err := CompareFiles(b, a, nil, day) // the wrong way round
-	if err != nil {
-		t.Fatal(err)
+	if _, err := CompareFiles(b, a, nil, day); err == nil || !strings.Contains(err.Error(), b+" is from exec") || !strings.Contains(err.Error(), a+" from sim") {
+		t.Errorf("the wrong way round: %v, want an error naming the files", err)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], b+" is from exec and "+a+" from sim") {
-		t.Errorf("warnings %q do not name the files", c.Warnings)
+	if _, err := CompareFiles(a, b, nil, day); err != nil {
+		t.Error(err)
 	}
 	if _, err := CompareFiles(a, filepath.Join(dir, "missing.json"), nil, day); err == nil {
 		t.Error("compared with a missing file")
+	}
+	bad := stretched(pred, 1, 1)
+	bad.Spans = nil
+	c := filepath.Join(dir, "c.json")
+	if err := timeline.WriteFile(c, bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CompareFiles(a, c, nil, day); err == nil || !strings.HasPrefix(err.Error(), c+": no spans") {
+		t.Errorf("a timeline without spans: %v, want an error naming the file", err)
 	}
 }

@@ -1,6 +1,7 @@
 package study
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -64,6 +65,9 @@ type SearchOptions struct {
 	// NoPrune simulates every candidate that fits in memory (brute force,
 	// for checking the bounds).
 	NoPrune bool
+	// Watch, if set, sees the search's progress (Progress.Run counts the
+	// candidates weighed) and can stop it.
+	Watch Watch
 }
 
 // Fate is what became of a candidate.
@@ -102,6 +106,9 @@ type Candidate struct {
 	// jitter allowance): where the rate goal's search starts when jitter
 	// leaves Capacity unbounded.
 	nominalCapacity float64
+	// BoundOverall is an upper bound on its overall throughput (samples /
+	// makespan, see timeline.DefOverallThroughput); +Inf when none holds.
+	BoundOverall float64
 	// BoundFirstNS is a lower bound on its first-sample latency.
 	BoundFirstNS int64
 	// Metrics are the simulated metrics (nil unless simulated).
@@ -131,6 +138,20 @@ type SearchResult struct {
 	Simulated, Pruned int
 	// Notes say how the space was built and what it left out.
 	Notes []string
+	// SteadyState says that every ranked candidate has a meaningful
+	// steady-state throughput (timeline.DefSteadyState); where one has
+	// not, it is ranked by its overall throughput (see Throughput).
+	SteadyState bool
+}
+
+// Throughput is c's throughput as the search ranks it: its steady-state
+// figure where that is meaningful, else its overall throughput, samples /
+// makespan (0 when c was not simulated).
+func (r *SearchResult) Throughput(c *Candidate) float64 {
+	if c.Metrics == nil {
+		return 0
+	}
+	return reached(c.Metrics)
 }
 
 // Best is the winner, or nil when no candidate meets the constraints.
@@ -171,6 +192,9 @@ func Search(p *plan.Plan, opts SearchOptions) (*SearchResult, error) {
 		return nil, err
 	}
 	s.weigh(cands)
+	if s.stopped != nil {
+		return nil, fmt.Errorf("study: search: stopped at candidate %d of %d: %w", s.run, s.runs, s.stopped)
+	}
 	return s.res, nil
 }
 
@@ -238,6 +262,10 @@ type searcher struct {
 	res        *SearchResult
 	best       *Candidate
 	signatures map[string]string // cost signature → the first candidate's label
+	// run and runs are the candidate being weighed (1-based) and how many
+	// there are, for the Watch; stopped is the Watch's error.
+	run, runs int
+	stopped   error
 }
 
 // note adds a line to the result's notes.
@@ -301,8 +329,13 @@ func (s *searcher) sortByBound(cands []*Candidate) {
 
 // simulate runs a candidate with the plan's workload.
 func (s *searcher) simulate(c *Candidate) bool {
-	r, err := Simulate(c.Plan, false)
+	r, err := simulate(c.Plan, false, s.opts.Watch.check(s.run, s.runs))
 	s.res.Simulated++
+	var stop *sim.StoppedError
+	if errors.As(err, &stop) {
+		s.stopped = err
+		return false
+	}
 	if err != nil {
 		c.Fate, c.Why = FateFailed, err.Error()
 		return false

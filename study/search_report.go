@@ -27,7 +27,7 @@ func (c *Candidate) ShortLabel() string {
 // cannot tell apart, which a table may show as one row.
 func Equivalent(a, b *Candidate) bool {
 	return a.ShortLabel() == b.ShortLabel() && a.Devices == b.Devices && a.Rate == b.Rate && a.Metrics != nil && b.Metrics != nil &&
-		a.Metrics.Throughput == b.Metrics.Throughput && a.Metrics.FirstLatencyNS == b.Metrics.FirstLatencyNS &&
+		a.Metrics.Throughput == b.Metrics.Throughput && a.Metrics.OverallThroughput == b.Metrics.OverallThroughput && a.Metrics.FirstLatencyNS == b.Metrics.FirstLatencyNS &&
 		a.Metrics.LatencyP95NS == b.Metrics.LatencyP95NS
 }
 
@@ -47,11 +47,11 @@ func (r *SearchResult) Frontier() []*Candidate {
 		if a.FirstLatencyNS != b.FirstLatencyNS {
 			return a.FirstLatencyNS < b.FirstLatencyNS
 		}
-		return a.Throughput > b.Throughput
+		return r.Throughput(sim[i]) > r.Throughput(sim[j])
 	})
 	var out []*Candidate
 	for _, c := range sim {
-		if len(out) == 0 || c.Metrics.Throughput > out[len(out)-1].Metrics.Throughput {
+		if len(out) == 0 || r.Throughput(c) > r.Throughput(out[len(out)-1]) {
 			out = append(out, c)
 		}
 	}
@@ -104,7 +104,7 @@ func (o SearchOptions) Describe() (goal string, constraints []string) {
 	case GoalDevices:
 		goal = fmt.Sprintf("the fewest devices that reach %s, then the highest throughput", timeline.FormatRate(o.TargetThroughput))
 	default:
-		goal = "the highest steady-state throughput"
+		goal = "the highest steady-state throughput (overall throughput, samples / makespan, when too few samples leave no steady state)"
 	}
 	if o.SLOFirstNS > 0 {
 		constraints = append(constraints, "first-sample latency at most "+timeline.FormatNS(o.SLOFirstNS))

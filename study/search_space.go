@@ -260,6 +260,9 @@ func jitterFloor(j float64) float64 { return max(0, 1-6*j) }
 //     M/(M·s* − W) with M = max(n − micro-batch, 1), or unbounded when
 //     that time can be 0. A pipeline that may finish everything at once
 //     (n ≤ micro-batch) may also count n / its first latency.
+//   - BoundOverall: the overall throughput n / makespan, where the
+//     makespan is at least, for each pipeline, its first path (below) and
+//     then (n−micro-batch)·s* − W more until its last completion.
 //   - BoundFirstNS: the work on the first micro-batch's path through the
 //     fastest pipeline (first-call steps, encode, decode, hops, link
 //     set-up), at the micro-batch size that makes it shortest.
@@ -270,23 +273,27 @@ func bounds(c *Candidate) {
 	j := maxJitter(q)
 	n, R := q.Workload.Samples, len(q.Pipelines)
 	c.BoundFirstNS = math.MaxInt64
+	var span float64 // lower bound on the makespan, ns
 	for i, pl := range q.Pipelines {
 		pb := pipelineBounds(q, pl, jitterFloor(j), j)
 		c.nominalCapacity += 1e9 / max(pipelineBounds(q, pl, 1, 0).perSample, 1)
 		c.BoundFirstNS = min(c.BoundFirstNS, pb.first)
+		np := n / R
+		if i < n%R {
+			np++
+		}
+		mb := q.Layout.MicroBatch
+		if np > 0 {
+			span = max(span, float64(pb.first)+max(0, float64(np-mb)*pb.perSample-float64(pb.slack)))
+		}
 		if pb.perSample <= 0 { // jitter so wide that no step time is certain
 			c.Capacity, c.BoundThroughput = math.Inf(1), math.Inf(1)
 			continue
 		}
 		c.Capacity += 1e9 / pb.perSample
-		np := n / R
-		if i < n%R {
-			np++
-		}
 		if np == 0 {
 			continue
 		}
-		mb := q.Layout.MicroBatch
 		m := float64(max(np-mb, 1))
 		rate := math.Inf(1)
 		if den := m*pb.perSample - float64(pb.slack); den > 0 {
@@ -296,6 +303,10 @@ func bounds(c *Candidate) {
 			rate = max(rate, float64(np)/(float64(max(pb.first, 1))/1e9))
 		}
 		c.BoundThroughput += rate
+	}
+	c.BoundOverall = math.Inf(1)
+	if span > 0 {
+		c.BoundOverall = float64(n) / span * 1e9
 	}
 }
 

@@ -121,8 +121,9 @@ func searchBoth(t *testing.T, p *plan.Plan, o SearchOptions) (got, all *SearchRe
 	return got, all
 }
 
-// checkBounds: each simulated candidate's throughput is at most its bound
-// and its first-sample latency at least its bound.
+// checkBounds: each simulated candidate's throughput and overall
+// throughput are at most their bounds and its first-sample latency at
+// least its bound.
 func checkBounds(t *testing.T, r *SearchResult) {
 	t.Helper()
 	for _, c := range r.All {
@@ -132,6 +133,9 @@ func checkBounds(t *testing.T, r *SearchResult) {
 		if m := c.Metrics; m.Throughput > c.BoundThroughput*(1+1e-9) || m.FirstLatencyNS < c.BoundFirstNS {
 			t.Errorf("%s: throughput %g over its bound %g, or first latency %d under its bound %d",
 				c.Label, m.Throughput, c.BoundThroughput, m.FirstLatencyNS, c.BoundFirstNS)
+		}
+		if m := c.Metrics; m.OverallThroughput > c.BoundOverall*(1+1e-9) {
+			t.Errorf("%s: overall throughput %g over its bound %g", c.Label, m.OverallThroughput, c.BoundOverall)
 		}
 		if c.Metrics.Throughput > c.Capacity*(1+1e-9) && c.Metrics.Samples > 50 {
 			t.Errorf("%s: throughput %g over its capacity %g", c.Label, c.Metrics.Throughput, c.Capacity)

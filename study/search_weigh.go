@@ -15,7 +15,13 @@ import (
 // that meet every constraint.
 func (s *searcher) weigh(cands []*Candidate) {
 	s.sortByBound(cands)
-	for _, c := range cands {
+	s.runs = len(cands)
+	for i, c := range cands {
+		s.run = i + 1
+		if err := s.opts.Watch.start(s.run, s.runs, c.Plan.Workload.Samples); err != nil {
+			s.stopped = err
+			return
+		}
 		s.res.All = append(s.res.All, c)
 		if s.setAside(c) {
 			s.res.Pruned++
@@ -26,14 +32,22 @@ func (s *searcher) weigh(cands []*Candidate) {
 		} else if s.simulate(c) {
 			s.judge(c)
 		}
+		if s.stopped != nil {
+			return
+		}
 		if c.Fate == FateBest && (s.best == nil || s.better(c, s.best)) {
 			s.best = c
 		}
 	}
+	s.res.SteadyState = true
 	for _, c := range s.res.All {
 		if c.Fate == FateBest {
 			s.res.Ranked = append(s.res.Ranked, c)
+			s.res.SteadyState = s.res.SteadyState && !c.Metrics.TooFewSamples
 		}
+	}
+	if !s.res.SteadyState && s.opts.Goal != GoalRate {
+		s.note("too few samples for a steady state in some layouts (see steady-state throughput): those are ranked by their overall throughput, samples / makespan")
 	}
 	sort.SliceStable(s.res.Ranked, func(i, j int) bool { return s.better(s.res.Ranked[i], s.res.Ranked[j]) })
 	s.explain()
@@ -49,8 +63,8 @@ func (s *searcher) setAside(c *Candidate) bool {
 	switch {
 	case o.SLOFirstNS > 0 && c.BoundFirstNS > o.SLOFirstNS:
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency at least %s, over the SLO of %s", timeline.FormatNS(c.BoundFirstNS), timeline.FormatNS(o.SLOFirstNS))
-	case o.Goal == GoalDevices && c.BoundThroughput < o.TargetThroughput:
-		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput at most %s, under the target of %s", timeline.FormatRate(c.BoundThroughput), timeline.FormatRate(o.TargetThroughput))
+	case o.Goal == GoalDevices && c.BoundThroughput < o.TargetThroughput && c.BoundOverall < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput at most %s, under the target of %s", timeline.FormatRate(max(c.BoundThroughput, c.BoundOverall)), timeline.FormatRate(o.TargetThroughput))
 	case o.NoPrune || s.best == nil:
 		return false
 	case !s.canWin(c):
@@ -72,9 +86,32 @@ func (s *searcher) canWin(c *Candidate) bool {
 	case GoalRate:
 		return c.Capacity >= b.Rate
 	case GoalDevices:
-		return c.Devices < b.Devices || c.Devices == b.Devices && c.BoundThroughput >= b.Metrics.Throughput
+		return c.Devices < b.Devices || c.Devices == b.Devices && s.canBeatThroughput(c)
 	}
-	return c.BoundThroughput >= b.Metrics.Throughput
+	return s.canBeatThroughput(c)
+}
+
+// canBeatThroughput reports whether c's bounds leave it a chance against
+// the best on throughput as ranked (see reached): c's figure is its
+// steady-state throughput or its overall throughput, so it is at most the
+// larger of its two bounds.
+func (s *searcher) canBeatThroughput(c *Candidate) bool {
+	return max(c.BoundThroughput, c.BoundOverall) >= reached(s.best.Metrics)
+}
+
+// throughput is c's figure for ranking (see reached).
+func (s *searcher) throughput(c *Candidate) float64 { return reached(c.Metrics) }
+
+// reached is a candidate's throughput as the search ranks it and as a
+// target judges it: its steady-state figure where that is meaningful,
+// else its overall throughput, samples / makespan (see
+// timeline.DefSteadyState). Each candidate has one figure, so the ranking
+// is a total order whichever candidates the bounds set aside.
+func reached(m *timeline.Metrics) float64 {
+	if m.TooFewSamples {
+		return m.OverallThroughput
+	}
+	return m.Throughput
 }
 
 func (s *searcher) boundWhy(c *Candidate) string {
@@ -89,7 +126,7 @@ func (s *searcher) boundWhy(c *Candidate) string {
 			return fmt.Sprintf("%d devices, the best needs %d", c.Devices, b.Devices)
 		}
 	}
-	return fmt.Sprintf("throughput at most %s, the best has %s", timeline.FormatRate(c.BoundThroughput), timeline.FormatRate(b.Metrics.Throughput))
+	return fmt.Sprintf("throughput at most %s, the best has %s", timeline.FormatRate(max(c.BoundThroughput, c.BoundOverall)), timeline.FormatRate(reached(b.Metrics)))
 }
 
 // judge checks a simulated candidate against the constraints.
@@ -100,8 +137,8 @@ func (s *searcher) judge(c *Candidate) {
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency %s, over the SLO of %s", timeline.FormatNS(m.FirstLatencyNS), timeline.FormatNS(o.SLOFirstNS))
 	case o.SLOP95NS > 0 && m.LatencyP95NS > o.SLOP95NS:
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("p95 sample latency %s, over the SLO of %s", timeline.FormatNS(m.LatencyP95NS), timeline.FormatNS(o.SLOP95NS))
-	case o.Goal == GoalDevices && m.Throughput < o.TargetThroughput:
-		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput %s, under the target of %s", timeline.FormatRate(m.Throughput), timeline.FormatRate(o.TargetThroughput))
+	case o.Goal == GoalDevices && reached(m) < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput %s, under the target of %s", timeline.FormatRate(reached(m)), timeline.FormatRate(o.TargetThroughput))
 	default:
 		c.Fate = FateBest
 	}
@@ -112,7 +149,7 @@ func (s *searcher) judge(c *Candidate) {
 func (s *searcher) better(a, b *Candidate) bool {
 	type crit struct{ x, y float64 } // smaller x wins
 	ma, mb := a.Metrics, b.Metrics
-	thr := crit{-ma.Throughput, -mb.Throughput}
+	thr := crit{-s.throughput(a), -s.throughput(b)}
 	lat := crit{float64(ma.FirstLatencyNS), float64(mb.FirstLatencyNS)}
 	dev := crit{float64(a.Devices), float64(b.Devices)}
 	order := []crit{thr, lat, dev}
@@ -186,7 +223,7 @@ func (s *searcher) margin(a, b *Candidate, than string) string {
 			return fmt.Sprintf("%d devices, %d %s", a.Devices, b.Devices, strings.TrimPrefix(than, "than "))
 		}
 	}
-	return rel(a.Metrics.Throughput, b.Metrics.Throughput, "more throughput", "less throughput")
+	return rel(s.throughput(a), s.throughput(b), "more throughput", "less throughput")
 }
 
 // nextShape is the best ranked candidate of another shape than the
@@ -205,7 +242,7 @@ func nextShape(ranked []*Candidate) *Candidate {
 func (s *searcher) tieBreak(a, b *Candidate) string {
 	ma, mb := a.Metrics, b.Metrics
 	switch {
-	case s.opts.Goal != GoalThroughput && ma.Throughput != mb.Throughput:
+	case s.opts.Goal != GoalThroughput && s.throughput(a) != s.throughput(b):
 		return "ordered by throughput"
 	case ma.FirstLatencyNS != mb.FirstLatencyNS:
 		return "ordered by first-sample latency"

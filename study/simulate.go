@@ -36,11 +36,53 @@ func (r *Run) Summary() *timeline.Summary {
 // profile is an error that wraps ErrNoProfile; one that does not fit in
 // memory says what to change.
 func Simulate(p *plan.Plan, trace bool) (*Run, error) {
+	return SimulateWatched(p, trace, nil)
+}
+
+// Progress is where a long study stands, as its Watch sees it.
+type Progress struct {
+	// Run is the simulation under way (1-based) of at most Runs (1 for a
+	// single simulation; a search's Runs counts its candidates).
+	Run, Runs int
+	// Done and Total are the samples completed in that simulation and its
+	// samples.
+	Done, Total int
+}
+
+// Watch is called while a study simulates: at the start of each
+// simulation and every sim.CheckEvery events within one. It may show
+// progress; an error it returns stops the study, which returns an error
+// wrapping it (a *sim.StoppedError when a simulation was under way). A
+// nil Watch is never called.
+type Watch func(Progress) error
+
+// check turns w into the simulator's check for simulation run of runs.
+func (w Watch) check(run, runs int) func(done, total int) error {
+	if w == nil {
+		return nil
+	}
+	return func(done, total int) error { return w(Progress{Run: run, Runs: runs, Done: done, Total: total}) }
+}
+
+// start tells w that simulation run of runs, of total samples, starts.
+func (w Watch) start(run, runs, total int) error {
+	if w == nil {
+		return nil
+	}
+	return w(Progress{Run: run, Runs: runs, Total: total})
+}
+
+// SimulateWatched is Simulate with a Watch (nil for none).
+func SimulateWatched(p *plan.Plan, trace bool, w Watch) (*Run, error) {
+	return simulate(p, trace, w.check(1, 1))
+}
+
+func simulate(p *plan.Plan, trace bool, check func(done, total int) error) (*Run, error) {
 	if p.Profile == nil {
 		return nil, fmt.Errorf("study: plan %s: %w", p.Name, ErrNoProfile)
 	}
 	acc := timeline.NewAccumulator(p.Devices.Names())
-	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc})
+	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc, Check: check})
 	if err != nil {
 		var me *sim.MemoryError
 		if errors.As(err, &me) {
@@ -92,20 +134,31 @@ func IsDataParallel(p *plan.Plan) bool {
 // after "no data-parallel baseline: " (the plan is already data parallel,
 // it does not fit, ...).
 func Baseline(p *plan.Plan, trace bool) (run *Run, why string) {
+	run, why, _ = BaselineWatched(p, trace, nil)
+	return run, why
+}
+
+// BaselineWatched is Baseline with a Watch; err is the Watch's error
+// when it stopped the simulation (run is nil then).
+func BaselineWatched(p *plan.Plan, trace bool, w Watch) (run *Run, why string, err error) {
 	switch {
 	case p.Profile == nil:
-		return nil, "the plan has no cost profile"
+		return nil, "the plan has no cost profile", nil
 	case IsDataParallel(p):
-		return nil, "the plan is already data parallel (one stage per pipeline)"
+		return nil, "the plan is already data parallel (one stage per pipeline)", nil
 	}
 	q, err := p.DataParallel()
 	if err == nil {
-		run, err = Simulate(q, trace)
+		run, err = SimulateWatched(q, trace, w)
+	}
+	var stop *sim.StoppedError
+	if errors.As(err, &stop) {
+		return nil, "stopped", err
 	}
 	if err != nil {
-		return nil, "data parallel cannot run on these devices: " + oneLine(err)
+		return nil, "data parallel cannot run on these devices: " + oneLine(err), nil
 	}
-	return run, ""
+	return run, "", nil
 }
 
 // oneLine is err's message with its lines (one per problem) joined by "; ".

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -126,6 +127,12 @@ type SweepResult struct {
 // its error, not a failure; a plan without costs is an error that wraps
 // ErrNoProfile. p is not changed.
 func Sweep(p *plan.Plan, counts []int, kinds []LayoutKind) (*SweepResult, error) {
+	return SweepWatched(p, counts, kinds, nil)
+}
+
+// SweepWatched is Sweep with a Watch (nil for none); Progress.Run counts
+// the rows. When the Watch stops it, the error wraps the Watch's.
+func SweepWatched(p *plan.Plan, counts []int, kinds []LayoutKind, w Watch) (*SweepResult, error) {
 	if p.Profile == nil {
 		return nil, fmt.Errorf("study: sweep: plan %s: %w", p.Name, ErrNoProfile)
 	}
@@ -142,22 +149,42 @@ func Sweep(p *plan.Plan, counts []int, kinds []LayoutKind) (*SweepResult, error)
 	for _, n := range counts {
 		for _, k := range kinds {
 			for _, r := range k.Replicas(n) {
-				row := SweepRow{Kind: k, Devices: n, Replicas: r, Stages: n / r}
-				row.Metrics, row.Err = simulateOn(q, n, r)
-				res.Rows = append(res.Rows, row)
+				res.Rows = append(res.Rows, SweepRow{Kind: k, Devices: n, Replicas: r, Stages: n / r})
 			}
+		}
+	}
+	for i := range res.Rows {
+		row := &res.Rows[i]
+		if err := w.start(i+1, len(res.Rows), q.Workload.Samples); err != nil {
+			return nil, fmt.Errorf("study: sweep: stopped before row %d of %d: %w", i+1, len(res.Rows), err)
+		}
+		var stop *sim.StoppedError
+		row.Metrics, row.Err = simulateOn(q, row.Devices, row.Replicas, w.check(i+1, len(res.Rows)))
+		if errors.As(row.Err, &stop) {
+			return nil, fmt.Errorf("study: sweep: row %d of %d (%s on %d devices): %w", i+1, len(res.Rows), row.Kind.Name(), row.Devices, row.Err)
 		}
 	}
 	return res, nil
 }
 
+// Ran counts the rows that were simulated.
+func (r *SweepResult) Ran() int {
+	n := 0
+	for _, row := range r.Rows {
+		if row.Metrics != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // simulateOn simulates p on n devices as r pipelines of n/r stages.
-func simulateOn(p *plan.Plan, n, r int) (*timeline.Metrics, error) {
+func simulateOn(p *plan.Plan, n, r int, check func(done, total int) error) (*timeline.Metrics, error) {
 	q := p.Clone()
 	if err := q.Apply(plan.Overrides{Devices: &n, Replicas: &r}); err != nil {
 		return nil, err
 	}
-	run, err := Simulate(q, false)
+	run, err := simulate(q, false, check)
 	if err != nil {
 		return nil, err
 	}
