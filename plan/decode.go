@@ -112,6 +112,14 @@ func yamlErrPos(data []byte, err error) (line, col int, msg string) {
 	text := string(lines[line-1])
 	col = strings.IndexFunc(text, func(r rune) bool { return r != ' ' && r != '\t' && r != '\r' }) + 1
 	switch {
+	case strings.Contains(msg, "tab character"):
+		// The library names the line before the tab at times: look at
+		// the line it names and the next one.
+		for l := line; l <= line+1 && l <= len(lines); l++ {
+			if i := bytes.IndexByte(lines[l-1], '\t'); i >= 0 {
+				return l, i + 1, msg
+			}
+		}
 	case strings.Contains(msg, "cannot start any token"):
 		if i := strings.IndexAny(text, "\t@`"); i >= 0 {
 			col = i + 1
@@ -239,7 +247,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.bad(k, path, "a field name must be a plain word, got %s", describeNode(k))
 			continue
 		}
-		sub := join(path, k.Value)
+		sub := join(path, pathKey(k.Value))
 		if k.Value == "<<" {
 			d.bad(k, sub, "merge keys (<<) are not supported; write the fields out")
 			continue
@@ -286,7 +294,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		switch kt.Kind() {
 		case reflect.String:
 			key = reflect.ValueOf(k.Value).Convert(kt)
-			sub = join(path, k.Value)
+			sub = join(path, pathKey(k.Value))
 		case reflect.Int:
 			x, err := strconv.Atoi(k.Value)
 			if err != nil || x < 1 || x > maxMicroBatch {
@@ -392,7 +400,20 @@ func (d *decoder) deviceShortForm(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(reflect.ValueOf(devs))
 }
 
+// pathKey is a key as a field path shows it: the key itself when it is a
+// valid name, else a short quoted fragment in brackets (["a5000\nx"]), so
+// that a path never carries a newline or a long stretch of the file.
+func pathKey(k string) string {
+	if nameProblem(k, MaxNameLen, false) == "" {
+		return k
+	}
+	return "[" + fragment(k) + "]"
+}
+
 func join(path, field string) string {
+	if strings.HasPrefix(field, "[") {
+		return path + field
+	}
 	if path == "" {
 		return field
 	}

@@ -158,7 +158,7 @@ func (p *Plan) checkReleases(c *checker) {
 		c.add("workload.arrival.interval_ms", "is too large: at most 1e12 ms, got %g; one interval alone passes %s", a.IntervalMS, limitWords)
 		return
 	case a.Kind == ArrivalPoisson && a.Rate > 0 && 1/a.Rate*1e9 > MaxTimeNS/100:
-		c.add("workload.arrival.rate", "must be at least %g samples/s: a mean gap of %s between releases is past %s / 100, got %g", 1e9*100/MaxTimeNS, seconds(1/a.Rate*1e9), limitWords, a.Rate)
+		c.add("workload.arrival.rate", "must be at least %g samples/s, got %g: a mean gap of %.3g s between releases leaves no room under %s", 1e9*100/MaxTimeNS, a.Rate, 1/a.Rate, limitWords)
 		return
 	}
 	span, field := p.Workload.releaseSpanNS()

@@ -356,7 +356,7 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 	}
 	for _, k := range sortedKeys(prof.Devices) {
 		d := prof.Devices[k]
-		at := "devices." + k
+		at := join("devices", pathKey(k))
 		if !checkName(c, at, k, MaxNameLen, false) {
 			continue
 		}
@@ -388,7 +388,7 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 	}{{"links", prof.Links}, {"transports", prof.Transports}} {
 		for _, k := range sortedKeys(group.m) {
 			l := group.m[k]
-			at := group.name + "." + k
+			at := join(group.name, pathKey(k))
 			if !checkName(c, at, k, MaxNameLen, false) {
 				continue
 			}
