@@ -19,6 +19,7 @@ import (
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/internal/outdir"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
@@ -223,7 +224,7 @@ func checkRunDir(t *testing.T, dir string, n int) runResult {
 				t.Errorf("%s: %v", e.Name(), err)
 			}
 		}
-		if strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") && e.Name() != outdir.Manifest {
 			t.Errorf("left-over temporary file %s", e.Name())
 		}
 	}
