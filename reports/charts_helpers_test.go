@@ -66,9 +66,9 @@ func handPipeline(source string, interval int64, scale float64) *timeline.Timeli
 // with hand-offs, and a hybrid at 4 devices.
 func exampleScaling() []ScalingSeries {
 	return []ScalingSeries{
-		{Name: "pipeline", Points: []ScalingPoint{{1, 0.108, 9.25}, {2, 0.214, 9.4}, {4, 0.42, 9.7}, {7, 0.71, 10.3}}},
-		{Name: "data parallel", Points: []ScalingPoint{{7, 0.756, 9.25}, {1, 0.108, 9.25}, {2, 0.216, 9.25}, {4, 0.432, 9.25}}},
-		{Name: "hybrid 2×2", Points: []ScalingPoint{{4, 0.428, 9.4}}},
+		{Name: "pipeline", Points: []ScalingPoint{{1, 0.108, 9.25, false}, {2, 0.214, 9.4, false}, {4, 0.42, 9.7, false}, {7, 0.71, 10.3, false}}},
+		{Name: "data parallel", Points: []ScalingPoint{{7, 0.756, 9.25, false}, {1, 0.108, 9.25, false}, {2, 0.216, 9.25, false}, {4, 0.432, 9.25, false}}},
+		{Name: "hybrid 2×2", Points: []ScalingPoint{{4, 0.428, 9.4, false}}},
 	}
 }
 

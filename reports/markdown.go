@@ -54,6 +54,16 @@ type Report struct {
 	Images []Image
 	// Notes are extra lines printed under the verdict.
 	Notes []string
+	// NotComparable says why the predicted and the measured run do not
+	// test the prediction (study.Comparison.NotComparable); the verdict
+	// leads with it and passes no judgement on the errors.
+	NotComparable []string
+}
+
+// NotComparableVerdict is the verdict's first line for two runs that are
+// not comparable, given the reasons; the CLI prints it too.
+func NotComparableVerdict(reasons []string) string {
+	return "**Not comparable:** " + strings.Join(reasons, "; ") + ". The errors below compare two different runs and say nothing about the prediction's accuracy."
 }
 
 // WriteMarkdown writes the report r as Markdown to path, atomically.
@@ -225,8 +235,15 @@ func (r *Report) verdict() []string {
 		main, side = r.Measured, "measured"
 	}
 	m := main.Metrics
+	if len(r.NotComparable) > 0 && r.Measured != nil && r.Predicted != nil {
+		out = append(out, NotComparableVerdict(r.NotComparable))
+	}
+	rate := FormatRate(m.Throughput)
+	if m.TooFewSamples {
+		rate = FormatRate(m.OverallThroughput) + " overall (too few samples for a steady state)"
+	}
 	out = append(out, fmt.Sprintf("%s: %d samples; first sample after %s, then %s; all done after %s.",
-		capitalise(side), m.Samples, FormatNS(m.FirstLatencyNS), FormatRate(m.Throughput), FormatNS(m.MakespanNS)))
+		capitalise(side), m.Samples, FormatNS(m.FirstLatencyNS), rate, FormatNS(m.MakespanNS)))
 	if r.Baseline != nil && r.Predicted != nil {
 		out = append(out, BaselineVerdict(r.Predicted.Metrics, r.Baseline.Metrics, r.layoutWord(), "data parallel")...)
 	} else if r.BaselineNote != "" {
@@ -235,21 +252,26 @@ func (r *Report) verdict() []string {
 	if r.Predicted != nil && r.Measured != nil {
 		p, q := r.Predicted.Metrics, r.Measured.Metrics
 		fe := RelError(float64(p.FirstLatencyNS), float64(q.FirstLatencyNS))
-		te := RelError(p.Throughput, q.Throughput)
+		tv, tname := timeline.ThroughputForRanking(&p, &q)
+		te := RelError(tv[0], tv[1])
 		worst := math.Max(math.Abs(fe), math.Abs(te))
 		judge := "within 5%"
-		if math.IsNaN(worst) || worst > 0.05 {
+		switch {
+		case len(r.NotComparable) > 0:
+			judge = "not a test of the prediction: the runs are not comparable"
+		case math.IsNaN(worst) || worst > 0.05:
 			judge = "off by more than 5%; see the per-stage errors below for where"
 		}
-		out = append(out, fmt.Sprintf("Prediction against measurement: first-sample latency %s, throughput %s (%s).",
-			FormatSignedPercent(fe), FormatSignedPercent(te), judge))
+		out = append(out, fmt.Sprintf("Prediction against measurement: first-sample latency %s, %s %s (%s).",
+			FormatSignedPercent(fe), tname, FormatSignedPercent(te), judge))
 		if line := computeDrift(p, q); line != "" {
 			out = append(out, line)
 		}
 		if r.Hindsight != nil {
 			h := r.Hindsight.Metrics
-			out = append(out, fmt.Sprintf("In hindsight, with the costs this run actually spent, the simulator is off by %s on first-sample latency and %s on throughput: that is the pipeline model's own error.",
-				FormatSignedPercent(RelError(float64(h.FirstLatencyNS), float64(q.FirstLatencyNS))), FormatSignedPercent(RelError(h.Throughput, q.Throughput))))
+			hv, hname := timeline.ThroughputForRanking(&h, &q)
+			out = append(out, fmt.Sprintf("In hindsight, with the costs this run actually spent, the simulator is off by %s on first-sample latency and %s on %s: that is the pipeline model's own error.",
+				FormatSignedPercent(RelError(float64(h.FirstLatencyNS), float64(q.FirstLatencyNS))), FormatSignedPercent(RelError(hv[0], hv[1])), hname))
 		}
 	}
 	return out
@@ -261,18 +283,24 @@ func (r *Report) verdict() []string {
 // sooner, by what factor. name and baseName name the two in the sentences.
 func BaselineVerdict(m, base timeline.Metrics, name, baseName string) []string {
 	var out []string
-	switch r := m.Throughput / base.Throughput; {
-	case base.Throughput <= 0 || m.Throughput <= 0:
-		out = append(out, "Throughput: not comparable (no steady state in one of the runs).")
+	v, _ := timeline.ThroughputForRanking(&m, &base)
+	x, y := v[0], v[1]
+	label := "Throughput"
+	if m.TooFewSamples || base.TooFewSamples {
+		label = "Throughput (overall, samples / makespan: too few samples for a steady state)"
+	}
+	switch r := x / y; {
+	case y <= 0 || x <= 0:
+		out = append(out, label+": not comparable (no throughput in one of the runs).")
 	case math.Abs(r-1) < 0.01:
-		out = append(out, fmt.Sprintf("Throughput: %s and %s are about equal (%s against %s).", name, baseName, FormatRate(m.Throughput), FormatRate(base.Throughput)))
+		out = append(out, fmt.Sprintf("%s: %s and %s are about equal (%s against %s).", label, name, baseName, FormatRate(x), FormatRate(y)))
 	default:
 		better := baseName
 		if r > 1 {
 			better = name
 		}
-		out = append(out, fmt.Sprintf("Throughput: %s delivers %s the throughput of %s (%s against %s): %s is better.",
-			name, FormatRatio(r), baseName, FormatRate(m.Throughput), FormatRate(base.Throughput), better))
+		out = append(out, fmt.Sprintf("%s: %s delivers %s the throughput of %s (%s against %s): %s is better.",
+			label, name, FormatRatio(r), baseName, FormatRate(x), FormatRate(y), better))
 	}
 	a, b := float64(m.FirstLatencyNS), float64(base.FirstLatencyNS)
 	switch r := a / b; {

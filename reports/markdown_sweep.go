@@ -29,10 +29,12 @@ type SweepRow struct {
 }
 
 // SweepSeries returns the scaling chart's series of a sweep: one per
-// Series name of the rows that ran, in order of first appearance.
+// Series name of the rows that ran, in order of first appearance. Their
+// throughput is the figure the rows are compared by (sweepThroughput).
 func SweepSeries(rows []SweepRow) []ScalingSeries {
 	var out []ScalingSeries
 	index := map[string]int{}
+	tput, steady := sweepThroughput(rows)
 	for _, r := range rows {
 		if r.Metrics == nil || r.Series == "" {
 			continue
@@ -44,15 +46,33 @@ func SweepSeries(rows []SweepRow) []ScalingSeries {
 			out = append(out, ScalingSeries{Name: r.Series})
 		}
 		out[i].Points = append(out[i].Points, ScalingPoint{
-			Devices: r.Devices, Throughput: r.Metrics.Throughput, FirstLatencyS: timeline.Seconds(r.Metrics.FirstLatencyNS),
+			Devices: r.Devices, Throughput: tput(r.Metrics), FirstLatencyS: timeline.Seconds(r.Metrics.FirstLatencyNS), Overall: !steady,
 		})
 	}
 	return out
 }
 
+// sweepThroughput is the figure by which the rows of a sweep are
+// compared: the steady-state throughput when every row that ran has a
+// meaningful one, else every row's overall throughput (samples /
+// makespan; see timeline.DefSteadyState).
+func sweepThroughput(rows []SweepRow) (get func(m *timeline.Metrics) float64, steady bool) {
+	var ms []*timeline.Metrics
+	for _, r := range rows {
+		if r.Metrics != nil {
+			ms = append(ms, r.Metrics)
+		}
+	}
+	_, name := timeline.ThroughputForRanking(ms...)
+	if name == "steady-state throughput" {
+		return func(m *timeline.Metrics) float64 { return m.Throughput }, true
+	}
+	return func(m *timeline.Metrics) float64 { return m.OverallThroughput }, false
+}
+
 // sweepColumns are the metrics of a sweep's table after throughput (and
 // its speed-up against the fewest devices), by column key.
-var sweepColumns = []string{"first_latency", "makespan", "mean_utilisation"}
+var sweepColumns = []string{"overall_throughput", "first_latency", "makespan", "mean_utilisation"}
 
 func sweepColumn(key string) timeline.Column {
 	c, ok := timeline.LookupColumn(key)
@@ -73,19 +93,25 @@ type SweepReport struct {
 // SweepTable returns the header and the cells of a sweep's table, as the
 // Markdown report and the CLI print it: per row the device count, layout,
 // pipelines × stages, throughput, throughput against the fewest devices,
-// first-sample latency, makespan and mean utilisation (the columns of
-// sweepColumns).
+// overall throughput, first-sample latency, makespan and mean utilisation
+// (the columns of sweepColumns). Throughput against the fewest devices is
+// by steady-state throughput, or by overall throughput when a row has too
+// few samples for a steady state (see sweepThroughput).
 func SweepTable(rows []SweepRow) (header []string, cells [][]string) {
+	get, steady := sweepThroughput(rows)
 	base := 0.0
 	baseDevs := 0
 	for _, r := range rows {
-		if r.Metrics != nil && r.Metrics.Throughput > 0 && (baseDevs == 0 || r.Devices < baseDevs) {
-			base, baseDevs = r.Metrics.Throughput, r.Devices
+		if r.Metrics != nil && get(r.Metrics) > 0 && (baseDevs == 0 || r.Devices < baseDevs) {
+			base, baseDevs = get(r.Metrics), r.Devices
 		}
 	}
 	vs := "vs 1 device"
 	if baseDevs > 1 {
 		vs = fmt.Sprintf("vs %d devices", baseDevs)
+	}
+	if !steady {
+		vs += " (overall)"
 	}
 	tput := sweepColumn("throughput")
 	header = []string{"devices", "layout", "pipelines × stages", tput.ShortLabel(), vs}
@@ -110,7 +136,7 @@ func SweepTable(rows []SweepRow) (header []string, cells [][]string) {
 		}
 		speed := "—"
 		if base > 0 {
-			speed = FormatRatio(r.Metrics.Throughput / base)
+			speed = FormatRatio(get(r.Metrics) / base)
 		}
 		row = append(row, tput.Text(r.Metrics), speed)
 		for _, c := range cols {
@@ -164,7 +190,11 @@ func RenderSweepMarkdown(w io.Writer, r SweepReport) error {
 	md.line("Layouts: **pipeline** is one pipeline whose stages split the sampler steps over all devices; **data parallel** is one whole-sample pipeline per device; **hybrid** is several pipelines of several stages.")
 	md.line("")
 	header, cells := SweepTable(r.Rows)
-	md.table("rllrrrrr", header, cells)
+	md.table("rllrrrrrr", header, cells)
+	if _, steady := sweepThroughput(r.Rows); !steady {
+		md.line("Too few samples for a steady state in some layouts (their steady-state throughput is n/a): the rows are compared, and charted, by overall throughput, samples / makespan.")
+		md.line("")
+	}
 	for _, im := range r.Images {
 		md.line("![%s](%s)", mdEscape(im.Title), im.Path)
 		md.line("")

@@ -178,11 +178,37 @@ func TestSweepMarkdownGolden(t *testing.T) {
 	// 2 s per sample on 2 devices: pairs done at 2 s and 4 s, each device
 	// one sample per 2 s, so 2 × 1/2 s = 1/s (a whole wave is not counted
 	// as coming out at once).
-	if cells[0][3] != "1.00 samples/s" || cells[1][4] != "1.00×" || !strings.Contains(cells[2][7], "cannot fill") {
+	if cells[0][3] != "1.00 samples/s" || cells[1][4] != "1.00×" || !strings.Contains(cells[2][len(cells[2])-1], "cannot fill") {
 		t.Errorf("sweep cells: %q", cells)
 	}
 	if err := RenderSweepMarkdown(&buf, SweepReport{}); err == nil {
 		t.Error("empty sweep accepted")
+	}
+}
+
+// A sweep row with too few samples for a steady state shows its
+// steady-state throughput as n/a, and every row is compared by overall
+// throughput (samples / makespan) instead.
+func TestSweepTooFewSamples(t *testing.T) {
+	few := twoStage("sim", 2, 1e9, 1e9).Metrics() // done at 2 s and 3 s: 1 s steady after 2 s of fill
+	many := twoStage("sim", 4, 1e9, 1e9).Metrics()
+	if !few.TooFewSamples || many.TooFewSamples {
+		t.Fatalf("too few samples: 2 samples %v, 4 samples %v; want true, false", few.TooFewSamples, many.TooFewSamples)
+	}
+	rows := []SweepRow{
+		{Layout: "pipeline", Devices: 1, Replicas: 1, Stages: 1, Metrics: &many, Series: "pipeline"},
+		{Layout: "pipeline", Devices: 2, Replicas: 1, Stages: 2, Metrics: &few, Series: "pipeline"},
+	}
+	header, cells := SweepTable(rows)
+	if header[4] != "vs 1 device (overall)" || cells[1][3] != "n/a (too few samples)" {
+		t.Errorf("header %q, cells %q", header, cells)
+	}
+	// Overall: 4 samples in 5 s against 2 in 3 s.
+	if want := FormatRatio((2.0 / 3) / (4.0 / 5)); cells[1][4] != want {
+		t.Errorf("speed-up %q, want %q (by overall throughput)", cells[1][4], want)
+	}
+	if s := SweepSeries(rows); !s[0].Points[0].Overall || s[0].Points[1].Throughput != 2.0/3 {
+		t.Errorf("chart points %+v, want overall throughput", s[0].Points)
 	}
 }
 
@@ -222,7 +248,7 @@ func TestHindsightColumns(t *testing.T) {
 	if !strings.Contains(md, "| steady-state throughput | 1.00 samples/s | 0.500 samples/s | +100% | 0.400 samples/s | −20.0% |") {
 		t.Errorf("throughput row without the hindsight error of −20%%:\n%s", md)
 	}
-	if !strings.Contains(md, "on throughput: that is the pipeline model's own error") || !strings.Contains(md, "−20.0% on throughput") {
+	if !strings.Contains(md, "on steady-state throughput: that is the pipeline model's own error") || !strings.Contains(md, "−20.0% on steady-state throughput") {
 		t.Errorf("verdict without the hindsight sentence:\n%s", md)
 	}
 }

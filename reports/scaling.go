@@ -20,8 +20,11 @@ import (
 // ScalingPoint is one run of a layout on a number of devices.
 type ScalingPoint struct {
 	Devices       int
-	Throughput    float64 // steady-state samples per second
+	Throughput    float64 // steady-state samples per second, or overall when Overall
 	FirstLatencyS float64 // first-sample latency in seconds
+	// Overall says that Throughput is the overall throughput, samples /
+	// makespan: the sweep had too few samples for a steady state.
+	Overall bool
 }
 
 // ScalingSeries is one layout (pipeline, data parallel, a hybrid) across
@@ -181,7 +184,15 @@ func WriteScaling(w io.Writer, title string, series []ScalingSeries) error {
 	if err != nil {
 		return err
 	}
-	left, err := scalingPanel("steady-state throughput", "throughput (samples/s)", series, ticks, func(p ScalingPoint) float64 { return p.Throughput })
+	name := "steady-state throughput"
+	for _, sr := range series {
+		for _, p := range sr.Points {
+			if p.Overall {
+				name = "overall throughput (samples / makespan)"
+			}
+		}
+	}
+	left, err := scalingPanel(name, "throughput (samples/s)", series, ticks, func(p ScalingPoint) float64 { return p.Throughput })
 	if err != nil {
 		return err
 	}

@@ -36,13 +36,13 @@ func TestScalingDataErrors(t *testing.T) {
 		want   string
 	}{
 		{"none", nil, "no series"},
-		{"empty name", []ScalingSeries{{Points: []ScalingPoint{{1, 1, 1}}}}, "series 0: empty name"},
-		{"twice", []ScalingSeries{{"a", []ScalingPoint{{1, 1, 1}}}, {"a", []ScalingPoint{{1, 1, 1}}}}, `"a": name used twice`},
+		{"empty name", []ScalingSeries{{Points: []ScalingPoint{{1, 1, 1, false}}}}, "series 0: empty name"},
+		{"twice", []ScalingSeries{{"a", []ScalingPoint{{1, 1, 1, false}}}, {"a", []ScalingPoint{{1, 1, 1, false}}}}, `"a": name used twice`},
 		{"no points", []ScalingSeries{{"a", nil}}, "no points"},
-		{"zero devices", []ScalingSeries{{"a", []ScalingPoint{{0, 1, 1}}}}, "device count 0 must be positive"},
-		{"same devices", []ScalingSeries{{"a", []ScalingPoint{{2, 1, 1}, {2, 1, 1}}}}, "two points for 2 devices"},
-		{"nan", []ScalingSeries{{"a", []ScalingPoint{{2, math.NaN(), 1}}}}, "throughput NaN"},
-		{"negative", []ScalingSeries{{"a", []ScalingPoint{{2, 1, -1}}}}, "first-sample latency -1"},
+		{"zero devices", []ScalingSeries{{"a", []ScalingPoint{{0, 1, 1, false}}}}, "device count 0 must be positive"},
+		{"same devices", []ScalingSeries{{"a", []ScalingPoint{{2, 1, 1, false}, {2, 1, 1, false}}}}, "two points for 2 devices"},
+		{"nan", []ScalingSeries{{"a", []ScalingPoint{{2, math.NaN(), 1, false}}}}, "throughput NaN"},
+		{"negative", []ScalingSeries{{"a", []ScalingPoint{{2, 1, -1, false}}}}, "first-sample latency -1"},
 	}
 	for _, c := range cases {
 		_, _, err := ScalingData(c.series)
@@ -77,7 +77,7 @@ func TestWriteScalingPNG(t *testing.T) {
 		}
 	}
 	// A single point, all zeros, still draws.
-	if err := WriteScaling(&bytes.Buffer{}, "", []ScalingSeries{{"one", []ScalingPoint{{1, 0, 0}}}}); err != nil {
+	if err := WriteScaling(&bytes.Buffer{}, "", []ScalingSeries{{"one", []ScalingPoint{{1, 0, 0, false}}}}); err != nil {
 		t.Error(err)
 	}
 }
