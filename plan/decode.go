@@ -86,24 +86,41 @@ func tooBig(what string, size int64) string {
 	return fmt.Sprintf("file is %d bytes; a %s is at most %d bytes (1 MiB)", size, what, MaxFileBytes)
 }
 
-// yamlErrPos finds the line of a YAML syntax error ("line N" in the
-// library's message; none means line 1) and works out a column, which the
-// library does not give: the offending character for "found character
-// that cannot start any token" (a tab, @ or `), the colon for "mapping
-// values are not allowed" (the second "key:" on the line, else the
-// first), else the first character of the line that is not a blank. It
-// returns the message without the library's "yaml: line N: " prefix.
+// yamlErrPos finds the line of a YAML syntax error and works out a
+// column, which the library does not give. The library's "line N" is
+// 1-based for the scanner's errors and 0-based for the parser's ("did not
+// find expected ...", "found duplicate ..."), where it is the line the
+// construct being parsed starts on; it leaves the line out when it would
+// be 0, which for the scanner is line 1 and for the parser says nothing
+// useful (no position is given then). The column is the offending
+// character for "found character that cannot start any token" (a tab, @
+// or `) and for a tab, the colon for "mapping values are not allowed"
+// (the second "key:" on the line, else the first), else the first
+// character of the line that is not a blank. It returns the message
+// without the library's "yaml: line N: " prefix.
 func yamlErrPos(data []byte, err error) (line, col int, msg string) {
 	msg = strings.TrimPrefix(err.Error(), "yaml: ")
-	line = 1
+	n := -1
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		j := 0
 		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
 			j++
 		}
-		if n, err := strconv.Atoi(rest[:j]); err == nil && strings.HasPrefix(rest[j:], ": ") {
-			line, msg = n, rest[j+2:]
+		if v, err := strconv.Atoi(rest[:j]); err == nil && strings.HasPrefix(rest[j:], ": ") {
+			n, msg = v, rest[j+2:]
 		}
+	}
+	parser := strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found duplicate") ||
+		strings.HasPrefix(msg, "found incompatible") || strings.HasPrefix(msg, "found undefined")
+	switch {
+	case parser && n < 0:
+		return 0, 0, msg
+	case parser:
+		line = n + 1
+	case n < 0:
+		line = 1
+	default:
+		line = n
 	}
 	lines := bytes.Split(data, []byte("\n"))
 	if line < 1 || line > len(lines) {
