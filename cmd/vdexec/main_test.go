@@ -29,8 +29,15 @@ import (
 // re-executes os.Executable() (the test binary) as `vdexec worker ...`.
 const envWorker = "VDEXEC_TEST_AS_MAIN"
 
+// envWorkerHang, with envWorker, makes the test binary's `vdexec worker`
+// hang before joining (TestRunInterruptedDuringStartup).
+const envWorkerHang = "VDEXEC_TEST_WORKER_HANG"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envWorker) == "1" {
+		if os.Getenv(envWorkerHang) == "1" && len(os.Args) > 1 && os.Args[1] == "worker" {
+			select {} // a worker that never joins: start-up lasts until it is killed
+		}
 		os.Exit(cliutil.Main(newApp(os.Stdout, os.Stderr), os.Args, os.Stderr))
 	}
 	os.Exit(m.Run())
