@@ -30,7 +30,12 @@
 //     sample id. A micro-batch forms at the pipeline's entry: when the first
 //     stage is free and samples are queued, it takes up to micro_batch of
 //     them, first in first out; samples released at the same instant are
-//     queued together. The micro-batch travels together to the end.
+//     queued together. The micro-batch travels together to the end. The
+//     entry holds no sample before its stage asks (it walks the release
+//     times as it goes), a buffered hand-off queues at most 64
+//     micro-batches and the output writer 64 samples, so memory does not
+//     grow with the workload's sample count (the timeline does, with the
+//     samples that ran).
 //   - At a stage, per micro-batch: if the stage encodes (always the first
 //     stage), an encode span (conditioning images → embedding and image
 //     latent; the seeded noise is drawn here, from (seed, sample id) only);
@@ -39,7 +44,7 @@
 //     decodes (always the last), a decode span covering the decoder and
 //     the encoding of the videos (GIF and PNG frames, when outputs are
 //     written), after which the encoded videos go to an output writer
-//     goroutine (writing files never stalls the stage) and the sample
+//     goroutine (writing files does not stall the stage) and the sample
 //     records are emitted with Done = end of decode; otherwise a hand-off
 //     to the next stage.
 //   - Hand-off of the micro-batch's sampler states (latent, conditioning,
