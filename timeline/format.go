@@ -65,7 +65,7 @@ func FormatNS(ns int64) string { return FormatSeconds(float64(ns) / 1e9) }
 // A rate of 0 is "n/a": the metric has no steady state to measure (no
 // samples, or all done at the same instant).
 func FormatRate(perS float64) string {
-	if perS == 0 {
+	if perS == 0 || math.IsNaN(perS) {
 		return "n/a"
 	}
 	return sig3(perS) + " samples/s"

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -27,11 +26,15 @@ func compareCommand() *cli.Command {
 			"with the signed error of every metric, device and stage, and DIR/gantt.png with both runs on one time axis, " +
 			"and prints the headline errors. With --plan, the report shows the plan and its cost profile, adds the " +
 			"predicted data-parallel baseline on the same devices and, for a measured (exec) timeline, a hindsight " +
-			"simulation with the costs the run itself spent, which separates the pipeline model's own error from the cost profile's.",
+			"simulation with the costs the run itself spent, which separates the pipeline model's own error from the cost profile's. " +
+			"A file that is not a whole timeline of a run, runs in the wrong order, or a --plan that is not the one the prediction ran " +
+			"is an error. Two runs that are well formed but not comparable (different plans, an interrupted or failed measured run, " +
+			"different sample counts) still get their report, whose verdict says so, and compare exits 1.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plan", EnvVars: cliutil.Env(envPrefix, "compare-plan"), Usage: "the plan `FILE` both runs are of (for the plan table, provenance and baseline)"},
 			&cli.StringFlag{Name: cliutil.FlagCosts, EnvVars: cliutil.Env(envPrefix, "compare-costs"), Usage: "cost profile `FILE` for --plan, instead of the plan's costs"},
-			&cli.StringFlag{Name: "out", Value: ".", EnvVars: cliutil.Env(envPrefix, "compare-out"), Usage: "write report.md and gantt.png to `DIR`"},
+			&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "compare-out"), Usage: "write report.md and gantt.png to `DIR` (required; a new or empty folder, or one an earlier compare wrote with --replace)"},
+			replaceFlag("compare-replace"),
 		},
 		Action: compareAction,
 	}
@@ -46,7 +49,11 @@ func compareAction(c *cli.Context) error {
 		return err
 	}
 	if len(args) != 2 {
-		return fmt.Errorf("compare: want two timeline files, PREDICTED.json MEASURED.json; got %d argument(s)", len(args))
+		return cliutil.Usage(fmt.Errorf("compare: want two timeline files, PREDICTED.json MEASURED.json; got %d argument(s)", len(args)))
+	}
+	out := c.String("out")
+	if out == "" {
+		return cliutil.Usage(fmt.Errorf("compare: --out DIR is required: report.md and gantt.png go there"))
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	var p *plan.Plan
@@ -54,9 +61,14 @@ func compareAction(c *cli.Context) error {
 		if p, err = cliutil.LoadPlan([]string{pf}, nil, c.String(cliutil.FlagCosts), stderr); err != nil {
 			return err
 		}
+	} else if c.IsSet(cliutil.FlagCosts) {
+		return cliutil.Usage(fmt.Errorf("compare: --costs is for --plan; give the plan too"))
 	}
 	cmp, err := study.CompareFiles(args[0], args[1], p, time.Now())
 	if err != nil {
+		return err
+	}
+	if err := prepareOut(c, out, "vdsim compare", []string{"report.md", "gantt.png"}); err != nil {
 		return err
 	}
 	for _, w := range cmp.Warnings {
@@ -65,21 +77,21 @@ func compareAction(c *cli.Context) error {
 	if cmp.HindsightErr != nil {
 		fmt.Fprintf(stderr, "vdsim: no hindsight simulation: %v\n", cmp.HindsightErr)
 	}
-	md, gantt, err := writeCompareOutputs(c.String("out"), cmp)
+	md, gantt, err := writeCompareOutputs(out, cmp)
 	if err != nil {
 		return err
 	}
 	writeCompareTable(stdout, cmp, args[0], args[1])
 	fmt.Fprintf(stdout, "wrote:\n  %s\n  %s\n", md, gantt)
+	if len(cmp.NotComparable) > 0 {
+		return fmt.Errorf("compare: the runs are not comparable: %s (the report's verdict says so: %s)", strings.Join(cmp.NotComparable, "; "), md)
+	}
 	return nil
 }
 
 // writeCompareOutputs writes report.md and gantt.png into dir and returns
 // their paths.
 func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("--out: %w", err)
-	}
 	gantt = filepath.Join(dir, "gantt.png")
 	panels := []reports.GanttPanel{{Title: "predicted", TL: cmp.PredictedTimeline}, {Title: "measured", TL: cmp.MeasuredTimeline}}
 	if err := reports.WriteGanttPNG(gantt, panels, reports.GanttOptions{}); err != nil {
@@ -87,7 +99,7 @@ func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, e
 	}
 	rep := reports.Report{
 		Plan: cmp.Plan, Predicted: cmp.Predicted, Measured: cmp.Measured,
-		Baseline: cmp.Baseline, BaselineNote: cmp.BaselineNote, Hindsight: cmp.Hindsight,
+		Baseline: cmp.Baseline, BaselineNote: cmp.BaselineNote, Hindsight: cmp.Hindsight, NotComparable: cmp.NotComparable,
 		Images: []reports.Image{{Title: "Gantt charts: predicted (top) and measured (bottom), on one time axis", Path: "gantt.png"}},
 	}
 	switch {
@@ -108,11 +120,14 @@ func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, e
 func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile string) {
 	p, q := &cmp.Predicted.Metrics, &cmp.Measured.Metrics
 	fmt.Fprintf(w, "%s: predicted (%s) against measured (%s)\n\n", cmp.PredictedTimeline.Meta.Plan, predFile, measFile)
+	if len(cmp.NotComparable) > 0 {
+		fmt.Fprintf(w, "verdict: %s\n\n", strings.ReplaceAll(reports.NotComparableVerdict(cmp.NotComparable), "**", ""))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "metric\tpredicted\tmeasured\terror\t")
 	for _, col := range timeline.Columns() {
 		a, b := col.Get(p), col.Get(q)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", col.Label, col.Format(a), col.Format(b), col.Error(a, b))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", col.Label, col.Text(p), col.Text(q), col.Error(a, b))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nerror = (predicted − measured) / measured; per device and per stage in the report")
@@ -120,8 +135,12 @@ func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile st
 		return
 	}
 	var errs []string
+	h := &cmp.Hindsight.Metrics
 	for _, col := range timeline.Headlines() {
-		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(&cmp.Hindsight.Metrics), col.Get(q)))
+		if col.Key == "throughput" && (h.TooFewSamples || q.TooFewSamples) {
+			col, _ = timeline.LookupColumn("overall_throughput") // no steady state to compare
+		}
+		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(h), col.Get(q)))
 	}
 	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", strings.Join(errs, ", "))
 }

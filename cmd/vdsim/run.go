@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/vdpp/vdpp/internal/atomicfile"
+	"github.com/vdpp/vdpp/internal/outdir"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,7 +32,9 @@ func runCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", EnvVars: cliutil.Env(envPrefix, "json"), Usage: "print the metrics as JSON instead of a table"},
 		&cli.BoolFlag{Name: "no-dp", EnvVars: cliutil.Env(envPrefix, "no-dp"), Usage: "do not simulate the data-parallel baseline on the same devices"},
 		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "out"), Usage: "write timeline.json, trace.json (Perfetto), gantt.png, metrics.json and report.md to `DIR`"},
-		&cli.IntFlag{Name: "trace-limit", Value: defaultTraceLimit, EnvVars: cliutil.Env(envPrefix, "trace-limit"), Usage: "keep the full timeline (for --out) only up to this many samples; above it metrics are streamed and no timeline, trace or Gantt chart is written"},
+		&cli.IntFlag{Name: "trace-limit", Value: defaultTraceLimit, EnvVars: cliutil.Env(envPrefix, "trace-limit"), Usage: "keep the full timeline (for --out) only up to this many samples; above it metrics are streamed and no timeline, trace or Gantt chart is written (0: never)"},
+		replaceFlag("replace"),
+		progressFlag(),
 	)
 	return &cli.Command{
 		Name:      "run",
@@ -55,22 +57,48 @@ func simError(err error) error {
 	return err
 }
 
-func runAction(c *cli.Context, p *plan.Plan) error {
+// runOutputs are what run --out writes, for the folder's manifest.
+var runOutputs = []string{"timeline.json", "trace.json", "gantt.png", "metrics.json", "report.md"}
+
+func runAction(c *cli.Context, p *plan.Plan) (err error) {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	out := c.String("out")
 	limit := c.Int("trace-limit")
-	trace := out != "" && p.Workload.Samples <= limit
-	if out != "" && !trace {
-		fmt.Fprintf(stderr, "vdsim: %d samples is more than --trace-limit %d: metrics are streamed; timeline.json, trace.json and gantt.png are not written\n", p.Workload.Samples, limit)
+	if limit < 0 {
+		return cliutil.Usage(fmt.Errorf("--trace-limit %d: want 0 or more samples (0: never keep the timeline)", limit))
 	}
-	main, err := study.Simulate(p, trace)
+	trace := out != "" && p.Workload.Samples <= limit
+	if out != "" {
+		if err := prepareOut(c, out, "vdsim run", runOutputs); err != nil {
+			return err
+		}
+		if !trace {
+			fmt.Fprintf(stderr, "vdsim: %d samples is more than --trace-limit %d: metrics are streamed; timeline.json, trace.json and gantt.png are not written\n", p.Workload.Samples, limit)
+		}
+	}
+	w, err := newWatcher(c)
 	if err != nil {
-		return simError(err)
+		return err
+	}
+	nothing := "nothing was printed or written"
+	if out != "" {
+		nothing = "no outputs were written (" + out + " holds only its manifest)"
+	}
+	w.setPhase("the plan", p.Workload.Samples)
+	main, err := study.SimulateWatched(p, trace, w.watch)
+	if err != nil {
+		return w.close(simError(err), nothing)
 	}
 	var dp *study.Run
 	dpNote := "turned off with --no-dp"
 	if !c.Bool("no-dp") {
-		dp, dpNote = study.Baseline(p, trace)
+		w.setPhase("the data-parallel baseline", p.Workload.Samples)
+		if dp, dpNote, err = study.BaselineWatched(p, trace, w.watch); err != nil {
+			return w.close(err, nothing)
+		}
+	}
+	if err := w.close(nil, ""); err != nil {
+		return err
 	}
 
 	var files []string
@@ -91,6 +119,31 @@ func runAction(c *cli.Context, p *plan.Plan) error {
 		for _, f := range files {
 			fmt.Fprintf(stdout, "  %s\n", f)
 		}
+	}
+	return nil
+}
+
+// replaceFlag is the --replace flag of a command that writes into --out;
+// its environment variable is named after name ("replace",
+// "sweep-replace").
+func replaceFlag(name string) cli.Flag {
+	return &cli.BoolFlag{Name: "replace", EnvVars: cliutil.Env(envPrefix, name),
+		Usage: "let --out be a folder that an earlier vdpp run wrote: remove what that run wrote there (and nothing else) first"}
+}
+
+// prepareOut makes the --out folder ready before the work starts (see
+// outdir.Prepare): it refuses a folder that holds files unless --replace,
+// and then removes only what an earlier vdpp run wrote there.
+func prepareOut(c *cli.Context, dir, tool string, patterns []string) error {
+	done, err := outdir.Prepare(dir, c.Bool("replace"), "--replace", outdir.Spec{Tool: tool, Patterns: patterns})
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if len(done.RemovedTemps) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "vdsim: removed %d leftover temporary file(s) of a stopped run from %s\n", len(done.RemovedTemps), dir)
+	}
+	if done.RemovedOutputs > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "vdsim: --replace: removed %d output(s) of an earlier run from %s\n", done.RemovedOutputs, dir)
 	}
 	return nil
 }
@@ -207,11 +260,9 @@ func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, files []string) 
 	return nil
 }
 
-// writeRunOutputs writes the files of run --out and returns their paths.
+// writeRunOutputs writes the files of run --out (prepared by
+// prepareOut) and returns their paths.
 func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
-	}
 	var files []string
 	path := func(name string) string {
 		p := filepath.Join(dir, name)

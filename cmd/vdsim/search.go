@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
+	"math"
+	"slices"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,8 @@ func searchCommand() *cli.Command {
 		&cli.BoolFlag{Name: "exhaustive", EnvVars: cliutil.Env(envPrefix, "exhaustive"), Usage: "simulate every candidate that fits and meets the SLOs and target by its bounds, even those that cannot beat the best (slower; the same answer, a fuller Pareto chart)"},
 		&cli.IntFlag{Name: "top", Value: 5, EnvVars: cliutil.Env(envPrefix, "top"), Usage: "how many of the best candidates to list"},
 		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "search-out"), Usage: "write search.md, pareto.png, winner.yaml and runner-up.yaml (plans vdsim and vdexec run as they are) to `DIR`"},
+		replaceFlag("search-replace"),
+		progressFlag(),
 	)
 	return &cli.Command{
 		Name:      "search",
@@ -45,18 +48,36 @@ func searchCommand() *cli.Command {
 	}
 }
 
+// searchOutputs are what search --out writes, for the folder's manifest.
+var searchOutputs = []string{"search.md", "pareto.png", "winner.yaml", "winner-costs.yaml", "runner-up.yaml", "runner-up-costs.yaml"}
+
 func searchAction(c *cli.Context, p *plan.Plan) error {
 	opts, err := searchOptions(c)
 	if err != nil {
 		return err
 	}
-	res, err := study.Search(p, opts)
+	out := c.String("out")
+	if out != "" {
+		if err := prepareOut(c, out, "vdsim search", searchOutputs); err != nil {
+			return err
+		}
+	}
+	wt, err := newWatcher(c)
 	if err != nil {
+		return err
+	}
+	wt.setPhase("candidate", p.Workload.Samples)
+	opts.Watch = wt.watch
+	res, err := study.Search(p, opts)
+	nothing := "nothing was printed or written"
+	if out != "" {
+		nothing = "no outputs were written (" + out + " holds only its manifest)"
+	}
+	if err = wt.close(err, nothing); err != nil {
 		return simError(err)
 	}
 	w := c.App.Writer
 	writeSearch(w, res, c.Int("top"))
-	out := c.String("out")
 	if out != "" {
 		files, err := writeSearchFiles(out, res, c.Int("top"))
 		if err != nil {
@@ -70,7 +91,8 @@ func searchAction(c *cli.Context, p *plan.Plan) error {
 	return nil
 }
 
-// searchOptions reads the search flags.
+// searchOptions reads the search flags. A number that means nothing (a
+// negative SLO, a target for another goal) is a usage error.
 func searchOptions(c *cli.Context) (study.SearchOptions, error) {
 	o := study.SearchOptions{
 		Goal:             study.Goal(c.String("goal")),
@@ -81,18 +103,48 @@ func searchOptions(c *cli.Context) (study.SearchOptions, error) {
 		RateSamples:      c.Int("rate-samples"),
 		NoPrune:          c.Bool("exhaustive"),
 	}
+	usage := func(format string, a ...any) (study.SearchOptions, error) {
+		return o, cliutil.Usage(fmt.Errorf(format, a...))
+	}
 	for _, f := range []string{cliutil.FlagMicroBatch, "latent-shape"} {
 		if c.IsSet(f) {
-			return o, fmt.Errorf("--%s: search tries micro-batch sizes itself; give them with --micro-batches", f)
+			return usage("--%s: search tries micro-batch sizes itself; give them with --micro-batches", f)
 		}
 	}
-	if c.Int("top") < 1 {
-		return o, fmt.Errorf("--top %d: want at least 1", c.Int("top"))
+	if !slices.Contains(study.Goals(), o.Goal) {
+		return usage("--goal %q: want throughput, latency, rate or devices", o.Goal)
+	}
+	for _, d := range []struct {
+		name string
+		ns   int64
+	}{{"slo-first", o.SLOFirstNS}, {"slo-p95", o.SLOP95NS}} {
+		if c.IsSet(d.name) && d.ns <= 0 {
+			return usage("--%s %s: want a duration above 0 (leave it out for no bound)", d.name, c.Duration(d.name))
+		}
+	}
+	t := o.TargetThroughput
+	switch {
+	case c.IsSet("target-throughput") && o.Goal != study.GoalDevices:
+		return usage("--target-throughput is for --goal devices (the goal is %s)", o.Goal)
+	case c.IsSet("target-throughput") && !(t > 0 && !math.IsInf(t, 0)):
+		return usage("--target-throughput %v: want samples/s above 0", t)
+	case c.IsSet("max-devices") && o.MaxDevices < 1:
+		return usage("--max-devices %d: want at least 1 (leave it out for all the plan's devices)", o.MaxDevices)
+	case c.IsSet("rate-samples") && o.Goal != study.GoalRate:
+		return usage("--rate-samples is for --goal rate (the goal is %s)", o.Goal)
+	case c.IsSet("rate-samples") && o.RateSamples < 20:
+		return usage("--rate-samples %d: want at least 20 (a p95 of fewer means little)", o.RateSamples)
+	case o.Goal == study.GoalRate && !c.IsSet("slo-p95"):
+		return usage("--goal rate needs --slo-p95 D: the rate is the highest whose p95 sample latency stays within D")
+	case o.Goal == study.GoalDevices && !c.IsSet("target-throughput"):
+		return usage("--goal devices needs --target-throughput R: the fewest devices that reach R samples/s")
+	case c.Int("top") < 1:
+		return usage("--top %d: want at least 1", c.Int("top"))
 	}
 	if c.IsSet("micro-batches") {
 		mbs, err := cliutil.ParseInts(c.String("micro-batches"))
 		if err != nil {
-			return o, fmt.Errorf("--micro-batches: %w", err)
+			return usage("--micro-batches: %w", err)
 		}
 		o.MicroBatches = mbs
 	}
@@ -159,9 +211,13 @@ func searchRows(res *study.SearchResult, top int) []reports.SearchRow {
 			break
 		}
 		m := c.Metrics
+		why := c.Why
+		if m.TooFewSamples && res.Options.Goal != study.GoalRate {
+			why += " (throughput: overall, samples / makespan; too few samples for a steady state)"
+		}
 		rows = append(rows, reports.SearchRow{
-			Rank: i + 1, Label: c.Label, Devices: c.Devices, Throughput: m.Throughput,
-			FirstLatencyS: timeline.Seconds(m.FirstLatencyNS), P95S: timeline.Seconds(m.LatencyP95NS), Rate: c.Rate, Why: c.Why,
+			Rank: i + 1, Label: c.Label, Devices: c.Devices, Throughput: res.Throughput(c),
+			FirstLatencyS: timeline.Seconds(m.FirstLatencyNS), P95S: timeline.Seconds(m.LatencyP95NS), Rate: c.Rate, Why: why,
 		})
 	}
 	fold()
@@ -171,14 +227,6 @@ func searchRows(res *study.SearchResult, top int) []reports.SearchRow {
 // writeSearchFiles writes the winner's plan, the Pareto chart and the
 // report into dir.
 func writeSearchFiles(dir string, res *study.SearchResult, top int) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--out: %w", err)
-	}
-	for _, old := range []string{"winner.yaml", "winner-costs.yaml", "runner-up.yaml", "runner-up-costs.yaml", "pareto.png"} {
-		if err := os.Remove(filepath.Join(dir, old)); err != nil && !os.IsNotExist(err) {
-			return nil, fmt.Errorf("--out: %w", err) // a previous search's answer must not stay beside this one
-		}
-	}
 	var files []string
 	rep := reports.SearchReport{Plan: res.Plan, Top: searchRows(res, top), Notes: res.Notes}
 	rep.Goal, rep.Constraints = res.Options.Describe()
@@ -271,7 +319,7 @@ func paretoPoints(res *study.SearchResult) []reports.ParetoPoint {
 		if c.Metrics == nil {
 			continue
 		}
-		pts = append(pts, reports.ParetoPoint{Label: c.ShortLabel(), Throughput: c.Metrics.Throughput,
+		pts = append(pts, reports.ParetoPoint{Label: c.ShortLabel(), Throughput: res.Throughput(c),
 			FirstLatencyS: timeline.Seconds(c.Metrics.FirstLatencyNS), Frontier: front[c], Best: c == res.Best()})
 	}
 	return pts

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +19,8 @@ func sweepCommand() *cli.Command {
 		&cli.StringFlag{Name: "devices", EnvVars: cliutil.Env(envPrefix, "sweep-devices"), Usage: "device counts `N,N,...` to simulate (default: 1, 2, 4, … up to the plan's device count, and that count)"},
 		&cli.StringFlag{Name: "layouts", Value: "pipeline,dp,hybrid", EnvVars: cliutil.Env(envPrefix, "layouts"), Usage: "layouts to simulate: pipeline (1 pipeline × N stages), dp (N pipelines × 1 stage), hybrid (R pipelines × N/R stages for every R that divides N, 1 < R < N)"},
 		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "sweep-out"), Usage: "write scaling.png and sweep.md to `DIR`"},
+		replaceFlag("sweep-replace"),
+		progressFlag(),
 	)
 	return &cli.Command{
 		Name:      "sweep",
@@ -39,15 +40,30 @@ func sweepAction(c *cli.Context, p *plan.Plan) error {
 	counts := study.DefaultCounts(len(p.Devices))
 	if c.IsSet("devices") {
 		if counts, err = cliutil.ParseInts(c.String("devices")); err != nil {
-			return fmt.Errorf("--devices: %w", err)
+			return cliutil.Usage(fmt.Errorf("--devices: %w", err))
 		}
 	}
 	kinds, err := study.ParseLayoutKinds(c.String("layouts"))
 	if err != nil {
-		return fmt.Errorf("--layouts: %w", err)
+		return cliutil.Usage(fmt.Errorf("--layouts: %w", err))
 	}
-	res, err := study.Sweep(p, counts, kinds)
+	out := c.String("out")
+	if out != "" {
+		if err := prepareOut(c, out, "vdsim sweep", []string{"scaling.png", "sweep.md"}); err != nil {
+			return err
+		}
+	}
+	w, err := newWatcher(c)
 	if err != nil {
+		return err
+	}
+	w.setPhase("layout", p.Workload.Samples)
+	res, err := study.SweepWatched(p, counts, kinds, w.watch)
+	nothing := "nothing was printed or written"
+	if out != "" {
+		nothing = "no outputs were written (" + out + " holds only its manifest)"
+	}
+	if err = w.close(err, nothing); err != nil {
 		return simError(err)
 	}
 	for _, n := range res.Notes {
@@ -63,18 +79,17 @@ func sweepAction(c *cli.Context, p *plan.Plan) error {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
-
-	out := c.String("out")
+	ran := res.Ran()
+	if ran == 0 {
+		return fmt.Errorf("sweep: none of the %d layouts could be simulated (each row says why); nothing was written", len(res.Rows))
+	}
+	if failed := len(res.Rows) - ran; failed > 0 {
+		fmt.Fprintf(stderr, "vdsim: sweep: %d of %d layouts could not be simulated; each of their rows says why\n", failed, len(res.Rows))
+	}
 	if out == "" {
 		return nil
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
 	series := reports.SweepSeries(rows)
-	if len(series) == 0 {
-		return fmt.Errorf("sweep: no layout could run, so there is no chart to draw")
-	}
 	png := filepath.Join(out, "scaling.png")
 	md := filepath.Join(out, "sweep.md")
 	title := fmt.Sprintf("%s: %d samples, %d steps (simulated)", p.Name, p.Workload.Samples, p.Sampler.Steps)
