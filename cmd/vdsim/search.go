@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
