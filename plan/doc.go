@@ -46,6 +46,22 @@
 // fields and the rules between them (Validate), loads and checks the cost
 // profile, and resolves the layout into Pipelines of Stages (Resolve).
 //
+// Limits: a plan or profile file is at most MaxFileBytes (1 MiB), checked
+// before parsing, and one YAML document holding a mapping; a *Errors lists
+// at most MaxErrors (40) problems and counts the rest ("... and N more
+// problems"). Only a field left out takes its default: one written as 0,
+// "" or null is checked as written (replicas: 0 is an error, motion_bucket:
+// 0 is 0). Names (devices, kinds, link kinds, the profile's keys) are 1 to
+// MaxNameLen (64) ASCII letters, digits and NameChars (- _ . : / + @); the
+// plan's name may also hold spaces, up to MaxPlanNameLen (128). A device
+// has at most MaxThreads (256) threads and a speed from 0.001 to 1000.
+// Every time a plan implies (the last release; that plus all the work of
+// the run, from the profile) must stay under MaxTimeNS (1e18 ns, 31.7
+// years), and every cost in a profile under 1e12 ms, so that no int64
+// nanosecond count overflows. Messages quote at most 32 characters of the
+// file, escaped. Notices lists what a valid plan predicts from derived
+// rather than measured costs (a micro-batch size the profile lacks).
+//
 // Step assignment: even splits any step count (28 steps on 3 devices is
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked
 // to cover every step exactly once per pipeline; balanced picks the

@@ -3,10 +3,14 @@ package cliutil
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vdpp/vdpp/plan"
 )
 
 func TestParseInts(t *testing.T) {
@@ -130,5 +134,69 @@ func TestFinishWantsEnvVars(t *testing.T) {
 	app.Commands = []*cli.Command{{Name: "x", Flags: []cli.Flag{&cli.IntFlag{Name: "n"}}}}
 	if err := Finish(app); err == nil || !strings.Contains(err.Error(), "flag n") {
 		t.Errorf("Finish: %v", err)
+	}
+}
+
+// A bad what-if value is a usage error naming the flag and the command,
+// before any plan is read.
+func TestOverridesNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"p.yaml", "--samples", "0"}, "t: run: --samples 0: samples must be at least 1 (see 't run --help')"},
+		{[]string{"--steps", "20000", "p.yaml"}, "t: run: --steps 20000: steps must be at most 10000"},
+		{[]string{"p.yaml", "--micro-batch=-3"}, "t: run: --micro-batch -3: micro-batch must be at least 1"},
+	} {
+		var out bytes.Buffer
+		var pos []string
+		var o struct{ samples, steps int }
+		code := Main(testApp(&out, &pos, &o), append([]string{"t", "run"}, tc.args...), &out)
+		if code != ExitUsage || !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "p.yaml") {
+			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String(), ExitUsage, tc.want)
+		}
+	}
+}
+
+// LoadPlan prints the plan's notices; Apply prints those an override adds.
+func TestNotices(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../../configs/svd-14f-320x576-1xa5000.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := filepath.Abs("../../../configs/profiles/a5000-svd-14f-320x576.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "costs: profiles/a5000-svd-14f-320x576.yaml", "costs: "+prof, 1)
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errs bytes.Buffer
+	p, err := LoadPlan([]string{path}, nil, "", &errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs.Len() != 0 {
+		t.Errorf("micro-batch 1, measured: printed %q", errs.String())
+	}
+	mb := 2
+	if err := Apply(p, plan.Overrides{MicroBatch: &mb}, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(errs.String(), "note: costs: the profile has no unet_ms for micro-batch 2 on a5000") || strings.Count(errs.String(), "note: ") != 2 {
+		t.Errorf("--micro-batch 2: printed %q", errs.String())
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(text, "micro_batch: 1", "micro_batch: 2", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errs.Reset()
+	if _, err := LoadPlan([]string{path}, nil, "", &errs); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(errs.String(), "note: costs: ") != 2 {
+		t.Errorf("micro_batch: 2 in the plan: printed %q", errs.String())
 	}
 }
