@@ -146,7 +146,7 @@ func (w *watcher) watch(p study.Progress) error {
 func (w *watcher) line() string {
 	p := w.last
 	el := time.Since(w.start)
-	s := fmt.Sprintf("vdsim: %s", w.phase)
+	s := fmt.Sprintf("vdsim: simulating %s", w.phase)
 	if p.Runs > 1 {
 		s += fmt.Sprintf(" %d of %d,", p.Run, p.Runs)
 	} else {
@@ -190,6 +190,9 @@ func (w *watcher) close(err error, outputs string) error {
 	stopSignals(w.sigs)
 	w.cancel()
 	if w.mode == progressAlways && err == nil {
+		w.mu.Lock()
+		w.last.Run, w.last.Done = w.last.Runs, w.last.Total // all done
+		w.mu.Unlock()
 		w.draw(true)
 	}
 	w.mu.Lock()
