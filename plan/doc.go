@@ -53,7 +53,8 @@
 // "" or null is checked as written (replicas: 0 is an error, motion_bucket:
 // 0 is 0). Names (devices, kinds, link kinds, the profile's keys) are 1 to
 // MaxNameLen (64) ASCII letters, digits and NameChars (- _ . : / + @); the
-// plan's name may also hold spaces, up to MaxPlanNameLen (128). A device
+// plan's name is 1 to MaxPlanNameLen (128) printable characters, spaces
+// included, without tabs, newlines or other control characters. A device
 // has at most MaxThreads (256) threads and a speed from 0.001 to 1000.
 // Every time a plan implies (the last release; that plus all the work of
 // the run, from the profile) must stay under MaxTimeNS (1e18 ns, 31.7

@@ -41,9 +41,12 @@ const (
 	maxText = 16 << 10
 )
 
-// nameOK reports why s is not a valid name of at most max characters
-// (space allows spaces, for the plan's name), or "" when it is.
-func nameProblem(s string, max int, space bool) string {
+// nameProblem reports why s is not a valid name of at most max
+// characters, or "" when it is. A name (free false) holds ASCII letters,
+// digits and NameChars; a title (free true: the plan's name) holds any
+// printable characters, spaces included, but no tabs, newlines or other
+// control characters.
+func nameProblem(s string, max int, free bool) string {
 	if s == "" {
 		return "empty; a name needs at least one character"
 	}
@@ -51,14 +54,16 @@ func nameProblem(s string, max int, space bool) string {
 		return fmt.Sprintf("%s is %d characters long; at most %d", fragment(s), n, max)
 	}
 	for _, r := range s {
-		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(NameChars, r) || space && r == ' ') {
+		switch {
+		case free && r != utf8.RuneError && unicode.IsPrint(r):
+			continue
+		case free:
+			return fmt.Sprintf("%s holds %s; a plan name is one line of printable characters (it heads every report)", fragment(s), describeRune(r))
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(NameChars, r)):
 			continue
 		}
 		allowed := "ASCII letters, digits and " + strings.Join(strings.Split(NameChars, ""), " ")
-		if space {
-			allowed += " and spaces"
-		}
-		return fmt.Sprintf("%s holds %s; a name may hold only %s (it is printed in tables and used in file names)", fragment(s), describeRune(r), allowed)
+		return fmt.Sprintf("%s holds %s; a name may hold only %s (it is a table cell and a key of the cost profile)", fragment(s), describeRune(r), allowed)
 	}
 	return ""
 }
@@ -79,8 +84,8 @@ func describeRune(r rune) string {
 }
 
 // checkName checks a name field (see nameProblem).
-func checkName(c *checker, path, s string, max int, space bool) bool {
-	if why := nameProblem(s, max, space); why != "" {
+func checkName(c *checker, path, s string, max int, free bool) bool {
+	if why := nameProblem(s, max, free); why != "" {
 		c.add(path, "%s", why)
 		return false
 	}
