@@ -10,7 +10,7 @@ export VDPP_ORT_LIB
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 OUT         ?= out/demo
 
-.PHONY: all deps ort build test test-short demo bench lint clean
+.PHONY: all deps ort build test test-short fuzz demo bench lint clean
 
 all: build
 
@@ -38,6 +38,17 @@ build: deps
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -race ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# Run each fuzz target of the plan parser for FUZZTIME (the committed seed
+# corpus in plan/testdata/fuzz also runs in every plain `go test`).
+FUZZTIME ?= 30s
+FUZZ_TARGETS = FuzzParse FuzzParseProfile
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel 2 ./plan || exit 1; \
+	done
 
 demo: build
 	./scripts/demo.sh $(OUT)
