@@ -45,7 +45,7 @@ func TestInterrupt(t *testing.T) {
 		if code != c.code {
 			t.Fatalf("%v: exit %d, want %d\n%s\n%s", args, code, c.code, out, errs)
 		}
-		if !regexp.MustCompile(`stopped by ` + c.name + ` while simulating .*after \d+ of its 2000000 samples`).MatchString(errs) ||
+		if !regexp.MustCompile(`stopped by `+c.name+` while simulating .*after \d+ of its 2000000 samples`).MatchString(errs) ||
 			!strings.Contains(errs, "no outputs were written") || out != "" {
 			t.Errorf("%v: stdout %q, stderr:\n%s", args, out, errs)
 		}
