@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	osexec "os/exec"
@@ -43,7 +44,7 @@ func (processPerDevice) run(ctx context.Context, p *plan.Plan, _ Factory, opts O
 		return nil, err
 	}
 	defer c.ln.Close()
-	defer close(c.stopAccept)
+	defer c.stopGreeting()
 	if err := c.launch(); err != nil {
 		return nil, c.abort(err)
 	}
@@ -117,7 +118,8 @@ type coordinator struct {
 	order      []string // devices in plan order
 	events     chan event
 	hellos     chan greeting
-	stopAccept chan struct{}
+	stopAccept chan struct{} // closed (stopGreeting) when the run ends or aborts
+	stopOnce   sync.Once
 	procs      sync.WaitGroup
 	timer      *time.Timer
 
@@ -200,6 +202,7 @@ func (c *coordinator) kill() {
 // closes their control connections, waits for the processes and returns
 // err.
 func (c *coordinator) abort(err error) error {
+	c.stopGreeting() // the workers' connections now close: nothing to log
 	c.kill()
 	for _, w := range c.workers {
 		if w.ctl != nil {
@@ -257,6 +260,8 @@ func (c *coordinator) greet(conn net.Conn) {
 	}
 	why := ""
 	switch {
+	case errors.Is(err, io.EOF):
+		why = "it closed without a hello"
 	case err != nil:
 		why = fmt.Sprintf("no valid hello within %v (%v)", wait, err)
 	case h.Type != "hello":
@@ -274,6 +279,11 @@ func (c *coordinator) greet(conn net.Conn) {
 	case <-c.stopAccept:
 		conn.Close()
 	}
+}
+
+// stopGreeting ends the greetings: pending hellos are cut short, unlogged.
+func (c *coordinator) stopGreeting() {
+	c.stopOnce.Do(func() { close(c.stopAccept) })
 }
 
 // logf logs one line with Options.Log, or on stderr without it.

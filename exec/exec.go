@@ -220,6 +220,7 @@ func newMeta(p *plan.Plan, extra map[string]string) timeline.Meta {
 	}
 	return timeline.Meta{
 		Plan: p.Name, Source: "exec", Machine: Machine(), Versions: v,
+		PlanHash: p.Hash(), Steps: p.Sampler.Steps, PlannedSamples: p.Workload.Samples,
 		Created: time.Now().UTC().Format(time.RFC3339), Devices: p.Devices.Names(),
 		Notes: []string{fmt.Sprintf("transport %s, handoff %s, micro_batch %d", p.Transport, p.Layout.Handoff, p.Layout.MicroBatch)},
 	}

@@ -69,12 +69,12 @@ func runPlan(t *testing.T, p *plan.Plan, f Factory, opts Options) (*Result, erro
 func TestLayoutsGiveIdenticalOutputs(t *testing.T) {
 	const steps, samples = 7, 5
 	layouts := map[string][][][2]int{
-		"1 stage":              {{{0, 6}}},
-		"2 stages even":        {{{0, 3}, {4, 6}}},
-		"3 stages uneven":      {{{0, 0}, {1, 5}, {6, 6}}},
-		"2 replicas":           {{{0, 6}}, {{0, 6}}},
-		"2 replicas × 2":       {{{0, 1}, {2, 6}}, {{0, 4}, {5, 6}}},
-		"3 stages, 1 per step": {{{0, 4}, {5, 5}, {6, 6}}},
+		"1 stage":             {{{0, 6}}},
+		"2 stages even":       {{{0, 3}, {4, 6}}},
+		"3 stages uneven":     {{{0, 0}, {1, 5}, {6, 6}}},
+		"2 replicas":          {{{0, 6}}, {{0, 6}}},
+		"2 replicas x 2":      {{{0, 1}, {2, 6}}, {{0, 4}, {5, 6}}},
+		"3 stages 1 per step": {{{0, 4}, {5, 5}, {6, 6}}},
 	}
 	names := make([]string, 0, len(layouts))
 	for n := range layouts {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vdpp/vdpp/timeline"
 )
 
 // startVdexec starts this test binary as vdexec with args, its stderr
@@ -188,8 +190,12 @@ func TestRunTCPWorkerKilled(t *testing.T) {
 	if r.Metrics.Samples != r.Done {
 		t.Errorf("metrics of %d samples, done %d", r.Metrics.Samples, r.Done)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "timeline.json")); err != nil {
-		t.Error(err)
+	tl, err := timeline.ReadFile(filepath.Join(dir, "timeline.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Samples) != folders || !strings.Contains(tl.Meta.Error, "device cpu1") || tl.Meta.PlannedSamples != 6 {
+		t.Errorf("timeline.json: %d samples, error %q, planned %d: want %d, the dead worker, 6", len(tl.Samples), tl.Meta.Error, tl.Meta.PlannedSamples, folders)
 	}
 }
 
@@ -225,8 +231,8 @@ func TestRunInterruptedDuringStartup(t *testing.T) {
 	if !r.Interrupted || r.Done != 0 || r.Total != 3 || r.Error != "" {
 		t.Errorf("metrics.json: %+v: want interrupted, 0 of 3 done, no error", r)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "timeline.json")); err != nil {
-		t.Error(err)
+	if tl, err := timeline.ReadFile(filepath.Join(dir, "timeline.json")); err != nil || !tl.Meta.Interrupted || len(tl.Samples) != 0 {
+		t.Errorf("timeline.json: %v, %+v: want an empty timeline marked interrupted", err, tl)
 	}
 	for pid := range workers {
 		if err := syscall.Kill(pid, 0); err == nil {

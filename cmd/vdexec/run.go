@@ -229,6 +229,11 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 // failure (runErr, nil if none) recorded; it returns the errors of the
 // writes.
 func reportRun(c *cli.Context, p *plan.Plan, res *exec.Result, overhead []exec.DeviceOverhead, out string, runErr error) error {
+	// The timeline says, as metrics.json does, how the run ended.
+	res.Timeline.Meta.Interrupted = res.Interrupted
+	if runErr != nil {
+		res.Timeline.Meta.Error = runErr.Error()
+	}
 	m := res.Timeline.Metrics()
 	r := runJSON(p, res, m, overhead, runErr)
 	files, werr := writeRunFiles(out, p, res, r)
