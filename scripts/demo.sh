@@ -2,6 +2,7 @@
 # The demo: profile this machine with the tiny model, predict the CPU plan
 # from that profile, run the same plan for real, and compare the two.
 # Usage: scripts/demo.sh [OUT_DIR] [PLAN]   (make demo runs it after building)
+# Running it again replaces what an earlier demo wrote in OUT_DIR (--replace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,20 +23,20 @@ echo "== 1/4 profile: measuring the tiny model on this machine ($plan)"
 
 echo
 echo "== 2/4 predict: simulating the plan with the measured costs"
-"$vdsim" run --costs "$out/profile.yaml" --out "$out/predicted" "$plan"
+"$vdsim" run --costs "$out/profile.yaml" --out "$out/predicted" --replace "$plan"
 
 echo
 echo "== 3/4 execute: running the same plan for real"
-"$vdexec" run --out "$out/measured" "$plan"
+"$vdexec" run --out "$out/measured" --replace "$plan"
 
 echo
 echo "== 4/4 compare: prediction against measurement"
-"$vdsim" compare --plan "$plan" --costs "$out/profile.yaml" --out "$out" \
+"$vdsim" compare --plan "$plan" --costs "$out/profile.yaml" --out "$out/compare" --replace \
   "$out/predicted/timeline.json" "$out/measured/timeline.json"
 
 echo
 echo "demo finished in $((SECONDS - start)) s. Outputs:"
-echo "  report:         $out/report.md"
-echo "  Gantt charts:   $out/gantt.png (predicted and measured on one time axis)"
+echo "  report:         $out/compare/report.md"
+echo "  Gantt charts:   $out/compare/gantt.png (predicted and measured on one time axis)"
 echo "  sample videos:  $out/measured/sample_*/video.gif"
 echo "  Perfetto trace: $out/measured/trace.json (open in ui.perfetto.dev)"

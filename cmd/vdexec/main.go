@@ -17,7 +17,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -102,8 +101,8 @@ func loadPlanArgs(c *cli.Context, args []string) (*plan.Plan, error) {
 	if len(args) == 0 {
 		p.Dir = locateDefault()
 	}
-	if err := p.Apply(o); err != nil {
-		return nil, fmt.Errorf("%s: %w", p.File, err)
+	if err := cliutil.Apply(p, o, c.App.ErrWriter); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

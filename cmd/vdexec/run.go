@@ -113,11 +113,8 @@ func runAction(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, isTerminal(stderr))
-	if n := rf.prepared.RemovedOutputs; n > 0 {
-		pr.printf("vdexec: --%s: removed %d entries an earlier run wrote in %s\n", flagReplace, n, rf.out)
-	}
-	if t := rf.prepared.RemovedTemps; len(t) > 0 {
-		pr.printf("vdexec: removed %d leftover temporaries of a killed run from %s: %s\n", len(t), rf.out, strings.Join(t, ", "))
+	for _, line := range rf.prepared.Lines(rf.out) {
+		pr.printf("vdexec: %s\n", line)
 	}
 	pr.printf("vdexec: running %s: %d samples, %s, %d steps, transport %s, ONNX Runtime %s; outputs in %s\n",
 		p.Name, p.Workload.Samples, study.LayoutLabel(p), p.Sampler.Steps, p.Transport, ort.Version(), rf.out)

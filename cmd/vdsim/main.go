@@ -16,7 +16,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -91,8 +90,8 @@ func loadPlan(c *cli.Context) (p *plan.Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Apply(o); err != nil {
-		return nil, fmt.Errorf("%s: %w", p.File, err)
+	if err := cliutil.Apply(p, o, c.App.ErrWriter); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

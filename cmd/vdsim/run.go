@@ -139,11 +139,8 @@ func prepareOut(c *cli.Context, dir, tool string, patterns []string) error {
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if len(done.RemovedTemps) > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "vdsim: removed %d leftover temporary file(s) of a stopped run from %s\n", len(done.RemovedTemps), dir)
-	}
-	if done.RemovedOutputs > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "vdsim: --replace: removed %d output(s) of an earlier run from %s\n", done.RemovedOutputs, dir)
+	for _, line := range done.Lines(dir) {
+		fmt.Fprintf(c.App.ErrWriter, "vdsim: %s\n", line)
 	}
 	return nil
 }

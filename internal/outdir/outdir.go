@@ -37,10 +37,11 @@ type Prepared struct {
 	RemovedOutputs int
 }
 
-// Prepare makes dir ready for a run: it creates it if missing, checks that
-// files can be written there, removes leftover temporaries of killed runs,
-// and then, if dir still holds entries, refuses (replace false) or removes
-// what an earlier vdpp run wrote (replace true). flag names the option the
+// Prepare makes dir ready for a run: it creates it if missing and checks
+// that files can be written there. If dir holds entries other than
+// leftover temporaries of killed runs, it refuses (replace false, and then
+// it changes nothing) or removes what an earlier vdpp run wrote (replace
+// true). Leftover temporaries are removed when it goes ahead. flag names the option the
 // user passes to replace ("--replace"), for the message. The new manifest
 // is written last, before the run writes anything.
 func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error) {
@@ -55,23 +56,27 @@ func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error)
 	if err != nil {
 		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
 	}
-	var rest []string
+	var rest, temps []string
 	for _, e := range entries {
-		name := e.Name()
-		if isTemp(name) {
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return done, fmt.Errorf("output folder %s: remove leftover temporary %s: %w", dir, name, unwrapPath(err))
-			}
-			done.RemovedTemps = append(done.RemovedTemps, name)
-			continue
+		switch {
+		case e.Name() == Manifest: // rewritten below; alone it leaves the folder empty
+		case isTemp(e.Name()):
+			temps = append(temps, e.Name())
+		default:
+			rest = append(rest, e.Name())
 		}
-		rest = append(rest, name)
+	}
+	if len(rest) > 0 && !replace {
+		return done, fmt.Errorf("output folder %s is not empty (%s); pass %s to remove what an earlier vdpp run wrote there, or choose another folder",
+			dir, list(rest), flag)
+	}
+	for _, name := range temps {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return done, fmt.Errorf("output folder %s: remove leftover temporary %s: %w", dir, name, unwrapPath(err))
+		}
+		done.RemovedTemps = append(done.RemovedTemps, name)
 	}
 	if len(rest) > 0 {
-		if !replace {
-			return done, fmt.Errorf("output folder %s is not empty (%s); pass %s to remove what an earlier vdpp run wrote there, or choose another folder",
-				dir, list(rest), flag)
-		}
 		n, err := clear(dir, rest)
 		done.RemovedOutputs = n
 		if err != nil {
@@ -95,7 +100,7 @@ func clear(dir string, names []string) (int, error) {
 	var foreign []string
 	var ours []string
 	for _, name := range names {
-		if name == Manifest || matchAny(patterns, name) {
+		if matchAny(patterns, name) {
 			ours = append(ours, name)
 		} else {
 			foreign = append(foreign, name)
@@ -191,4 +196,17 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// Lines says what Prepare removed from dir, one line each (none when it
+// removed nothing), for the tool to print on stderr.
+func (d Prepared) Lines(dir string) []string {
+	var out []string
+	if n := d.RemovedOutputs; n > 0 {
+		out = append(out, fmt.Sprintf("--replace: removed %d entries that an earlier run wrote in %s", n, dir))
+	}
+	if t := d.RemovedTemps; len(t) > 0 {
+		out = append(out, fmt.Sprintf("removed %d leftover temporaries of a killed run from %s: %s", len(t), dir, list(t)))
+	}
+	return out
 }

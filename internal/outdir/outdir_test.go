@@ -43,8 +43,16 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replace: %v", err)
 	}
-	if got.RemovedOutputs != 3 || exists(filepath.Join(dir, "timeline.json")) || exists(filepath.Join(dir, "sample-000001")) {
+	if got.RemovedOutputs != 2 || exists(filepath.Join(dir, "timeline.json")) || exists(filepath.Join(dir, "sample-000001")) {
 		t.Errorf("replace removed %d entries; timeline left %v", got.RemovedOutputs, exists(filepath.Join(dir, "timeline.json")))
+	}
+	if lines := got.Lines(dir); len(lines) != 2 || !strings.Contains(lines[0], "removed 2 entries") || !strings.Contains(lines[1], ".sample-000002.tmp123") {
+		t.Errorf("report of what was removed: %q", lines)
+	}
+	// A folder that holds only the manifest (a run stopped before it wrote
+	// anything) counts as empty.
+	if _, err := Prepare(dir, false, "--replace", spec); err != nil {
+		t.Errorf("folder with only a manifest: %v", err)
 	}
 	// A user's own file is never removed, and stops the replace.
 	touch(t, filepath.Join(dir, "notes.txt"))
