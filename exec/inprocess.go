@@ -28,7 +28,7 @@ func (oneProcess) check(p *plan.Plan, f Factory, _ *Options) error {
 }
 
 func (oneProcess) run(ctx context.Context, p *plan.Plan, f Factory, opts Options) (*Result, error) {
-	l, err := newLink(p)
+	l, err := newLink(p, "")
 	if err != nil {
 		return nil, err
 	}

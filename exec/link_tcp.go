@@ -3,6 +3,7 @@ package exec
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -32,8 +33,22 @@ func (l tcpLink) dial(ctx context.Context, addr string) (outlet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.h.token != "" {
+		if _, err := c.Write(linkHello(l.h.token)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("exec: tcp link to %s: hello: %w", addr, err)
+		}
+	}
 	return &tcpOutlet{h: l.h, conn: c}, nil
 }
+
+// linkHello is what a sender writes first on a data link between
+// processes: a fixed word and the run's token.
+func linkHello(token string) []byte { return []byte("vdpp-link " + token + "\n") }
+
+// linkHelloTimeout bounds how long a connection to a data link may stay
+// silent before its hello; a stranger is dropped after it.
+const linkHelloTimeout = 5 * time.Second
 
 // tcpInlet is the receiving end of a hand-off over TCP: a listener until
 // the stage before connects, then its connection.
@@ -46,7 +61,10 @@ type tcpInlet struct {
 func (in *tcpInlet) addr() string { return in.ln.Addr().String() }
 
 // accept waits for the connection of the stage before, until ctx's
-// deadline or cancellation; the listener is closed afterwards.
+// deadline or cancellation; the listener is closed afterwards. Between
+// processes (a token is set) it takes only a connection whose hello
+// carries the run's token: other connections are dropped, each after at
+// most linkHelloTimeout, without failing the hand-off.
 func (in *tcpInlet) accept(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		if tl, ok := in.ln.(*net.TCPListener); ok {
@@ -60,17 +78,57 @@ func (in *tcpInlet) accept(ctx context.Context) error {
 			in.ln.Close()
 		}
 	})
-	c, err := in.ln.Accept()
-	stop()
-	in.ln.Close()
-	if err != nil {
-		if cancelled() {
-			return context.Cause(ctx)
+	defer stop()
+	defer in.ln.Close()
+	good := make(chan net.Conn, 1)
+	for {
+		c, err := in.ln.Accept()
+		if err != nil {
+			select {
+			case c := <-good: // the sender's hello arrived as the listener closed
+				in.conn = c
+				return nil
+			default:
+			}
+			if cancelled() {
+				return context.Cause(ctx)
+			}
+			return err
 		}
-		return err
+		if in.h.token == "" {
+			in.conn = c
+			return nil
+		}
+		go in.greet(c, good)
+		select {
+		case c := <-good:
+			in.conn = c
+			return nil
+		default:
+		}
 	}
-	in.conn = c
-	return nil
+}
+
+// greet reads a connection's hello and hands the connection to good when
+// it carries the run's token (once: later ones are closed); otherwise it
+// closes it. The accept loop stops at the next Accept after good is full,
+// which greet makes happen by closing the listener.
+func (in *tcpInlet) greet(c net.Conn, good chan net.Conn) {
+	want := linkHello(in.h.token)
+	got := make([]byte, len(want))
+	c.SetReadDeadline(time.Now().Add(linkHelloTimeout))
+	_, err := io.ReadFull(c, got)
+	c.SetReadDeadline(time.Time{})
+	if err != nil || subtle.ConstantTimeCompare(got, want) != 1 {
+		c.Close()
+		return
+	}
+	select {
+	case good <- c:
+		in.ln.Close() // wake the accept loop
+	default:
+		c.Close()
+	}
 }
 
 func (in *tcpInlet) open(ctx context.Context, clk clock) source {

@@ -82,13 +82,16 @@ func WorkerProcesses(t plan.Transport) bool {
 }
 
 // newLink returns the link of the plan's transport, for the plan's
-// hand-off mode.
-func newLink(p *plan.Plan) (link, error) {
+// hand-off mode; token is the run's secret where stages run in separate
+// processes ("" within one).
+func newLink(p *plan.Plan, token string) (link, error) {
 	s, err := transportFor(p.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("exec: plan %s: %w", p.Name, err)
 	}
-	return s.link(handoffOf(p)), nil
+	h := handoffOf(p)
+	h.token = token
+	return s.link(h), nil
 }
 
 // maxQueued bounds the micro-batches a buffered receiver's queue holds
@@ -110,6 +113,10 @@ type handoff struct {
 	blocking bool
 	// capacity bounds a buffered receiver's queue where the link keeps one.
 	capacity int
+	// token is the run's secret between processes (EnvWorkerToken): a TCP
+	// receiver takes only a sender whose first bytes carry it, and drops
+	// any other connection. Empty within one process.
+	token string
 }
 
 // clock is a run's time base: integer nanoseconds since its start, on this

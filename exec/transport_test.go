@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -92,6 +93,12 @@ func carry(t *testing.T, l link) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	carryOver(ctx, t, in, out)
+}
+
+// carryOver sends three micro-batches from out to in and checks that they
+// arrive whole, in order, and copied.
+func carryOver(ctx context.Context, t *testing.T, in inlet, out outlet) {
 	defer in.close()
 	defer out.close()
 	clk := clock{start: time.Now()}
@@ -132,6 +139,59 @@ func carry(t *testing.T, l link) {
 	}
 	if err := <-errc; err != nil {
 		t.Errorf("sender: %v", err)
+	}
+}
+
+// TestTCPLinkDropsStrangers: between processes a data link takes only the
+// sender that knows the run's token. Strangers that connect first (one
+// sending garbage, one a wrong token, one silent) are dropped and the
+// hand-off still carries its micro-batches; with only strangers, accept
+// gives up at its deadline instead of taking one.
+func TestTCPLinkDropsStrangers(t *testing.T) {
+	const token = "0123456789abcdef0123456789abcdef"
+	l := newTCPLink(handoff{blocking: true, capacity: 4, token: token})
+	strangers := func(addr string) []net.Conn {
+		var cs []net.Conn
+		for _, hello := range []string{"GET / HTTP/1.0\r\n\r\n", string(linkHello("f" + token[1:])), ""} {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte(hello))
+			cs = append(cs, c)
+		}
+		return cs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := l.listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range strangers(in.addr()) {
+		defer c.Close()
+	}
+	out, err := l.dial(ctx, in.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.accept(ctx); err != nil {
+		t.Fatalf("accept with strangers before the sender: %v", err)
+	}
+	carryOver(ctx, t, in, out)
+
+	in, err = l.listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.close()
+	for _, c := range strangers(in.addr()) {
+		defer c.Close()
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if err := in.accept(short); err == nil {
+		t.Fatal("accept with only strangers connected: took one")
 	}
 }
 

@@ -115,7 +115,7 @@ func newWorker(cfg WorkerConfig) (*worker, error) {
 	if err := conditioningDefaults(p, &w.opts); err != nil {
 		return nil, err
 	}
-	l, err := newLink(p)
+	l, err := newLink(p, w.token)
 	if err != nil {
 		return nil, err
 	}
