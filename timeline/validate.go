@@ -185,8 +185,15 @@ func sortedKeys[V any](m map[int]V) []int {
 	return keys
 }
 
+// validateInto reports overlapping spans and samples whose spans are not
+// causal.
 func (t *Timeline) validateInto(p *problems) {
-	// Overlaps per device and stream.
+	t.overlapsInto(p)
+	t.causalityInto(p)
+}
+
+// overlapsInto reports spans that overlap on one device and stream.
+func (t *Timeline) overlapsInto(p *problems) {
 	tracks := make(map[trackKey][]int)
 	var order []trackKey
 	for i := range t.Spans {
@@ -213,8 +220,12 @@ func (t *Timeline) validateInto(p *problems) {
 			}
 		}
 	}
+}
 
-	// Per-sample causality.
+// causalityInto reports, per sample, steps that repeat or run out of
+// order, an encode after the first step or a decode before the last, and
+// spans outside the sample's release and done times.
+func (t *Timeline) causalityInto(p *problems) {
 	records := make(map[int]Sample, len(t.Samples))
 	for _, s := range t.Samples {
 		records[s.ID] = s
