@@ -58,6 +58,16 @@ func (p *Plan) validate(c *checker) {
 		checkName(c, "name", p.Name, MaxPlanNameLen, true)
 	}
 	checkText(c, "costs", p.Costs, false)
+	p.validateModel(c)
+	p.validateSampler(c)
+	p.validateDevices(c)
+	p.validateLayout(c)
+	p.validateLinks(c)
+	p.validateTransport(c)
+	p.validateWorkload(c)
+}
+
+func (p *Plan) validateModel(c *checker) {
 	m := p.Model
 	checkText(c, "model.onnx.unet", m.ONNX.UNet, false)
 	checkText(c, "model.onnx.encoder", m.ONNX.Encoder, false)
@@ -85,7 +95,9 @@ func (p *Plan) validate(c *checker) {
 	if m.NoiseAug < 0 {
 		c.add("model.noise_aug", "must be ≥ 0, got %g", m.NoiseAug)
 	}
+}
 
+func (p *Plan) validateSampler(c *checker) {
 	s := p.Sampler
 	oneOf(c, "sampler.kind", s.Kind, "euler-karras")
 	count(c, "sampler.steps", s.Steps, 1, maxSteps, "the number of sampler steps, e.g. steps: 25")
@@ -100,11 +112,9 @@ func (p *Plan) validate(c *checker) {
 	if s.Rho <= 0 {
 		c.add("sampler.rho", "must be > 0 (leave it out for %g), got %g", DefaultRho, s.Rho)
 	}
+}
 
-	p.validateDevices(c)
-	p.validateLayout(c)
-	p.validateLinks(c)
-
+func (p *Plan) validateTransport(c *checker) {
 	if oneOfWord(c, "transport", p.Transport) && p.Transport == TransportNCCL {
 		var cpu []string
 		for _, d := range p.Devices {
@@ -116,7 +126,9 @@ func (p *Plan) validate(c *checker) {
 			c.add("transport", "transport nccl needs cuda devices, but %s run on provider cpu; use transport inproc or tcp", strings.Join(cpu, ", "))
 		}
 	}
+}
 
+func (p *Plan) validateWorkload(c *checker) {
 	w := p.Workload
 	count(c, "workload.samples", w.Samples, 1, maxSamples, "the number of samples, e.g. samples: 10")
 	a := w.Arrival
