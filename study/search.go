@@ -142,16 +142,36 @@ type SearchResult struct {
 	// steady-state throughput (timeline.DefSteadyState); where one has
 	// not, it is ranked by its overall throughput (see Throughput).
 	SteadyState bool
+	// Overall says that every candidate is ranked by its overall
+	// throughput, samples / makespan: the plan's samples are fewer than
+	// OverallBelow, so some layout could not reach a steady state.
+	Overall bool
 }
 
-// Throughput is c's throughput as the search ranks it: its steady-state
-// figure where that is meaningful, else its overall throughput, samples /
-// makespan (0 when c was not simulated).
+// Throughput is c's throughput as the search ranks it (0 when c was not
+// simulated): its overall throughput when the search ranks every
+// candidate so (Overall), else its steady-state figure where that is
+// meaningful and its overall throughput where not.
 func (r *SearchResult) Throughput(c *Candidate) float64 {
 	if c.Metrics == nil {
 		return 0
 	}
-	return reached(c.Metrics)
+	return reached(c.Metrics, r.Overall)
+}
+
+// OverallBelow is the sample count under which a search ranks every
+// layout by overall throughput: 2 × devices × the largest micro-batch.
+// Below it, data parallel over all the devices with that micro-batch
+// cannot have a steady state (timeline.DefSteadyState): some device gets
+// fewer than two micro-batches of samples, so nothing steady follows its
+// first completion. A steady-state ranking would then leave out, or
+// misjudge, the layout that usually wins a batch. Deciding this once,
+// before any simulation, gives all candidates one figure, so the bounds
+// set aside the same candidates as a brute-force search would. At or
+// above it, a layout that still lacks a steady state (a long warm-up or
+// fill) is ranked by its overall throughput.
+func OverallBelow(maxDevices int, microBatches []int) int {
+	return 2 * maxDevices * slices.Max(microBatches)
 }
 
 // Best is the winner, or nil when no candidate meets the constraints.
@@ -187,6 +207,7 @@ func Search(p *plan.Plan, opts SearchOptions) (*SearchResult, error) {
 		return nil, err
 	}
 	s := &searcher{p: p, opts: opts, res: &SearchResult{Plan: p, Options: opts}, signatures: map[string]string{}}
+	s.res.Overall = opts.Goal != GoalRate && p.Workload.Samples < OverallBelow(opts.MaxDevices, opts.MicroBatches)
 	cands, err := s.candidates()
 	if err != nil {
 		return nil, err

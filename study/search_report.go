@@ -104,7 +104,7 @@ func (o SearchOptions) Describe() (goal string, constraints []string) {
 	case GoalDevices:
 		goal = fmt.Sprintf("the fewest devices that reach %s, then the highest throughput", timeline.FormatRate(o.TargetThroughput))
 	default:
-		goal = "the highest steady-state throughput (overall throughput, samples / makespan, when too few samples leave no steady state)"
+		goal = "the highest throughput (steady-state; overall, samples / makespan, where the samples are too few for a steady state)"
 	}
 	if o.SLOFirstNS > 0 {
 		constraints = append(constraints, "first-sample latency at most "+timeline.FormatNS(o.SLOFirstNS))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,5 +232,52 @@ func TestSearchWideJitter(t *testing.T) {
 		if got.Best() == nil {
 			t.Errorf("%s: nothing found", g)
 		}
+	}
+}
+
+// TestSearchOverallBelow: below OverallBelow samples the search ranks
+// every layout by overall throughput, and the reason holds: data parallel
+// over all devices with the largest micro-batch has no steady state. At
+// or above it the search ranks by steady-state throughput where there is
+// one.
+func TestSearchOverallBelow(t *testing.T) {
+	checked := 0
+	for trial := range 12 {
+		seed := uint64(trial)
+		p := searchPlan(t, rand.New(rand.NewPCG(seed, 9)), 1, 0)
+		if p.Workload.Arrival.Kind != plan.ArrivalBatch {
+			continue
+		}
+		mbs := profileBatches(p)
+		n := OverallBelow(len(p.Devices), mbs)
+		for _, samples := range []int{n - 1, n} {
+			q := searchPlan(t, rand.New(rand.NewPCG(seed, 9)), samples, 0)
+			o := goalOptions(GoalThroughput)
+			o.SLOFirstNS, o.NoPrune = 0, true
+			r, err := Search(q, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Overall != (samples < n) {
+				t.Errorf("trial %d, %d samples (threshold %d): Overall %v", trial, samples, n, r.Overall)
+			}
+			for _, c := range r.All {
+				if c.Metrics == nil {
+					continue
+				}
+				if r.Throughput(c) != map[bool]float64{true: c.Metrics.OverallThroughput, false: reached(c.Metrics, false)}[r.Overall] {
+					t.Errorf("trial %d: %s ranked by %g", trial, c.Label, r.Throughput(c))
+				}
+				if samples < n && KindOf(c.Plan) == LayoutDataParallel && c.Devices == len(p.Devices) && c.Plan.Layout.MicroBatch == slices.Max(mbs) {
+					checked++
+					if !c.Metrics.TooFewSamples {
+						t.Errorf("trial %d: %s with %d samples has a steady state", trial, c.Label, samples)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no data-parallel candidate over all devices was checked")
 	}
 }

@@ -3,6 +3,7 @@ package study
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,7 +47,12 @@ func (s *searcher) weigh(cands []*Candidate) {
 			s.res.SteadyState = s.res.SteadyState && !c.Metrics.TooFewSamples
 		}
 	}
-	if !s.res.SteadyState && s.opts.Goal != GoalRate {
+	switch {
+	case s.res.Overall:
+		n := OverallBelow(s.opts.MaxDevices, s.opts.MicroBatches)
+		s.note("%d samples are too few for a steady state in every layout (data parallel on %d devices with micro-batch %d needs %d, two micro-batches a device): every layout is ranked by its overall throughput, samples / makespan; with --samples %d or more the search ranks by steady-state throughput",
+			s.p.Workload.Samples, s.opts.MaxDevices, slices.Max(s.opts.MicroBatches), n, n)
+	case !s.res.SteadyState && s.opts.Goal != GoalRate:
 		s.note("too few samples for a steady state in some layouts (see steady-state throughput): those are ranked by their overall throughput, samples / makespan")
 	}
 	sort.SliceStable(s.res.Ranked, func(i, j int) bool { return s.better(s.res.Ranked[i], s.res.Ranked[j]) })
@@ -63,8 +69,8 @@ func (s *searcher) setAside(c *Candidate) bool {
 	switch {
 	case o.SLOFirstNS > 0 && c.BoundFirstNS > o.SLOFirstNS:
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency at least %s, over the SLO of %s", timeline.FormatNS(c.BoundFirstNS), timeline.FormatNS(o.SLOFirstNS))
-	case o.Goal == GoalDevices && c.BoundThroughput < o.TargetThroughput && c.BoundOverall < o.TargetThroughput:
-		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput at most %s, under the target of %s", timeline.FormatRate(max(c.BoundThroughput, c.BoundOverall)), timeline.FormatRate(o.TargetThroughput))
+	case o.Goal == GoalDevices && s.bound(c) < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput at most %s, under the target of %s", timeline.FormatRate(s.bound(c)), timeline.FormatRate(o.TargetThroughput))
 	case o.NoPrune || s.best == nil:
 		return false
 	case !s.canWin(c):
@@ -92,23 +98,33 @@ func (s *searcher) canWin(c *Candidate) bool {
 }
 
 // canBeatThroughput reports whether c's bounds leave it a chance against
-// the best on throughput as ranked (see reached): c's figure is its
-// steady-state throughput or its overall throughput, so it is at most the
-// larger of its two bounds.
+// the best on throughput as ranked (see reached).
 func (s *searcher) canBeatThroughput(c *Candidate) bool {
-	return max(c.BoundThroughput, c.BoundOverall) >= reached(s.best.Metrics)
+	return s.bound(c) >= s.throughput(s.best)
+}
+
+// bound is an upper bound on c's throughput as ranked: its overall bound
+// when every candidate is ranked by overall throughput; otherwise c's
+// figure is its steady-state throughput or its overall throughput, so it
+// is at most the larger of its two bounds.
+func (s *searcher) bound(c *Candidate) float64 {
+	if s.res.Overall {
+		return c.BoundOverall
+	}
+	return max(c.BoundThroughput, c.BoundOverall)
 }
 
 // throughput is c's figure for ranking (see reached).
-func (s *searcher) throughput(c *Candidate) float64 { return reached(c.Metrics) }
+func (s *searcher) throughput(c *Candidate) float64 { return reached(c.Metrics, s.res.Overall) }
 
 // reached is a candidate's throughput as the search ranks it and as a
-// target judges it: its steady-state figure where that is meaningful,
-// else its overall throughput, samples / makespan (see
-// timeline.DefSteadyState). Each candidate has one figure, so the ranking
-// is a total order whichever candidates the bounds set aside.
-func reached(m *timeline.Metrics) float64 {
-	if m.TooFewSamples {
+// target judges it: its overall throughput, samples / makespan, when the
+// search ranks all so (overall, see OverallBelow); else its steady-state
+// figure where that is meaningful and its overall throughput where not
+// (timeline.DefSteadyState). Each candidate has one figure, so the
+// ranking is a total order whichever candidates the bounds set aside.
+func reached(m *timeline.Metrics, overall bool) float64 {
+	if overall || m.TooFewSamples {
 		return m.OverallThroughput
 	}
 	return m.Throughput
@@ -126,7 +142,7 @@ func (s *searcher) boundWhy(c *Candidate) string {
 			return fmt.Sprintf("%d devices, the best needs %d", c.Devices, b.Devices)
 		}
 	}
-	return fmt.Sprintf("throughput at most %s, the best has %s", timeline.FormatRate(max(c.BoundThroughput, c.BoundOverall)), timeline.FormatRate(reached(b.Metrics)))
+	return fmt.Sprintf("throughput at most %s, the best has %s", timeline.FormatRate(s.bound(c)), timeline.FormatRate(s.throughput(b)))
 }
 
 // judge checks a simulated candidate against the constraints.
@@ -137,8 +153,8 @@ func (s *searcher) judge(c *Candidate) {
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("first-sample latency %s, over the SLO of %s", timeline.FormatNS(m.FirstLatencyNS), timeline.FormatNS(o.SLOFirstNS))
 	case o.SLOP95NS > 0 && m.LatencyP95NS > o.SLOP95NS:
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("p95 sample latency %s, over the SLO of %s", timeline.FormatNS(m.LatencyP95NS), timeline.FormatNS(o.SLOP95NS))
-	case o.Goal == GoalDevices && reached(m) < o.TargetThroughput:
-		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput %s, under the target of %s", timeline.FormatRate(reached(m)), timeline.FormatRate(o.TargetThroughput))
+	case o.Goal == GoalDevices && s.throughput(c) < o.TargetThroughput:
+		c.Fate, c.Why = FateTarget, fmt.Sprintf("throughput %s, under the target of %s", timeline.FormatRate(s.throughput(c)), timeline.FormatRate(o.TargetThroughput))
 	default:
 		c.Fate = FateBest
 	}

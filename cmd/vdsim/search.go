@@ -212,7 +212,7 @@ func searchRows(res *study.SearchResult, top int) []reports.SearchRow {
 		}
 		m := c.Metrics
 		why := c.Why
-		if m.TooFewSamples && res.Options.Goal != study.GoalRate {
+		if m.TooFewSamples && !res.Overall && res.Options.Goal != study.GoalRate {
 			why += " (throughput: overall, samples / makespan; too few samples for a steady state)"
 		}
 		rows = append(rows, reports.SearchRow{
