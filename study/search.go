@@ -40,6 +40,11 @@ func Goals() []Goal { return []Goal{GoalThroughput, GoalLatency, GoalRate, GoalD
 // that shows in the tail.
 const DefaultRateSamples = 500
 
+// MaxRateSamples bounds the arrivals of one rate-goal simulation: each
+// candidate runs about 15 of them, and times must stay far inside int64
+// nanoseconds at the low rates the bisection starts from.
+const MaxRateSamples = 100_000
+
 // rateSteps is how many times the rate goal halves its interval: the rate
 // is found to 1/2^12 of the candidate's capacity.
 const rateSteps = 12
@@ -244,8 +249,8 @@ func checkSearch(p *plan.Plan, o *SearchOptions) error {
 	if o.RateSamples == 0 {
 		o.RateSamples = DefaultRateSamples
 	}
-	if o.RateSamples < 20 {
-		return fmt.Errorf("study: search: %d samples per rate simulation are too few for a p95 (want at least 20)", o.RateSamples)
+	if o.RateSamples < 20 || o.RateSamples > MaxRateSamples {
+		return fmt.Errorf("study: search: %d samples per rate simulation: want 20 (enough for a p95) to %d", o.RateSamples, MaxRateSamples)
 	}
 	if o.MicroBatches == nil {
 		o.MicroBatches = profileBatches(p)

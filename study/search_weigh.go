@@ -278,12 +278,18 @@ func (s *searcher) tieBreak(a, b *Candidate) string {
 // queue or steps jitter. A candidate that meets the SLO at its capacity
 // bound gets the bound itself.
 func (s *searcher) findRate(c *Candidate) {
+	// failed is set when a simulation could not run at all (it is not an
+	// SLO miss): c fails with its reason.
+	var failed string
 	ok := func(rate float64) bool {
 		q := c.Plan.Clone()
 		q.Workload = plan.Workload{Samples: s.opts.RateSamples, Seed: c.Plan.Workload.Seed,
 			Arrival: plan.Arrival{Kind: plan.ArrivalPoisson, Rate: rate}}
 		r := &Candidate{Plan: q}
 		if !s.simulate(r) {
+			if failed == "" {
+				failed = fmt.Sprintf("at %s: %s", timeline.FormatRate(rate), r.Why)
+			}
 			return false
 		}
 		m := r.Metrics
@@ -302,6 +308,11 @@ func (s *searcher) findRate(c *Candidate) {
 		return
 	}
 	lo := hi / (1 << rateSteps)
+	defer func() {
+		if failed != "" && s.stopped == nil {
+			c.Fate, c.Why, c.Rate = FateFailed, failed, 0
+		}
+	}()
 	if !ok(lo) {
 		c.Fate, c.Why = FateSLO, fmt.Sprintf("p95 sample latency over the SLO of %s even at %s", timeline.FormatNS(s.opts.SLOP95NS), timeline.FormatRate(lo))
 		return

@@ -132,8 +132,8 @@ func searchOptions(c *cli.Context) (study.SearchOptions, error) {
 		return usage("--max-devices %d: want at least 1 (leave it out for all the plan's devices)", o.MaxDevices)
 	case c.IsSet("rate-samples") && o.Goal != study.GoalRate:
 		return usage("--rate-samples is for --goal rate (the goal is %s)", o.Goal)
-	case c.IsSet("rate-samples") && o.RateSamples < 20:
-		return usage("--rate-samples %d: want at least 20 (a p95 of fewer means little)", o.RateSamples)
+	case c.IsSet("rate-samples") && (o.RateSamples < 20 || o.RateSamples > study.MaxRateSamples):
+		return usage("--rate-samples %d: want 20 (a p95 of fewer means little) to %d (each candidate simulates about 15 times that many arrivals)", o.RateSamples, study.MaxRateSamples)
 	case o.Goal == study.GoalRate && !c.IsSet("slo-p95"):
 		return usage("--goal rate needs --slo-p95 D: the rate is the highest whose p95 sample latency stays within D")
 	case o.Goal == study.GoalDevices && !c.IsSet("target-throughput"):
