@@ -11,8 +11,13 @@ import (
 )
 
 // Write writes data to path atomically, with mode 0644. On error nothing is
-// left behind and an existing file at path is unchanged.
+// left behind and an existing file at path is unchanged. An existing path
+// that is not a regular file (a folder, device such as /dev/null, FIFO or
+// socket) is refused: the rename would replace it with a regular file.
 func Write(path string, data []byte) error {
+	if err := CheckReplaceable(path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -33,4 +38,34 @@ func Write(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// CheckReplaceable returns an error if path exists (following symbolic
+// links) and is not a regular file, saying what it is; nil if path does
+// not exist or is a regular file. Write calls it; callers use it to refuse
+// such a path before a long run.
+func CheckReplaceable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil // missing (or unreadable: the write says why)
+	}
+	return fmt.Errorf("%s is %s, not a regular file: refusing to replace it; give the name of a new or regular file", path, Kind(fi.Mode()))
+}
+
+// Kind names what a file mode is: "a folder", "a device", "a FIFO (named
+// pipe)", "a socket" or "not a regular file".
+func Kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeDevice != 0, m&os.ModeCharDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsRegular():
+		return "a regular file"
+	}
+	return "a special file"
 }

@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -28,5 +30,39 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "b.txt"), []byte("x")); err == nil {
 		t.Error("write into a missing directory: no error")
+	}
+}
+
+// TestWriteRefusesSpecial: a write over a FIFO (as over /dev/null, which
+// `vdexec profile -o /dev/null` once replaced with a regular file) or a
+// folder is refused and the path left as it was.
+func TestWriteRefusesSpecial(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, kind := range map[string]string{fifo: "FIFO", sub: "folder"} {
+		err := Write(path, []byte("x"))
+		if err == nil {
+			t.Errorf("Write(%s): no error", path)
+		} else if !strings.Contains(err.Error(), kind) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Write(%s): %v; want it to say %s and not a regular file", path, err, kind)
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().IsRegular() {
+			t.Errorf("%s was replaced by a regular file", path)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("%d entries in the directory, want 2 (no temporary left)", len(entries))
 	}
 }

@@ -130,17 +130,35 @@ func Writable(dir string) error {
 }
 
 // CheckFile checks, before a long run, that path can later be written as a
-// file: it is not a folder, and its folder exists (or can be made) and is
-// writable. It creates the folder but no file.
+// file: it is not a folder nor another file that is not a regular one (a
+// device such as /dev/null, a FIFO, a socket: atomicfile.Write would
+// replace it), and its folder exists (or can be made) and is writable. It
+// creates the folder but no file.
 func CheckFile(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s is a folder; give a file name (for example %s)", path, filepath.Join(path, "profile.yaml"))
+	}
+	if err := atomicfile.CheckReplaceable(path); err != nil {
+		return err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot make the folder of %s: %w", path, unwrapPath(err))
 	}
 	return Writable(dir)
+}
+
+// CheckNewFile is CheckFile that also refuses an existing file unless
+// replace is true; flag names the option that allows it ("--replace"),
+// for the message.
+func CheckNewFile(path string, replace bool, flag string) error {
+	if err := CheckFile(path); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil && !replace {
+		return fmt.Errorf("%s already exists; pass %s to overwrite it, or give another file name", path, flag)
+	}
+	return nil
 }
 
 // isTemp reports whether name is a temporary that atomicfile (.NAME.tmpNNN)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -99,5 +100,41 @@ func TestCheckFile(t *testing.T) {
 		if _, err := Prepare(ro, false, "--replace", spec); err == nil {
 			t.Error("Prepare of a read-only folder: no error")
 		}
+	}
+}
+
+// TestCheckFileSpecial: a FIFO (as /dev/null, which `vdexec profile -o
+// /dev/null` once replaced with a regular file) is refused before a run.
+func TestCheckFileSpecial(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckFile(fifo)
+	if err == nil || !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), fifo) {
+		t.Errorf("CheckFile(FIFO): %v; want an error naming it as a FIFO", err)
+	}
+	if err := CheckNewFile(fifo, true, "--replace"); err == nil {
+		t.Error("CheckNewFile(FIFO, replace): no error")
+	}
+}
+
+// TestCheckNewFile: an existing file is refused unless replace, naming the
+// file and the flag; a new one is fine.
+func TestCheckNewFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	if err := CheckNewFile(path, false, "--replace"); err != nil {
+		t.Errorf("new file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckNewFile(path, false, "--replace")
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--replace") {
+		t.Errorf("existing file: %v; want an error naming it and --replace", err)
+	}
+	if err := CheckNewFile(path, true, "--replace"); err != nil {
+		t.Errorf("existing file with replace: %v", err)
 	}
 }
