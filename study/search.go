@@ -40,6 +40,11 @@ func Goals() []Goal { return []Goal{GoalThroughput, GoalLatency, GoalRate, GoalD
 // that shows in the tail.
 const DefaultRateSamples = 500
 
+// MaxSearchDevices bounds the devices a search lays out: it builds every
+// R × S split of up to that many, so its time and memory grow quickly
+// past it (256 identical devices took 32 s and 826 MB).
+const MaxSearchDevices = 64
+
 // MaxRateSamples bounds the arrivals of one rate-goal simulation: each
 // candidate runs about 15 of them, and times must stay far inside int64
 // nanoseconds at the low rates the bisection starts from.
@@ -245,6 +250,10 @@ func checkSearch(p *plan.Plan, o *SearchOptions) error {
 	}
 	if o.MaxDevices == 0 || o.MaxDevices > len(p.Devices) {
 		o.MaxDevices = len(p.Devices)
+	}
+	if o.MaxDevices > MaxSearchDevices {
+		return fmt.Errorf("study: search: plan %s has %d devices: a search weighs layouts of at most %d (time and memory grow with every device count and its divisors); use --max-devices %d or fewer",
+			p.Name, o.MaxDevices, MaxSearchDevices, MaxSearchDevices)
 	}
 	if o.RateSamples == 0 {
 		o.RateSamples = DefaultRateSamples

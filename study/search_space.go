@@ -103,6 +103,9 @@ func (s *searcher) candidates() ([]*Candidate, error) {
 			if k%r != 0 || k/r > s.p.Sampler.Steps {
 				continue
 			}
+			if err := s.opts.Watch.start(0, 0, 0); err != nil {
+				return nil, fmt.Errorf("study: search: stopped while building the candidates: %w", err)
+			}
 			ords, cut := orders(deviceClasses(s.p, k/r > 1), r, k/r)
 			if cut {
 				s.note("%d × %d: only the first %d device orders were tried (the devices differ too much to try them all)", r, k/r, maxOrders)

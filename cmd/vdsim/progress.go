@@ -212,6 +212,10 @@ func (w *watcher) close(err error, outputs string) error {
 	if p.Runs > 1 {
 		at += fmt.Sprintf(" %d of %d", p.Run, p.Runs)
 	}
+	if p.Runs == 0 { // a search still building its candidates
+		return exitError{code: code, msg: fmt.Sprintf("stopped by %s while building the candidates of %s, before simulating any (%.1f s); %s",
+			name, w.phase, time.Since(w.start).Seconds(), outputs)}
+	}
 	return exitError{code: code, msg: fmt.Sprintf("stopped by %s %s, after %d of its %d samples (%.1f s); %s",
 		name, at, p.Done, p.Total, time.Since(w.start).Seconds(), outputs)}
 }
