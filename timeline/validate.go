@@ -400,8 +400,11 @@ func (t *Timeline) CheckRun(name string) error {
 	default:
 		p.addf("no sample records: no sample completed")
 	}
-	if m.Steps < 0 || m.PlannedSamples < 0 {
-		p.addf("meta.steps %d and meta.planned_samples %d must not be negative", m.Steps, m.PlannedSamples)
+	if m.Steps < 0 {
+		p.addf("meta.steps %d must not be negative", m.Steps)
+	}
+	if m.PlannedSamples < 0 {
+		p.addf("meta.planned_samples %d must not be negative", m.PlannedSamples)
 	}
 	if len(m.Devices) > 0 {
 		listed := make(map[string]bool, len(m.Devices))
