@@ -9,10 +9,13 @@
 package ort
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,6 +197,9 @@ func Init(libPath string) error {
 			return fmt.Errorf("ort: ONNX Runtime library %s is too old: the Go wrapper needs C API 24, "+
 				"that is ONNX Runtime ≥ 1.24 (run `make ort` for 1.24.3): %w", path, err)
 		}
+		if strings.Contains(err.Error(), apiBase) {
+			return notORT(path, "it has no "+apiBase+" symbol")
+		}
 		return fmt.Errorf("ort: load ONNX Runtime library %s: %w", path, err)
 	}
 	initPath = path
@@ -217,15 +223,54 @@ func Library() string {
 	return initPath
 }
 
-// checkLib checks that path names an existing library file.
+// apiBase is the C function every ONNX Runtime library exports, the one
+// the Go wrapper looks up first.
+const apiBase = "OrtGetApiBase"
+
+// checkLib checks that path names an existing library file and, for an
+// ELF file (Linux), that it is an ONNX Runtime library: it exports
+// OrtGetApiBase. So another library (libc.so.6) or a file that is no
+// library is refused with a plain message, before it is loaded.
 func checkLib(path string) error {
 	if path == "" {
 		return noLibrary(nil)
 	}
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return fmt.Errorf("ort: ONNX Runtime library %s: %w (run `make ort`, or set %s or --ort-lib to an installed libonnxruntime.so ≥ 1.24)", path, err, EnvLib)
 	}
-	return nil
+	if !fi.Mode().IsRegular() {
+		return notORT(path, "it is not a regular file")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		var fe *elf.FormatError
+		switch {
+		case runtime.GOOS != "linux":
+			return nil // not ELF on another system (a .dylib, a .dll): loading it says what is wrong
+		case errors.As(err, &fe), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return notORT(path, "it is not a shared library")
+		}
+		return fmt.Errorf("ort: ONNX Runtime library %s: %w", path, err)
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		return notORT(path, "it exports no symbols: "+err.Error())
+	}
+	for _, s := range syms {
+		if s.Name == apiBase && elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF {
+			return nil
+		}
+	}
+	return notORT(path, "it has no "+apiBase+" symbol")
+}
+
+// notORT is the error for a file given as the ONNX Runtime library that
+// is not one, saying why and how to get one.
+func notORT(path, why string) error {
+	return fmt.Errorf("ort: %s is not an ONNX Runtime library (%s): run `make ort` for third_party/onnxruntime-1.24.3/libonnxruntime.so.1, "+
+		"or set %s or --ort-lib to an installed libonnxruntime.so ≥ 1.24", path, why, EnvLib)
 }
 
 func samePath(a, b string) bool {

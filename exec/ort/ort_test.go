@@ -481,3 +481,47 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLibNotORT: another shared library (the libc this test runs
+// with) once gave "Error looking up OrtGetApiBase in ...: " with an empty
+// tail; a file that is no library gave the loader's "file too short". Both
+// now say plainly that the file is not an ONNX Runtime library, and how to
+// get one.
+func TestCheckLibNotORT(t *testing.T) {
+	text := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
+	if err := os.WriteFile(text, []byte("not a library\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{text}
+	if libc := loadedLibc(); libc != "" {
+		files = append(files, libc)
+	} else {
+		t.Log("no libc in /proc/self/maps: checking only a text file")
+	}
+	for _, f := range files {
+		err := checkLib(f)
+		if err == nil {
+			t.Errorf("checkLib(%s): no error", f)
+			continue
+		}
+		for _, w := range []string{f, "is not an ONNX Runtime library", "make ort"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("checkLib(%s) = %v; want it to say %q", f, err, w)
+			}
+		}
+	}
+}
+
+// loadedLibc is the path of the libc.so.6 this process has mapped, or "".
+func loadedLibc() string {
+	data, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "/"); i >= 0 && strings.HasSuffix(line, "/libc.so.6") {
+			return line[i:]
+		}
+	}
+	return ""
+}
