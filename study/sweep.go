@@ -3,6 +3,7 @@ package study
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vdpp/vdpp/plan"
@@ -37,6 +38,9 @@ func ParseLayoutKinds(s string) ([]LayoutKind, error) {
 			out = append(out, LayoutDataParallel)
 		default:
 			return nil, fmt.Errorf("study: %q is not a layout; want pipeline, dp or hybrid, comma-separated", f)
+		}
+		if slices.Contains(out[:len(out)-1], out[len(out)-1]) {
+			return nil, fmt.Errorf("study: layout %q is given twice in %q", f, s)
 		}
 	}
 	if len(out) == 0 {

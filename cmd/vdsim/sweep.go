@@ -69,6 +69,10 @@ func sweepAction(c *cli.Context, p *plan.Plan) error {
 	for _, n := range res.Notes {
 		fmt.Fprintf(stderr, "vdsim: %s\n", n)
 	}
+	if len(res.Rows) == 0 {
+		return cliutil.Usage(fmt.Errorf("sweep: --layouts %s at --devices %s gives no layout to simulate (a hybrid needs at least 2 pipelines of at least 2 stages: 4, 6, 8, 9, … devices; a pipeline at most one stage per step); nothing was written",
+			c.String("layouts"), strings.Trim(strings.Join(strings.Fields(fmt.Sprint(counts)), ","), "[]")))
+	}
 	p = res.Plan
 	rows := sweepRows(res)
 	fmt.Fprintf(stdout, "%s: %d samples, %d steps, %s; %s\n\n", p.Name, p.Workload.Samples, p.Sampler.Steps, p.Devices[0].Kind, costsLine(p))
