@@ -120,6 +120,12 @@ func (s *searcher) candidates() ([]*Candidate, error) {
 		}
 	}
 	if len(out) == 0 {
+		for _, c := range s.res.All {
+			if c.Fate == FateMemory {
+				return nil, fmt.Errorf("study: search: plan %s: no layout of up to %d devices fits in device memory (%s); e.g. %s: %s",
+					s.p.Name, s.opts.MaxDevices, describeSpace(s.res.All), c.Label, c.Why)
+			}
+		}
 		return nil, fmt.Errorf("study: search: plan %s: no layout of %d devices to try", s.p.Name, s.opts.MaxDevices)
 	}
 	if j := maxJitter(s.p); j > 0 {
