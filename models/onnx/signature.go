@@ -21,25 +21,51 @@ type Signature struct {
 const maxValueInfo = 1 << 20
 
 // ReadSignatureFile reads the inputs and outputs of the ONNX model in
-// path (see ReadSignature).
+// path (see ReadSignature). A path that is not a regular file (a folder, a
+// device such as /dev/zero) or a file that does not decode as an ONNX
+// model gives "PATH is not an ONNX model (why)"; errors reading the file
+// are returned as they are.
 func ReadSignatureFile(path string) (*Signature, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not an ONNX model (it is not a regular file: %s)", path, fi.Mode().Type())
+	}
 	s, err := ReadSignature(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s is not an ONNX model (%w)", path, err)
 	}
 	return s, nil
 }
 
 // ReadSignature reads the graph's inputs and outputs from an ONNX model,
 // skipping (seeking past) everything else: the nodes and the weights of a
-// model of gigabytes are not read.
+// model of gigabytes are not read. r is read from its start to its end
+// (found by seeking): a field that runs past the end is an error, so the
+// read is bounded by the size even for a reader that never ends.
 func ReadSignature(r io.ReadSeeker) (*Signature, error) {
-	sr := &seekReader{r: r, br: bufio.NewReader(r)}
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return nil, errors.New("onnx: the file is empty")
+	}
+	sr := &seekReader{r: r, br: bufio.NewReader(io.LimitReader(r, size)), size: size}
 	sig := &Signature{}
 	found := false
 	for {
@@ -58,7 +84,10 @@ func ReadSignature(r io.ReadSeeker) (*Signature, error) {
 		}
 		n, err := sr.varint()
 		if err != nil {
-			return nil, err
+			return nil, noEOF(err)
+		}
+		if n > uint64(sr.size-sr.off) {
+			return nil, fmt.Errorf("onnx: a graph of %d bytes at byte %d runs past the end of the %d bytes", n, sr.off, sr.size)
 		}
 		if err := sr.graph(int64(n), sig); err != nil {
 			return nil, err
@@ -66,7 +95,7 @@ func ReadSignature(r io.ReadSeeker) (*Signature, error) {
 		found = true
 	}
 	if !found {
-		return nil, errors.New("onnx: no graph (not an ONNX model?)")
+		return nil, errors.New("onnx: no graph in the model")
 	}
 	return sig, nil
 }
@@ -74,9 +103,10 @@ func ReadSignature(r io.ReadSeeker) (*Signature, error) {
 // seekReader reads protobuf fields from a buffered io.ReadSeeker, seeking
 // past large ones.
 type seekReader struct {
-	r   io.ReadSeeker
-	br  *bufio.Reader
-	off int64 // bytes consumed
+	r    io.ReadSeeker
+	br   *bufio.Reader // reads r up to size
+	off  int64         // bytes consumed
+	size int64         // bytes in r
 }
 
 func (s *seekReader) byte() (byte, error) {
@@ -119,8 +149,8 @@ func (s *seekReader) tag() (protowire.Number, protowire.Type, error) {
 
 // discard skips n bytes: from the buffer, else by seeking.
 func (s *seekReader) discard(n int64) error {
-	if n < 0 {
-		return errors.New("onnx: bad length")
+	if n < 0 || n > s.size-s.off {
+		return fmt.Errorf("onnx: a field of %d bytes at byte %d runs past the end of the %d bytes", uint64(n), s.off, s.size)
 	}
 	if n <= int64(s.br.Buffered()) {
 		_, err := s.br.Discard(int(n))
@@ -131,7 +161,7 @@ func (s *seekReader) discard(n int64) error {
 		return err
 	}
 	s.off += n
-	s.br.Reset(s.r)
+	s.br.Reset(io.LimitReader(s.r, s.size-s.off))
 	return nil
 }
 
