@@ -19,7 +19,7 @@ mkdir -p "$out"
 start=$SECONDS
 
 echo "== 1/4 profile: measuring the tiny model on this machine ($plan)"
-"$vdexec" profile --out "$out/profile.yaml" "$plan"
+"$vdexec" profile --out "$out/profile.yaml" --replace "$plan"
 
 echo
 echo "== 2/4 predict: simulating the plan with the measured costs"

@@ -28,16 +28,16 @@ func imagesFlag() cli.Flag {
 }
 
 // parseImageList splits the value of --images into file names; an empty
-// list or an empty entry is an error.
+// list or an empty entry is a usage error.
 func parseImageList(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("--%s is empty: give one or more PNG or JPEG files, comma-separated", flagImages)
+		return nil, cliutil.Usage(fmt.Errorf("--%s is empty: give one or more PNG or JPEG files, comma-separated", flagImages))
 	}
 	files := strings.Split(s, ",")
 	for i, f := range files {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			return nil, fmt.Errorf("--%s %q: entry %d is empty: give PNG or JPEG files separated by single commas", flagImages, s, i+1)
+			return nil, cliutil.Usage(fmt.Errorf("--%s %q: entry %d is empty: give PNG or JPEG files separated by single commas", flagImages, s, i+1))
 		}
 		files[i] = f
 	}

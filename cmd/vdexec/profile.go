@@ -27,14 +27,23 @@ const (
 	flagDate   = "date"
 )
 
+// Bounds of --reps and --warmup: a profile of the largest plan stays
+// within hours, and a typo (an extra zero or three) is caught at once.
+const (
+	maxReps   = 10000
+	maxWarmup = 1000
+)
+
 func profileCommand() *cli.Command {
 	flags := append(cliutil.WhatIfFlags(envPrefix, true),
 		ortLibFlag(),
 		imagesFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "profile.yaml"), EnvVars: cliutil.Env(envPrefix, "profile-out"),
 			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs)"},
-		&cli.IntFlag{Name: flagReps, Value: 100, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: "timed repetitions of each measurement"},
-		&cli.IntFlag{Name: flagWarmup, Value: 5, EnvVars: cliutil.Env(envPrefix, flagWarmup), Usage: "untimed calls before the timed ones"},
+		&cli.BoolFlag{Name: flagReplace, EnvVars: cliutil.Env(envPrefix, "profile-replace"),
+			Usage: "overwrite the --out file if it exists (without it an existing file is refused)"},
+		&cli.IntFlag{Name: flagReps, Value: 100, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: fmt.Sprintf("timed repetitions of each measurement (1 to %d)", maxReps)},
+		&cli.IntFlag{Name: flagWarmup, Value: 5, EnvVars: cliutil.Env(envPrefix, flagWarmup), Usage: fmt.Sprintf("untimed calls before the timed ones (0 to %d)", maxWarmup)},
 		&cli.BoolFlag{Name: flagTCP, EnvVars: cliutil.Env(envPrefix, flagTCP), Usage: "also measure hand-offs over loopback TCP (always done for plans with transport tcp)"},
 		&cli.StringFlag{Name: flagDate, EnvVars: cliutil.Env(envPrefix, flagDate), Usage: "provenance date `YYYY-MM-DD` (default today)"},
 	)
@@ -66,17 +75,17 @@ func profileAction(c *cli.Context) error {
 		return err
 	}
 	reps, warm := c.Int(flagReps), c.Int(flagWarmup)
-	if reps < 1 {
-		return fmt.Errorf("profile: --%s %d: want at least 1 repetition", flagReps, reps)
+	if reps < 1 || reps > maxReps {
+		return cliutil.Usage(fmt.Errorf("profile: --%s %d: want 1 to %d timed repetitions", flagReps, reps, maxReps))
 	}
-	if warm < 0 {
-		return fmt.Errorf("profile: --%s %d: want 0 or more", flagWarmup, warm)
+	if warm < 0 || warm > maxWarmup {
+		return cliutil.Usage(fmt.Errorf("profile: --%s %d: want 0 to %d untimed calls", flagWarmup, warm, maxWarmup))
 	}
 	out := c.String(flagOut)
 	if out == "" {
 		return cliutil.Usage(fmt.Errorf("profile: --%s is empty: give the profile's file name", flagOut))
 	}
-	if err := checkDate(c.String(flagDate)); err != nil {
+	if err := checkDate(c.String(flagDate), c.IsSet(flagDate), time.Now()); err != nil {
 		return err
 	}
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
@@ -91,11 +100,15 @@ func profileAction(c *cli.Context) error {
 	if err := checkModelFiles(p); err != nil {
 		return err
 	}
+	if err := exec.CheckModelTypes(p); err != nil {
+		return err
+	}
 	if err := initORT(c); err != nil {
 		return err
 	}
-	// Before the measurements, not after them: the file can be written.
-	if err := outdir.CheckFile(out); err != nil {
+	// Before the measurements, not after them: the file can be written,
+	// and it is new (or --replace allows overwriting it).
+	if err := outdir.CheckNewFile(out, c.Bool(flagReplace), "--"+flagReplace); err != nil {
 		return fmt.Errorf("profile: --%s: %w", flagOut, err)
 	}
 	if warm == 0 {
@@ -126,14 +139,24 @@ func profileAction(c *cli.Context) error {
 	return nil
 }
 
-// checkDate checks --date: empty (today) or a real date written
-// YYYY-MM-DD, as vdsim reads it from the profile.
-func checkDate(s string) error {
+// checkDate checks --date s (set: given on the command line or in its
+// environment variable): not given (today), or a real date written
+// YYYY-MM-DD, as vdsim reads it from the profile, and not after today
+// (now's date, local time): a measurement cannot be dated in the future.
+func checkDate(s string, set bool, now time.Time) error {
+	today := now.Format(time.DateOnly)
 	if s == "" {
+		if set {
+			return cliutil.Usage(fmt.Errorf("profile: --%s is empty: give a date written YYYY-MM-DD, such as %s, or leave the flag out for today", flagDate, today))
+		}
 		return nil
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil || len(s) != len(time.DateOnly) {
-		return cliutil.Usage(fmt.Errorf("profile: --%s %q: want a real date written YYYY-MM-DD, such as %s", flagDate, s, time.Now().Format(time.DateOnly)))
+		return cliutil.Usage(fmt.Errorf("profile: --%s %q: want a real date written YYYY-MM-DD, such as %s", flagDate, s, today))
+	}
+	// YYYY-MM-DD strings order as the dates do.
+	if s > today {
+		return cliutil.Usage(fmt.Errorf("profile: --%s %s is after today (%s): a measurement cannot be dated in the future", flagDate, s, today))
 	}
 	return nil
 }

@@ -167,10 +167,10 @@ type runSetup struct {
 func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	rf := runSetup{mode: c.String(flagOnInterrupt), out: c.String(flagOut)}
 	if rf.mode != exec.InterruptFinish && rf.mode != exec.InterruptAbandon {
-		return rf, fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, rf.mode, exec.InterruptFinish, exec.InterruptAbandon)
+		return rf, cliutil.Usage(fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, rf.mode, exec.InterruptFinish, exec.InterruptAbandon))
 	}
-	if c.Duration(flagTimeout) <= 0 {
-		return rf, fmt.Errorf("run: --%s %s: want a positive duration such as 30s", flagTimeout, c.Duration(flagTimeout))
+	if err := checkTimeout("run", c); err != nil {
+		return rf, err
 	}
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return rf, err
@@ -195,6 +195,15 @@ func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 		return rf, fmt.Errorf("run: --%s: %w", flagOut, err)
 	}
 	return rf, nil
+}
+
+// checkTimeout checks --timeout of cmd (run or worker): a positive
+// duration, else a usage error.
+func checkTimeout(cmd string, c *cli.Context) error {
+	if d := c.Duration(flagTimeout); d <= 0 {
+		return cliutil.Usage(fmt.Errorf("%s: --%s %s: want a positive duration such as 30s", cmd, flagTimeout, d))
+	}
+	return nil
 }
 
 // runOptions are the executor's options of a run; a transport whose

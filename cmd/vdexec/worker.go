@@ -50,11 +50,14 @@ func workerCommand() *cli.Command {
 				return err
 			}
 			if len(args) > 0 {
-				return fmt.Errorf("worker: unexpected arguments %q: the plan comes with --%s", args, flagPlan)
+				return cliutil.Usage(fmt.Errorf("worker: unexpected arguments %q: the plan comes with --%s", args, flagPlan))
 			}
 			dev, addr := c.String(flagDevice), c.String(flagRendezvous)
 			if dev == "" || addr == "" {
-				return errors.New("worker: --device and --rendezvous are required (this command is started by `vdexec run` for transport tcp)")
+				return cliutil.Usage(errors.New("worker: --device and --rendezvous are required (this command is started by `vdexec run` for transport tcp)"))
+			}
+			if err := checkTimeout("worker", c); err != nil {
+				return err
 			}
 			var planArgs []string
 			if f := c.String(flagPlan); f != "" {

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestProfileRefusesFIFO: `vdexec profile -o /dev/null` once replaced
+// /dev/null with a regular file (the profile renamed over the device). A
+// path that is not a regular file is refused before measuring now, and
+// left as it was; a FIFO stands in for the device here.
+func TestProfileRefusesFIFO(t *testing.T) {
+	needORT(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := runApp(t, "profile", planFile, "-o", fifo, "--samples", "2", "--steps", "2", "--reps", "1", "--warmup", "0")
+	if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("profile -o FIFO: error %v; want one naming it, not a regular file", err)
+	}
+	if strings.Contains(errOut, "profiling") {
+		t.Errorf("profile -o FIFO measured before refusing:\n%s", errOut)
+	}
+	fi, err := os.Lstat(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: mode %v", fi.Mode())
+	}
+}
