@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestProfileRefusesFIFO: `vdexec profile -o /dev/null` once replaced
@@ -31,5 +32,31 @@ func TestProfileRefusesFIFO(t *testing.T) {
 	}
 	if fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("the FIFO was replaced: mode %v", fi.Mode())
+	}
+}
+
+// TestCheckDate: --date may be today or earlier, not after today; an
+// explicitly empty one is refused, a missing one means today.
+func TestCheckDate(t *testing.T) {
+	now := time.Date(2026, 3, 31, 23, 59, 0, 0, time.Local)
+	for _, tc := range []struct {
+		s   string
+		set bool
+		ok  bool
+	}{
+		{"", false, true},
+		{"", true, false},
+		{"2026-03-31", true, true},
+		{"2025-12-31", true, true},
+		{"2026-04-01", true, false},
+		{"2027-01-01", true, false},
+	} {
+		err := checkDate(tc.s, tc.set, now)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkDate(%q, set %v): %v; want ok %v", tc.s, tc.set, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--date") {
+			t.Errorf("checkDate(%q): %v does not name --date", tc.s, err)
+		}
 	}
 }
