@@ -164,6 +164,7 @@ var devicesType = reflect.TypeOf(Devices(nil))
 
 func (d *decoder) bad(n *yaml.Node, path, format string, args ...any) {
 	d.c.seen[path] = true
+	d.c.undecoded[path] = true
 	if d.c.full() {
 		d.c.more++ // past MaxErrors: count, do not format
 		return
@@ -180,12 +181,21 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.bad(n, path, "the document holds more than %d values (aliases counted as what they repeat); a plan or profile needs far fewer", maxNodes)
 		return
 	}
-	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
-		if n.Alias == nil || hops > 16 {
-			d.bad(n, path, "alias *%s cannot be resolved", n.Value)
-			return
+	if n.Kind == yaml.AliasNode {
+		// A problem with what an alias stands for is reported where the
+		// alias is written, not at its anchor (which may be fine where it
+		// is): decode a copy of the anchored node placed at the alias.
+		alias := n
+		for hops := 0; n.Kind == yaml.AliasNode; hops++ {
+			if n.Alias == nil || hops > 16 {
+				d.bad(alias, path, "alias *%s cannot be resolved", alias.Value)
+				return
+			}
+			n = n.Alias
 		}
-		n = n.Alias
+		at := *n
+		at.Line, at.Column = alias.Line, alias.Column
+		n = &at
 	}
 	d.c.pos[path] = Pos{n.Line, n.Column}
 	if v.Type() == devicesType && n.Kind == yaml.MappingNode {
@@ -352,6 +362,9 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		v.SetBool(b)
 	case reflect.Int:
 		var x int64
+		if leadingZero(n, path, d) {
+			return
+		}
 		if n.Tag != "!!int" || n.Decode(&x) != nil || v.OverflowInt(x) {
 			d.bad(n, path, "want a whole number, got %s", describeNode(n))
 			return
@@ -359,6 +372,9 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		v.SetInt(x)
 	case reflect.Uint64:
 		var x uint64
+		if leadingZero(n, path, d) {
+			return
+		}
 		if n.Tag != "!!int" || n.Decode(&x) != nil {
 			d.bad(n, path, "want a whole number ≥ 0, got %s", describeNode(n))
 			return
@@ -366,6 +382,9 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		v.SetUint(x)
 	case reflect.Float64:
 		var x float64
+		if leadingZero(n, path, d) {
+			return
+		}
 		if (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&x) != nil || math.IsNaN(x) || math.IsInf(x, 0) {
 			d.bad(n, path, "want a finite number, got %s", describeNode(n))
 			return
@@ -374,6 +393,40 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.bad(n, path, "cannot decode into %s", v.Type())
 	}
+}
+
+// leadingZero reports (and returns true for) a whole number written with
+// a leading zero: YAML reads 010 as octal 8 and 0010 too, which nobody
+// writing a step count or a frame count means. 0x10 and 0o10 say their
+// base and are left alone; 09, which is not octal, is read as 9 but is
+// refused the same way, so that a number never depends on its digits.
+func leadingZero(n *yaml.Node, path string, d *decoder) bool {
+	s := n.Value
+	sign := ""
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		sign, s = s[:1], s[1:]
+	}
+	if len(s) < 2 || s[0] != '0' || (n.Tag != "!!int" && n.Tag != "!!float") {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	dec := strings.TrimLeft(s, "0")
+	if dec == "" {
+		dec = "0"
+	}
+	if sign == "-" && dec != "0" {
+		dec = "-" + dec
+	}
+	if x, err := strconv.ParseInt(sign+s, 8, 64); err == nil && n.Tag == "!!int" && strconv.FormatInt(x, 10) != dec {
+		d.bad(n, path, "got %s: write %s; a leading zero would be read as octal %d", fragment(n.Value), dec, x)
+	} else {
+		d.bad(n, path, "got %s: write %s without the leading zero (YAML reads 010 as octal 8)", fragment(n.Value), dec)
+	}
+	return true
 }
 
 // deviceShort is the short form of the device list.
@@ -397,6 +450,8 @@ func (d *decoder) deviceShortForm(n *yaml.Node, v reflect.Value, path string) {
 		if !d.c.seen[join(path, "count")] {
 			d.c.add(join(path, "count"), "want a device count from 1 to %d, got %d", maxDevices, s.Count)
 		}
+		// The list is what the count said: no "devices: missing" after.
+		d.c.seen[path], d.c.undecoded[path] = true, true
 		return
 	}
 	prefix := "gpu"

@@ -115,10 +115,58 @@ type checker struct {
 	errs []*Error
 	more int // problems past MaxErrors, counted only
 	seen map[string]bool
+	// undecoded holds the paths whose value could not be decoded (a wrong
+	// type, a bad count): what is under them holds zero values that
+	// nobody wrote, so later checks say nothing about them.
+	undecoded map[string]bool
 }
 
 func newChecker(file string, pos map[string]Pos) *checker {
-	return &checker{file: file, pos: pos, seen: map[string]bool{}}
+	return &checker{file: file, pos: pos, seen: map[string]bool{}, undecoded: map[string]bool{}}
+}
+
+// reported reports whether a problem was reported on path or on a field
+// under it ("model" covers model.frames and model.latent.width).
+func (c *checker) reported(path string) bool {
+	for p := range c.seen {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// inUndecoded reports whether path or one of its ancestors could not be
+// decoded.
+func (c *checker) inUndecoded(path string) bool {
+	if len(c.undecoded) == 0 {
+		return false
+	}
+	for {
+		if c.undecoded[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return c.undecoded[""]
+		}
+		path = path[:i]
+	}
+}
+
+// shortPath maps the path of a field of one device (devices[3].memory_gb)
+// to the field of the short form the list came from (devices.memory_gb),
+// when the plan wrote {count: N, ...}: every device then has the same
+// value, written once, and a problem with it is reported once, there.
+func (c *checker) shortPath(path string) string {
+	if c.doc != "" || !strings.HasPrefix(path, "devices[") || !c.has("devices.count") {
+		return path
+	}
+	i := strings.IndexByte(path, ']')
+	if i < 0 {
+		return path
+	}
+	return "devices" + path[i+1:]
 }
 
 // full reports whether the checker holds MaxErrors problems; a caller
@@ -173,10 +221,14 @@ func (c *checker) has(path string) bool {
 }
 
 func (c *checker) add(path, format string, args ...any) {
+	path = c.shortPath(path)
 	if c.seen[path] {
 		return
 	}
 	c.seen[path] = true
+	if c.inUndecoded(path) {
+		return // a follow-on of a value already reported
+	}
 	if c.full() {
 		c.more++
 		return

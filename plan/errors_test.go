@@ -277,7 +277,7 @@ func TestProfileChecks(t *testing.T) {
 		{"cfg mismatch", strings.Replace(base, "frames: 14", "frames: 14\n  cfg: {min: 1, max: 3}", 1), same,
 			[]string{"cfg off", "cfg on"}},
 		{"device kind missing", strings.Replace(base, "a5000", "a6000", 1), same,
-			[]string{"devices[0].kind", `no costs for kind "a6000"`, "it has: a5000"}},
+			[]string{"devices.kind", `no costs for kind "a6000"`, "it has: a5000"}},
 		{"link kind missing", strings.Replace(base, "pcie4", "nvlink", 1), same,
 			[]string{"links.default", `link kind "nvlink" (gpu0→gpu1)`, "it has: pcie4"}},
 		{"no provenance", base, func(s string) string { return strings.Replace(s, "source: estimate, ", "", 1) },
@@ -291,7 +291,7 @@ func TestProfileChecks(t *testing.T) {
 		{"unknown profile field", base, func(s string) string { return strings.Replace(s, "decode_ms", "decoder_ms", 1) },
 			[]string{"prof.yaml:6:5: devices.a5000.decoder_ms: unknown field"}},
 		{"out of memory", strings.Replace(base, "samples: 10}", "samples: 10}\nlayout: {micro_batch: 12}", 1), same,
-			[]string{"devices[0].memory_gb", "needs 27.00 GB", "gpu0 has 24 GB"}},
+			[]string{"devices.memory_gb", "needs 27.00 GB", "gpu0 has 24 GB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadWith(t, tc.plan, tc.edit)

@@ -131,7 +131,7 @@ func TestZeroIsNotDefault(t *testing.T) {
 		{"devices[0].speed", dev, "devices: [{kind: a5000, speed: 0}]\n"},
 		{"devices[0].threads", dev, "devices: [{kind: a5000, threads: 0}]\n"},
 		{"devices[0].name", dev, "devices: [{kind: a5000, name: \"\"}]\n"},
-		{"devices[1].speed", dev, "devices: {count: 2, kind: a5000, speed: 0}\n"},
+		{"devices.speed", dev, "devices: {count: 2, kind: a5000, speed: 0}\n"},
 		{"model.fps", "frames: 14", "frames: 14\n  fps: 0"},
 		{"model.dtype", "frames: 14", "frames: 14\n  dtype: \"\""},
 		{"links.default", dev, dev + "links: {default: \"\"}\n"},

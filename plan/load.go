@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Load reads a plan from a YAML file, fills defaults, validates it, loads
@@ -25,12 +26,26 @@ func Load(path string) (*Plan, error) {
 // over MaxFileBytes before reading it: its size when the file system
 // knows it, else what was read past the limit.
 func readFile(path, what string) ([]byte, error) {
+	// Opening a named pipe waits for a writer, maybe for ever: refuse one
+	// before opening it. /dev/stdin and /dev/fd/N (a shell's <(...)) are
+	// pipes too, but ones the user has just set up to be read.
+	if st, err := os.Stat(path); err == nil && st.Mode()&fs.ModeNamedPipe != 0 && !streamPath(path) {
+		return nil, &Errors{List: []*Error{{Doc: docWord(what), File: path,
+			Msg: fmt.Sprintf("is a named pipe (FIFO), which would block until something writes to it; give the %s as a regular file (or as <(command) or /dev/stdin to read a stream)", what)}}}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, openError(what, err)
 	}
 	defer f.Close()
 	return readLimited(f, path, what)
+}
+
+// streamPath reports whether path names a stream the process was handed:
+// /dev/stdin, or a descriptor under /dev/fd or /proc/self/fd.
+func streamPath(path string) bool {
+	clean := filepath.Clean(path)
+	return clean == "/dev/stdin" || strings.HasPrefix(clean, "/dev/fd/") || strings.HasPrefix(clean, "/proc/self/fd/")
 }
 
 // readLimited reads f up to MaxFileBytes; see readFile.

@@ -17,14 +17,23 @@ import (
 //     to the batch from that size (batch-1 costs × 2 for micro-batch 2),
 //     which assumes a device gains nothing from batching.
 //
+// Also: layout.micro_batch larger than workload.samples, so that no
+// micro-batch can be full (see partialBatches).
+//
 // Each notice is one line, without a "note:" prefix; the CLIs print them
-// on stderr. A plan without a profile has none.
+// on stderr. A plan without a profile has only the micro-batch one.
 func (p *Plan) Notices() []string {
-	if p == nil || p.Profile == nil {
+	if p == nil {
 		return nil
 	}
 	mb := p.Layout.MicroBatch
 	var out []string
+	if s := p.partialBatches(); s != "" {
+		out = append(out, s)
+	}
+	if p.Profile == nil {
+		return out
+	}
 	seen := map[string]bool{}
 	for _, d := range p.Devices {
 		if seen[d.Kind] {
@@ -77,4 +86,19 @@ func sizes(m map[int]float64) string {
 		out[i] = strconv.Itoa(k)
 	}
 	return "micro-batch " + strings.Join(out, ", ")
+}
+
+// partialBatches is the notice of a micro-batch larger than the workload:
+// a micro-batch forms from the samples queued at its pipeline's entry, at
+// most micro_batch of them, so with fewer samples than that every one is
+// partial. Its work is costed at its own size (WorkNS of b samples, from
+// unet_ms for b, derived when b is not measured); the memory check
+// (activations_per_sample × micro_batch) still counts a full one.
+func (p *Plan) partialBatches() string {
+	mb, n := p.Layout.MicroBatch, p.Workload.Samples
+	if n < 1 || mb <= n {
+		return ""
+	}
+	return fmt.Sprintf("layout: micro-batch %d but only %d %s: every micro-batch is partial (at most %d %s), its work costed at its own size (unet_ms for that size, derived when not measured), while the memory check counts activations for %d; set micro_batch to %d or less to plan what will run",
+		mb, n, plural(n, "sample", "samples"), n, plural(n, "sample", "samples"), mb, n)
 }

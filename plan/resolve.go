@@ -208,21 +208,30 @@ func (p *Plan) explicitPipelines(c *checker, specs []stageSpecs, share bool) []P
 			continue
 		}
 		pl := Pipeline{Index: pi}
-		next := StepIndex(0) // the step the next stage must start at
-		prev := ""
+		// Each range on its own first; only when all are sound, their
+		// order, then gaps and overlaps: a range already reported (or
+		// stages listed out of order) would make every later "not
+		// assigned" or "overlaps" message wrong.
 		ok := true
 		for i, st := range sp.stages {
 			at := fmt.Sprintf("%s[%d]", sp.path, i)
 			dv := p.checkStageDevice(c, at, st.Device, byName, usedBy)
-			if !p.checkRange(c, at, st.Steps, i, next, n, prev) {
+			if !checkRange(c, at, st.Steps, n) {
 				ok = false
 			}
-			f, l := st.Steps[0], st.Steps[1]
-			if f >= 0 && l >= f && l < n {
-				next = max(next, l+1)
-				prev = fmt.Sprintf("steps %d..%d", f, l)
+			pl.Stages = append(pl.Stages, Stage{Pipeline: pi, Index: i, Device: st.Device, DevIdx: dv, First: st.Steps[0], Last: st.Steps[1]})
+		}
+		ok = ok && checkOrder(c, sp)
+		next := StepIndex(0) // the step the next stage must start at
+		for i, st := range sp.stages {
+			if !ok {
+				break
 			}
-			pl.Stages = append(pl.Stages, Stage{Pipeline: pi, Index: i, Device: st.Device, DevIdx: dv, First: f, Last: l})
+			at := fmt.Sprintf("%s[%d]", sp.path, i)
+			if !checkContiguous(c, at, st.Steps, i, next, sp.stages) {
+				ok = false
+			}
+			next = max(next, st.Steps[1]+1)
 		}
 		if ok && next < n {
 			c.add(fmt.Sprintf("%s[%d].steps", sp.path, len(sp.stages)-1), "steps %d..%d are not assigned; the last stage must end at step %d (steps: %d)", next, n-1, n-1, n)
@@ -253,9 +262,9 @@ func (p *Plan) checkStageDevice(c *checker, at, name string, byName map[string]i
 	return dv
 }
 
-// checkRange checks the inclusive step range r of stage i, which must
-// start at step next of n; prev describes the previous stage's range.
-func (p *Plan) checkRange(c *checker, at string, r [2]StepIndex, i int, next, n StepIndex, prev string) bool {
+// checkRange checks the inclusive step range r on its own: no negative
+// step, first ≤ last, and last before step n.
+func checkRange(c *checker, at string, r [2]StepIndex, n StepIndex) bool {
 	f, l := r[0], r[1]
 	switch {
 	case f < 0 || l < 0:
@@ -264,14 +273,39 @@ func (p *Plan) checkRange(c *checker, at string, r [2]StepIndex, i int, next, n 
 		c.add(at+".steps", "range %d..%d is backwards; write [first, last] with first ≤ last", f, l)
 	case l >= n:
 		c.add(at+".steps", "range %d..%d ends past step %d (steps: %d)", f, l, n-1, n)
-	case f < next && i == 0:
-		c.add(at+".steps", "the first stage must start at step 0, got %d", f)
-	case f < next:
-		c.add(at+".steps", "range %d..%d overlaps the previous stage (%s); start at step %d", f, l, prev, next)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkOrder checks that the stages of a pipeline, each range sound, are
+// listed in step order (a pipeline runs its stages in list order).
+func checkOrder(c *checker, sp stageSpecs) bool {
+	for i := 1; i < len(sp.stages); i++ {
+		a, b := sp.stages[i-1].Steps, sp.stages[i].Steps
+		if b[0] < a[0] {
+			c.add(fmt.Sprintf("%s[%d].steps", sp.path, i), "range %d..%d comes before the previous stage's (%d..%d); list the stages in step order: a pipeline runs them in the order listed",
+				b[0], b[1], a[0], a[1])
+			return false
+		}
+	}
+	return true
+}
+
+// checkContiguous checks that stage i's range r, sound and in order,
+// starts at step next, where the previous stage ended.
+func checkContiguous(c *checker, at string, r [2]StepIndex, i int, next StepIndex, stages []StageSpec) bool {
+	f, l := r[0], r[1]
+	switch {
 	case f > next && i == 0:
 		c.add(at+".steps", "steps 0..%d are not assigned; the first stage must start at step 0", f-1)
+	case f < next:
+		p := stages[i-1].Steps
+		c.add(at+".steps", "range %d..%d overlaps the previous stage (steps %d..%d); start at step %d", f, l, p[0], p[1], next)
 	case f > next:
-		c.add(at+".steps", "steps %d..%d are not assigned: the previous stage (%s) ends at %d; start at step %d", next, f-1, prev, next-1, next)
+		p := stages[i-1].Steps
+		c.add(at+".steps", "steps %d..%d are not assigned: the previous stage (steps %d..%d) ends at %d; start at step %d", next, f-1, p[0], p[1], next-1, next)
 	default:
 		return true
 	}

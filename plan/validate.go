@@ -57,6 +57,11 @@ func (p *Plan) validate(c *checker) {
 	if c.has("name") || p.Name != "" {
 		checkName(c, "name", p.Name, MaxPlanNameLen, true)
 	}
+	if p.Costs == "" && c.has("costs") {
+		// Zero is not absent: an empty costs written in the file is a
+		// mistake (a variable that expanded to nothing), not "no profile".
+		c.add("costs", "empty; name the cost profile file (relative to the plan's folder), or leave costs out")
+	}
 	checkText(c, "costs", p.Costs, false)
 	p.validateModel(c)
 	p.validateSampler(c)
@@ -282,7 +287,13 @@ func describeModel(family string, frames int, lat Latent, dtype string, cfg bool
 // model shape, and costs for every device kind.
 func (p *Plan) checkProfile(c *checker) {
 	pm, m := p.Profile.Model, p.Model
-	if pm.Family != m.Family || pm.Frames != m.Frames || pm.Latent != m.Latent || pm.Dtype != m.Dtype || pm.CFG != (m.CFG != nil) {
+	// A model field already reported (frames: .nan, read as 0) would show
+	// here as a value nobody wrote.
+	modelBad := false
+	for _, f := range []string{"model.family", "model.frames", "model.latent", "model.dtype", "model.cfg"} {
+		modelBad = modelBad || c.reported(f)
+	}
+	if !modelBad && (pm.Family != m.Family || pm.Frames != m.Frames || pm.Latent != m.Latent || pm.Dtype != m.Dtype || pm.CFG != (m.CFG != nil)) {
 		c.add("costs", "profile %s is for %s, but the plan's model is %s; use a profile measured for this model",
 			p.Profile.name(), describeModel(pm.Family, pm.Frames, pm.Latent, pm.Dtype, pm.CFG),
 			describeModel(m.Family, m.Frames, m.Latent, m.Dtype, m.CFG != nil))
@@ -339,8 +350,12 @@ func (prof *Profile) validate(c *checker) {
 	}
 	if pv.Date == "" {
 		c.add("provenance.date", "missing; the date the numbers were taken, YYYY-MM-DD")
-	} else if _, err := time.Parse("2006-01-02", pv.Date); err != nil {
+	} else if d, err := time.Parse("2006-01-02", pv.Date); err != nil {
 		c.add("provenance.date", "want a date YYYY-MM-DD, got %s", fragment(pv.Date))
+	} else if now := time.Now().UTC(); d.After(now.Add(24 * time.Hour)) {
+		// A day's grace: the date was written in the measuring machine's
+		// time zone, which may be a day ahead of UTC.
+		c.add("provenance.date", "%s is after today (%s); a measurement cannot be dated after today", pv.Date, now.Format("2006-01-02"))
 	}
 	checkText(c, "provenance.source", pv.Source, false)
 	checkText(c, "provenance.machine", pv.Machine, false)
@@ -379,7 +394,19 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 			positiveMS(c, fmt.Sprintf("%s.unet_ms[%d]", at, b), d.UNetMS[b])
 		}
 		for _, b := range sortedInts(d.FirstCallMS) {
-			positiveMS(c, fmt.Sprintf("%s.first_call_ms[%d]", at, b), d.FirstCallMS[b])
+			path := fmt.Sprintf("%s.first_call_ms[%d]", at, b)
+			positiveMS(c, path, d.FirstCallMS[b])
+			// The first call is a step plus its warm-up: below the step
+			// time, the warm-up (and what is derived from it for other
+			// sizes, see FirstCallNS) would be negative.
+			step, lo, hi, ok := interpBatchMS(d.UNetMS, b)
+			switch {
+			case !ok || !(d.FirstCallMS[b] < step):
+			case lo < 0 && hi < 0:
+				c.add(path, "%g ms is below unet_ms[%d] (%g ms); the first call is a step plus its warm-up, so it takes at least as long", d.FirstCallMS[b], b, step)
+			default:
+				c.add(path, "%g ms is below the step time at micro-batch %d (%.4g ms, derived from unet_ms); the first call is a step plus its warm-up, so it takes at least as long", d.FirstCallMS[b], b, step)
+			}
 		}
 		nonNeg(c, at+".encode_ms", d.EncodeMS)
 		nonNeg(c, at+".decode_ms", d.DecodeMS)
