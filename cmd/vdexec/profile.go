@@ -39,7 +39,7 @@ func profileCommand() *cli.Command {
 		ortLibFlag(),
 		imagesFlag(),
 		&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Value: filepath.Join("out", "profile.yaml"), EnvVars: cliutil.Env(envPrefix, "profile-out"),
-			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs)"},
+			Usage: "write the cost profile to `FILE` (YAML, read by vdsim --costs); an existing file is refused unless --replace"},
 		&cli.BoolFlag{Name: flagReplace, EnvVars: cliutil.Env(envPrefix, "profile-replace"),
 			Usage: "overwrite the --out file if it exists (without it an existing file is refused)"},
 		&cli.IntFlag{Name: flagReps, Value: 100, EnvVars: cliutil.Env(envPrefix, flagReps), Usage: fmt.Sprintf("timed repetitions of each measurement (1 to %d)", maxReps)},
