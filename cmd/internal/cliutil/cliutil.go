@@ -117,8 +117,9 @@ func Version() string {
 }
 
 // Finish sets the flag-error handler on every command of app (so a bad
-// flag gives one clear line instead of the help text) and checks that
-// every flag of every command has an environment variable.
+// flag gives one clear line instead of the help text), makes whole-number
+// flags read decimal only, and checks that every flag of every command
+// has an environment variable.
 func Finish(app *cli.App) error {
 	if !strings.Contains(app.Description, ExitCodes) {
 		app.Description = strings.TrimSpace(app.Description + "\n\n" + ExitCodes)
@@ -132,6 +133,19 @@ func Finish(app *cli.App) error {
 			for _, f := range c.Flags {
 				if e, ok := f.(interface{ GetEnvVars() []string }); ok && len(e.GetEnvVars()) == 0 {
 					return fmt.Errorf("cliutil: %s %s: flag %s has no environment variable", prefix, c.Name, f.Names()[0])
+				}
+				// Whole numbers from the environment in decimal only
+				// (the default base 0 reads 010 as octal 8); checkArgs
+				// does the same for the command line.
+				switch f := f.(type) {
+				case *cli.IntFlag:
+					f.Base = 10
+				case *cli.Int64Flag:
+					f.Base = 10
+				case *cli.UintFlag:
+					f.Base = 10
+				case *cli.Uint64Flag:
+					f.Base = 10
 				}
 			}
 			if err := walk(prefix+" "+c.Name, c.Subcommands); err != nil {
@@ -160,8 +174,16 @@ func usageError(where string) cli.OnUsageErrorFunc {
 // "NAME: message" (one line per problem of a plan), and returns the exit
 // status: 0, the code of a cli.ExitCoder (ExitUsage for a command-line
 // mistake), or 1.
+//
+// Before running, it checks the values of the command's flags, on the
+// command line and in the environment (see checkArgs): a value that does
+// not parse is a usage error naming the flag, and whole numbers are read
+// in decimal (010 is 10, 0x10 is refused).
 func Main(app *cli.App, args []string, stderr io.Writer) int {
-	err := app.Run(args)
+	args, err := checkArgs(app, args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	if err == nil {
 		return 0
 	}
@@ -203,6 +225,11 @@ func IsHelp(err error) bool { return errors.Is(err, errHelp) }
 // such trailing flags as if they came first (with --flag value,
 // --flag=value, boolean --flag) and sets them on c. An unknown flag or a
 // flag without its value is an error; everything after "--" is positional.
+// So is a value the flag does not take (--samples abc, --no-dp=maybe), and
+// a string flag set to an empty value on the command line or in the
+// environment (--out "", VDSIM_OUT=), except those for which empty means
+// something (emptyAllowed); these are usage errors naming the flag.
+// Every command calls it before it uses a flag.
 func Positional(c *cli.Context) ([]string, error) {
 	args := c.Args().Slice()
 	var pos []string
@@ -247,13 +274,20 @@ func Positional(c *cli.Context) ([]string, error) {
 		} else if !hasValue {
 			value = "true"
 		}
+		canon, problem := valueProblem(f, value)
+		if problem != "" {
+			return nil, badValue(appName(c), cmd, "--"+name, value, problem)
+		}
 		// urfave/cli keeps a value per name; set the aliases too, as its
 		// own parsing does.
 		for _, n := range f.Names() {
-			if err := c.Set(n, value); err != nil {
-				return nil, fmt.Errorf("%s: invalid value %q for flag %s: %w", cmd, value, a, err)
+			if err := c.Set(n, canon); err != nil {
+				return nil, badValue(appName(c), cmd, "--"+name, value, err.Error())
 			}
 		}
+	}
+	if err := checkEmpty(c); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }
@@ -349,20 +383,32 @@ func Apply(p *plan.Plan, o plan.Overrides, stderr io.Writer) error {
 	return nil
 }
 
-// ParseInts parses a comma- or space-separated list of positive integers
-// ("1,2,4,7").
+// ParseInts parses a list of positive whole numbers in decimal, separated
+// by commas or spaces ("1,2,4,7", "1, 2, 4"). An empty entry ("1,,2",
+// "1,") and a number given twice are errors: both are typing mistakes,
+// not something to skip.
 func ParseInts(s string) ([]int, error) {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
-	if len(fields) == 0 {
+	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("empty list %q; want numbers such as 1,2,4,7", s)
 	}
-	out := make([]int, len(fields))
-	for i, f := range fields {
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("%q in %q is not a positive whole number; want a list such as 1,2,4,7", f, s)
+	var out []int
+	seen := map[int]bool{}
+	for i, entry := range strings.Split(s, ",") {
+		fields := strings.Fields(entry)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("entry %d of %q is empty; want numbers separated by single commas, such as 1,2,4,7", i+1, s)
 		}
-		out[i] = v
+		for _, f := range fields {
+			v, err := strconv.Atoi(f)
+			if err != nil || v < 1 || !decimal(f, false) {
+				return nil, fmt.Errorf("%q in %q is not a positive whole number; want a list such as 1,2,4,7", f, s)
+			}
+			if seen[v] {
+				return nil, fmt.Errorf("%d is given twice in %q; give each number once", v, s)
+			}
+			seen[v] = true
+			out = append(out, v)
+		}
 	}
 	return out, nil
 }

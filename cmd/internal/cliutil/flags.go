@@ -84,10 +84,11 @@ func Overrides(c *cli.Context) (plan.Overrides, error) {
 	if c.IsSet(FlagLatentShape) {
 		sh, err := ParseShape(c.String(FlagLatentShape))
 		if err != nil {
-			return o, err
+			return o, Usage(flagError(c, fmt.Errorf("%s: %w", Source(c, FlagLatentShape), err)))
 		}
 		if o.MicroBatch != nil && *o.MicroBatch != sh[0] {
-			return o, fmt.Errorf("--micro-batch %d disagrees with B = %d of --latent-shape; give one of them", *o.MicroBatch, sh[0])
+			return o, Usage(flagError(c, fmt.Errorf("%s %d disagrees with B = %d of %s; give one of them",
+				Source(c, FlagMicroBatch), *o.MicroBatch, sh[0], Source(c, FlagLatentShape))))
 		}
 		o.LatentShape = &sh
 	}
