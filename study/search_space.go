@@ -170,6 +170,7 @@ func (s *searcher) expand(devs [][]int) ([]*Candidate, error) {
 					s.res.All = append(s.res.All, c)
 					continue
 				}
+				bounds(c) // only for candidates that may be simulated: it costs O(micro-batch) per stage
 				out = append(out, c)
 			}
 		}
@@ -178,7 +179,8 @@ func (s *searcher) expand(devs [][]int) ([]*Candidate, error) {
 }
 
 // build makes the candidate of one device order, micro-batch, hand-off
-// and assignment: a copy of the plan with only the devices it uses.
+// and assignment: a copy of the plan with only the devices it uses (its
+// bounds are set later, once it is known to fit).
 func (s *searcher) build(devs [][]int, mb int, h plan.Handoff, a plan.Assignment) (*Candidate, [][]int, error) {
 	q := s.p.Clone()
 	var used []int
@@ -218,7 +220,6 @@ func (s *searcher) build(devs [][]int, mb int, h plan.Handoff, a plan.Assignment
 	}
 	c := &Candidate{Plan: q, Label: label(q, a), Devices: len(used), Replicas: len(devs), Stages: len(devs[0]),
 		Assignment: a, MicroBatch: mb, Handoff: h}
-	bounds(c)
 	return c, sizes, nil
 }
 
