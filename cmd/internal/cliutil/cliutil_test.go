@@ -18,10 +18,16 @@ func TestParseInts(t *testing.T) {
 	if err != nil || len(got) != 4 || got[0] != 1 || got[3] != 7 {
 		t.Errorf("ParseInts: %v %v", got, err)
 	}
-	for _, bad := range []string{"", "1,x", "0", "-2", "1.5"} {
+	for _, bad := range []string{"", "1,x", "0", "-2", "1.5", "1,,2", "1,", ",1", "2,2", "1, 2 ,1", "0x2"} {
 		if _, err := ParseInts(bad); err == nil {
 			t.Errorf("ParseInts(%q) accepted", bad)
 		}
+	}
+	if _, err := ParseInts("1,,2"); err == nil || !strings.Contains(err.Error(), "entry 2") {
+		t.Errorf("ParseInts(1,,2): %v", err)
+	}
+	if _, err := ParseInts("4,2,4"); err == nil || !strings.Contains(err.Error(), "4 is given twice") {
+		t.Errorf("ParseInts(4,2,4): %v", err)
 	}
 }
 
