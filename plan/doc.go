@@ -51,7 +51,14 @@
 // at most MaxErrors (40) problems and counts the rest ("... and N more
 // problems"). Only a field left out takes its default: one written as 0,
 // "" or null is checked as written (replicas: 0 is an error, motion_bucket:
-// 0 is 0). Names (devices, kinds, link kinds, the profile's keys) are 1 to
+// 0 is 0). A whole number written with a leading zero (010, which YAML
+// reads as octal 8) is an error; 0x10 and 0o10 say their base and are
+// read as written. A problem is reported once: where a value could not be
+// decoded, the checks that depend on it say nothing more, and a field of
+// the short device form ({count: 2, memory_gb: -24}) is reported on the
+// short form's field (devices.memory_gb), not once per device. A plan or
+// profile given as a named pipe is refused (it would wait for a writer);
+// /dev/stdin and /dev/fd/N, as <(command) gives, are read. Names (devices, kinds, link kinds, the profile's keys) are 1 to
 // MaxNameLen (64) ASCII letters, digits and NameChars (- _ . : / + @); the
 // plan's name is 1 to MaxPlanNameLen (128) printable characters, spaces
 // included, without tabs, newlines or other control characters. A device
@@ -61,11 +68,13 @@
 // years), and every cost in a profile under 1e12 ms, so that no int64
 // nanosecond count overflows. Messages quote at most 32 characters of the
 // file, escaped. Notices lists what a valid plan predicts from derived
-// rather than measured costs (a micro-batch size the profile lacks).
+// rather than measured costs (a micro-batch size the profile lacks), and
+// a micro-batch larger than the workload (every micro-batch partial).
 //
 // Step assignment: even splits any step count (28 steps on 3 devices is
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked
-// to cover every step exactly once per pipeline; balanced picks the
+// each on its own, then to be listed in step order, then to cover every
+// step exactly once per pipeline; balanced picks the
 // contiguous split that minimises the slowest stage's steady-state time
 // (StageNS), counting the device's speed, host overhead, encode and decode
 // on the stages that run them, and the hand-offs in and out.
