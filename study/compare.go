@@ -85,8 +85,13 @@ func Compare(pred, meas *timeline.Timeline, p *plan.Plan, date time.Time) (*Comp
 }
 
 func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.Plan, date time.Time) (*Comparison, error) {
-	if pred.Meta.Source == "exec" && meas.Meta.Source == "sim" {
+	switch ps, ms := pred.Meta.Source, meas.Meta.Source; {
+	case ps == "exec" && ms == "sim":
 		return nil, fmt.Errorf("%s is from exec (a measurement) and %s from sim (a prediction): the order is PREDICTED MEASURED", predName, measName)
+	case ps != "sim":
+		return nil, fmt.Errorf("%s is from %s, not a prediction: PREDICTED is a timeline.json written by vdsim run", predName, ps)
+	case ms != "exec":
+		return nil, fmt.Errorf("%s is from %s, not a measurement: MEASURED is a timeline.json written by vdexec run", measName, ms)
 	}
 	if err := checkPlanOf(p, pred, predName); err != nil {
 		return nil, err
@@ -97,6 +102,9 @@ func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.P
 		Plan: p,
 	}
 	c.NotComparable = notComparable(pred, meas)
+	if (pred.Meta.PlanHash == "") != (meas.Meta.PlanHash == "") {
+		c.warn("only one of the two timelines has a plan hash: whether both ran the same version of plan %q cannot be checked", pred.Meta.Plan)
+	}
 	if meas.Meta.PlannedSamples == 0 {
 		c.warn("%s does not say how many samples its run was asked for, or whether it finished (it was written before timelines said so): a cut-short run cannot be told from a whole one", measName)
 	}

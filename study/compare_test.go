@@ -109,6 +109,8 @@ func TestCompareWarnings(t *testing.T) {
 	cut.Samples = cut.Samples[:1]
 	old := stretched(pred, 1, 1)
 	old.Meta.PlannedSamples = 0
+	nohash := stretched(pred, 1, 1)
+	nohash.Meta.PlanHash = ""
 	for _, c := range []struct {
 		name          string
 		pred, meas    *timeline.Timeline
@@ -123,7 +125,7 @@ func TestCompareWarnings(t *testing.T) {
 		{"plan changed", pred, changed, nil, nil, []string{"different versions of plan"}, "no plan given", false},
 		{"interrupted", pred, cut, p, nil, []string{"the measured run was interrupted after 1 of 2 samples", "fewer samples (1) than the prediction (2)"}, "", true},
 		{"old measurement", pred, old, nil, []string{"does not say how many samples"}, nil, "no plan given", false},
-		{"sim against sim", pred, pred, p, nil, nil, "", false},
+		{"no plan hash", pred, nohash, nil, []string{"only one of the two timelines has a plan hash"}, nil, "no plan given", false},
 		{"all well", pred, meas, p, nil, nil, "", true},
 	} {
 		got, err := Compare(c.pred, c.meas, c.p, day)
@@ -181,6 +183,8 @@ func TestCompareErrors(t *testing.T) {
 		{"empty", pred, &timeline.Timeline{}, nil, "meta.source is missing"},
 		{"truncated", pred, truncated, nil, "the samples list is truncated"},
 		{"stray device", pred, stray, nil, `device "gpu99" is not in meta.devices`},
+		{"sim against sim", pred, pred, p, "the measured one is from sim, not a measurement"},
+		{"exec against exec", meas, meas, p, "the predicted timeline is from exec, not a prediction"},
 	} {
 		_, err := Compare(c.pred, c.meas, c.p, day)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

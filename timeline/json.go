@@ -105,7 +105,7 @@ func read(r io.Reader, name, prefix string) (*Timeline, error) {
 			return nil, fmt.Errorf("%snot JSON at byte %d: %w; %s", prefix, syn.Offset, err, wantTimeline)
 		case errors.As(err, &typ) && typ.Field != "" && strings.HasPrefix(typ.Value, "number"):
 			// A timeline's field with a number it cannot hold (1e30 or 1.5 ns).
-			return nil, fmt.Errorf("%sfield %s at byte %d: a number that does not fit %s (times are whole nanoseconds in int64); the file was changed or not written by vdpp",
+			return nil, fmt.Errorf("%sfield %s at byte %d: a number that is not a whole %s (times are whole nanoseconds, within int64); the file was changed or not written by vdpp",
 				prefix, typ.Field, typ.Offset, typ.Type)
 		case errors.As(err, &typ), strings.Contains(err.Error(), "unknown field"):
 			return nil, fmt.Errorf("%s%w: not a timeline (%s; metrics.json and trace.json are not timelines)", prefix, err, wantTimeline)

@@ -305,6 +305,26 @@ func ValidateSteps(t *Timeline, steps int) error {
 	return p.err()
 }
 
+// pipelinesInto reports spans on a pipeline that no sample record names
+// (each pipeline once): every span belongs to a pipeline some sample ran
+// on, unless no sample finished.
+func (t *Timeline) pipelinesInto(p *problems) {
+	if len(t.Samples) == 0 {
+		return
+	}
+	ran := map[int]bool{}
+	for _, s := range t.Samples {
+		ran[s.Pipeline] = true
+	}
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if !ran[s.Pipeline] && Busy(s.Kind) && t.Meta.Finished() {
+			p.addf("%s: pipeline %d, but no sample record ran on it", describe(i, s), s.Pipeline)
+			ran[s.Pipeline] = true
+		}
+	}
+}
+
 // recordsInto reports spans that name a sample without a sample record
 // (each sample once).
 func (t *Timeline) recordsInto(p *problems) {
@@ -406,6 +426,11 @@ func (t *Timeline) CheckRun(name string) error {
 	if m.PlannedSamples < 0 {
 		p.addf("meta.planned_samples %d must not be negative", m.PlannedSamples)
 	}
+	if m.PlannedSamples > 0 && m.Steps == 0 {
+		// Writers that record planned_samples record steps too.
+		p.addf("meta.steps is missing although meta.planned_samples is set: the file was changed or cut")
+	}
+	t.pipelinesInto(&p)
 	if len(m.Devices) > 0 {
 		listed := make(map[string]bool, len(m.Devices))
 		for _, d := range m.Devices {

@@ -102,6 +102,9 @@ func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, e
 		Baseline: cmp.Baseline, BaselineNote: cmp.BaselineNote, Hindsight: cmp.Hindsight, NotComparable: cmp.NotComparable,
 		Images: []reports.Image{{Title: "Gantt charts: predicted (top) and measured (bottom), on one time axis", Path: "gantt.png"}},
 	}
+	for _, w := range cmp.Warnings {
+		rep.Notes = append(rep.Notes, "Warning: "+w+".")
+	}
 	switch {
 	case cmp.Plan == nil:
 		rep.BaselineNote = "no --plan given"

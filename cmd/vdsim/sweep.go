@@ -42,6 +42,11 @@ func sweepAction(c *cli.Context, p *plan.Plan) error {
 		if counts, err = cliutil.ParseInts(c.String("devices")); err != nil {
 			return cliutil.Usage(fmt.Errorf("--devices: %w", err))
 		}
+		for _, n := range counts {
+			if err := (plan.Overrides{Devices: &n}).Check(); err != nil {
+				return cliutil.Usage(err)
+			}
+		}
 	}
 	kinds, err := study.ParseLayoutKinds(c.String("layouts"))
 	if err != nil {
