@@ -35,6 +35,7 @@ const (
 // every field it sees, for later checks to point at.
 type decoder struct {
 	c     *checker
+	out   any  // what is decoded into (*Plan, *Profile), for examples
 	nodes int  // values decoded so far
 	stop  bool // past maxNodes: decode nothing more
 }
@@ -77,7 +78,7 @@ func parseYAML(data []byte, out any, c *checker, what string) {
 	case len(next.Content) > 0 && !isNull(next.Content[0]):
 		c.push(&Error{File: c.file, Pos: Pos{next.Line, next.Column}, Msg: fmt.Sprintf("a second YAML document starts here (after ---); a %s is one document: remove the second one or put it in its own file", what)})
 	}
-	d := &decoder{c: c}
+	d := &decoder{c: c, out: out}
 	d.decode(root, reflect.ValueOf(out).Elem(), "")
 }
 
@@ -235,7 +236,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(s)
 	case reflect.Array:
 		if n.Kind != yaml.SequenceNode || len(n.Content) != v.Len() {
-			d.bad(n, path, "want a list of %d items, e.g. [0, 4], got %s", v.Len(), describeNode(n))
+			d.bad(n, path, "want a list of %d items, e.g. %s, got %s", v.Len(), d.pairExample(v), describeNode(n))
 			return
 		}
 		for i, item := range n.Content {
@@ -246,6 +247,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.decodeScalar(n, v, path)
 	}
+}
+
+// pairExample is an example of a pair v could hold: a step range
+// ([0, 13]), or two device names for a pair of names (a link's between),
+// the plan's first and last devices when they are already decoded.
+func (d *decoder) pairExample(v reflect.Value) string {
+	if v.Type().Elem().Kind() != reflect.String {
+		return "[0, 13]"
+	}
+	if p, ok := d.out.(*Plan); ok && len(p.Devices) >= 2 {
+		a, b := p.Devices[0].Name, p.Devices[len(p.Devices)-1].Name
+		if nameProblem(a, MaxNameLen, false) == "" && nameProblem(b, MaxNameLen, false) == "" {
+			return "[" + a + ", " + b + "]"
+		}
+	}
+	return "[gpu0, gpu1]"
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
@@ -339,6 +356,13 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[sub] = true
+		if path == "transports" && d.c.doc == "profile" && !Transport(k.Value).Valid() {
+			// Reported at the key, and left out of the map: hop costs
+			// look a transport up by the plan's transport, so any other
+			// key would never be used.
+			d.bad(k, sub, "%s", unknownTransport(k.Value))
+			continue
+		}
 		e := reflect.New(et).Elem()
 		d.decode(val, e, sub)
 		v.SetMapIndex(key, e)

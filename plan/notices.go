@@ -18,7 +18,8 @@ import (
 //     which assumes a device gains nothing from batching.
 //
 // Also: layout.micro_batch larger than workload.samples, so that no
-// micro-batch can be full (see partialBatches).
+// micro-batch can be full (see partialBatches); and devices that run no
+// stage of the resolved layout (see idleDevices).
 //
 // Each notice is one line, without a "note:" prefix; the CLIs print them
 // on stderr. A plan without a profile has only the micro-batch one.
@@ -29,6 +30,9 @@ func (p *Plan) Notices() []string {
 	mb := p.Layout.MicroBatch
 	var out []string
 	if s := p.partialBatches(); s != "" {
+		out = append(out, s)
+	}
+	if s := p.idleDevices(); s != "" {
 		out = append(out, s)
 	}
 	if p.Profile == nil {
@@ -101,4 +105,33 @@ func (p *Plan) partialBatches() string {
 	}
 	return fmt.Sprintf("layout: micro-batch %d but only %d %s: every micro-batch is partial (at most %d %s), its work costed at its own size (unet_ms for that size, derived when not measured), while the memory check counts activations for %d; set micro_batch to %d or less to plan what will run",
 		mb, n, plural(n, "sample", "samples"), n, plural(n, "sample", "samples"), mb, n)
+}
+
+// idleDevices is the notice of devices the resolved layout leaves without
+// a stage (explicit layout.pipelines or layout.stages that name only some
+// of them): "devices: gpu2, gpu3 run no stage ...". They count in the
+// plan (and in data parallel on the same devices) but do no work.
+func (p *Plan) idleDevices() string {
+	if len(p.Pipelines) == 0 {
+		return ""
+	}
+	used := map[string]bool{}
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			used[st.Device] = true
+		}
+	}
+	var idle []string
+	for _, d := range p.Devices {
+		if !used[d.Name] {
+			idle = append(idle, d.Name)
+		}
+	}
+	switch len(idle) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("devices: %s runs no stage of the layout: it stays idle (it still counts for data parallel on the same devices); give it a stage, or leave it out of devices", idle[0])
+	}
+	return fmt.Sprintf("devices: %s run no stage of the layout: they stay idle (they still count for data parallel on the same devices); give them stages, or leave them out of devices", strings.Join(idle, ", "))
 }

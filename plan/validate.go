@@ -431,9 +431,20 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 			if !checkName(c, at, k, MaxNameLen, false) {
 				continue
 			}
+			// A transport is measured for one of the plan's transports
+			// (hop costs look it up by plan.transport): any other key
+			// would never be used, a typing mistake.
+			if group.name == "transports" && !Transport(k).Valid() {
+				c.add(at, "%s", unknownTransport(k))
+				continue
+			}
 			nonNegMax(c, at+".latency_us", l.LatencyUS, maxMS*1e3)
 			// +Inf is a link whose bytes cost nothing (only its latency).
 			switch bw := l.BandwidthGBps; {
+			case strict && bw == 0 && len(c.pos) > 0 && !c.has(at+".bandwidth_gbps"):
+				// Left out, not written as 0 (c.pos is empty for a
+				// profile built in code: nothing was written).
+				c.add(at+".bandwidth_gbps", "missing; the bytes per second of a hand-off in GB/s, e.g. bandwidth_gbps: 10")
 			case strict && !(bw > 0):
 				c.add(at+".bandwidth_gbps", "must be > 0 GB/s, got %g", bw)
 			case !(bw >= 0):
@@ -442,6 +453,16 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 			nonNeg(c, at+".setup_ms", l.SetupMS)
 		}
 	}
+}
+
+// unknownTransport is the problem of a profile's transports key that is
+// not one of the plan's transports.
+func unknownTransport(key string) string {
+	var names []string
+	for _, t := range Transport("").Values() {
+		names = append(names, string(t))
+	}
+	return fmt.Sprintf("unknown transport %s; a profile measures the plan's transports: %s", fragment(key), strings.Join(names, ", "))
 }
 
 // nonNeg checks a time in ms (or a size): finite, ≥ 0 and at most maxMS.

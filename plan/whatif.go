@@ -141,6 +141,24 @@ func (o Overrides) Check() error {
 	return errorList(errs, 0)
 }
 
+// deviceDiff lists the fields in which device d differs from t, among
+// those a resize copies ("memory_gb (16, not 24), speed (0.65, not 1)"),
+// or "" when d is alike.
+func deviceDiff(d, t Device) string {
+	var out []string
+	add := func(field string, a, b any) {
+		if a != b {
+			out = append(out, fmt.Sprintf("%s (%v, not %v)", field, a, b))
+		}
+	}
+	add("kind", d.Kind, t.Kind)
+	add("memory_gb", d.MemoryGB, t.MemoryGB)
+	add("speed", d.Speed, t.Speed)
+	add("provider", d.Provider, t.Provider)
+	add("threads", d.Threads, t.Threads)
+	return strings.Join(out, ", ")
+}
+
 // resizeDevices rebuilds the device list with n devices (see Apply).
 func (p *Plan) resizeDevices(n int, keepDP bool) error {
 	if len(p.Devices) == 0 {
@@ -151,8 +169,8 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 	}
 	t := p.Devices[0]
 	for _, d := range p.Devices[1:] {
-		if d.Kind != t.Kind || d.MemoryGB != t.MemoryGB || d.Speed != t.Speed || d.Provider != t.Provider || d.Threads != t.Threads {
-			return fmt.Errorf("devices can only be resized when all are alike, but %s (%s) differs from %s (%s); edit the plan", d.Name, d.Kind, t.Name, t.Kind)
+		if diff := deviceDiff(d, t); diff != "" {
+			return fmt.Errorf("devices can only be resized when all are alike, but %s differs from %s in %s; edit the plan", d.Name, t.Name, diff)
 		}
 	}
 	if keepDP && p.Layout.Replicas == len(p.Devices) {
