@@ -434,7 +434,7 @@ func TestRefusesBeforeWork(t *testing.T) {
 			}
 		}, "nccl is not available"},
 		{"tcp without command", func(p *plan.Plan) { p.Transport = "tcp" }, "WorkerCommand"},
-		{"missing model file", func(p *plan.Plan) { p.Model.ONNX.UNet = "/nonexistent/unet.onnx" }, "model.onnx.unet: model file /nonexistent/unet.onnx not found"},
+		{"missing model file", func(p *plan.Plan) { p.Model.ONNX.UNet = "/nonexistent/unet.onnx" }, `model.onnx.unet: model file "/nonexistent/unet.onnx" not found`},
 		{"shared device", func(p *plan.Plan) {
 			p.Pipelines[0].Stages[1].Device, p.Pipelines[0].Stages[1].DevIdx = "cpu0", 0
 		}, "a device runs one stage"},

@@ -3,9 +3,11 @@ package exec
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
+	"github.com/vdpp/vdpp/internal/atomicfile"
 	"github.com/vdpp/vdpp/models/onnx"
 	"github.com/vdpp/vdpp/plan"
 )
@@ -82,11 +84,27 @@ func CheckModelFiles(p *plan.Plan, c FileCheck) error {
 			}
 			continue
 		}
-		if _, err := os.Stat(f.Path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s: model file %s not found: %s", where, f.Field, f.Path, hint))
+		fi, err := os.Stat(f.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s: %s: model file %q not found: %s", where, f.Field, f.Path, hint))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %s: model file %q: %w", where, f.Field, f.Path, unwrapPath(err)))
+		case !fi.Mode().IsRegular():
+			errs = append(errs, fmt.Errorf("%s: %s: model file %q is %s, not an ONNX file: %s", where, f.Field, f.Path, atomicfile.Kind(fi.Mode()), hint))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// unwrapPath is the reason of a *fs.PathError (its Err), which messages
+// give after the path they quote themselves; other errors as they are.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // dtypeElem is the ONNX element type of each plan model.dtype.
@@ -112,6 +130,12 @@ func CheckModelTypes(p *plan.Plan) error {
 		if f.Path == "" {
 			continue
 		}
+		// onnx names a file that is not regular by its Go mode
+		// (d---------): say what it is.
+		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("%s: %s: model file %q is %s, not an ONNX file", where, f.Field, f.Path, atomicfile.Kind(fi.Mode())))
+			continue
+		}
 		sig, err := onnx.ReadSignatureFile(f.Path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: read the model's inputs and outputs: %w", where, f.Field, err))
@@ -128,7 +152,7 @@ func CheckModelTypes(p *plan.Plan) error {
 		check("input", sig.Inputs)
 		check("output", sig.Outputs)
 		if len(bad) > 0 {
-			errs = append(errs, fmt.Errorf("%s: %s: graph %s: %s; model.dtype %s wants %s: set model.dtype to the model's type, or export the model in %s",
+			errs = append(errs, fmt.Errorf("%s: %s: graph %q: %s; model.dtype %s wants %s: set model.dtype to the model's type, or export the model in %s",
 				where, f.Field, f.Path, strings.Join(bad, ", "), p.Model.Dtype, want, p.Model.Dtype))
 		}
 	}

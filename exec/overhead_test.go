@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ func TestCheckModelFiles(t *testing.T) {
 		t.Errorf("ModelFiles: %+v", got)
 	}
 	err := CheckModelFiles(p, FileCheck{})
-	if err == nil || err.Error() != "plan.yaml: model.onnx.decoder: model file "+filepath.Join(dir, "decoder.onnx")+" not found: "+HintFixPath {
+	if err == nil || err.Error() != "plan.yaml: model.onnx.decoder: model file "+strconv.Quote(filepath.Join(dir, "decoder.onnx"))+" not found: "+HintFixPath {
 		t.Errorf("not required: %v", err)
 	}
 	err = CheckModelFiles(p, FileCheck{Required: true, Hint: "run from the root"})

@@ -309,7 +309,7 @@ func TestProfileChecks(t *testing.T) {
 
 func TestMissingProfileFile(t *testing.T) {
 	_, err := Parse([]byte(minimal+"devices: {count: 1, kind: a5000}\ncosts: /nonexistent/p.yaml\n"), "x.yaml")
-	if err == nil || !strings.Contains(err.Error(), "x.yaml:9:8: costs: cost profile: open /nonexistent/p.yaml") {
+	if err == nil || !strings.Contains(err.Error(), `x.yaml:9:8: costs: cost profile: open "/nonexistent/p.yaml"`) {
 		t.Errorf("got %v", err)
 	}
 }

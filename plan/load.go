@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -64,10 +65,12 @@ func readLimited(f fs.File, name, what string) ([]byte, error) {
 }
 
 // openError is the error of a plan or profile file that cannot be read:
-// "plan: open FILE: ..." or "cost profile: open FILE: ...".
+// `plan: open "FILE": ...` or `cost profile: open "FILE": ...`, the name
+// quoted (it may hold spaces, or be nothing but spaces).
 func openError(what string, err error) error {
-	if what == "plan" {
-		return fmt.Errorf("plan: %w", err)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %s %q: %w", what, pe.Op, pe.Path, pe.Err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -63,6 +63,7 @@ func (p *Plan) validate(c *checker) {
 		c.add("costs", "empty; name the cost profile file (relative to the plan's folder), or leave costs out")
 	}
 	checkText(c, "costs", p.Costs, false)
+	blankPath(c, "costs", p.Costs)
 	p.validateModel(c)
 	p.validateSampler(c)
 	p.validateDevices(c)
@@ -72,11 +73,22 @@ func (p *Plan) validate(c *checker) {
 	p.validateWorkload(c)
 }
 
+// blankPath checks a file path of the plan: one of white space only
+// ("  ") names no file, and is no more meant than an empty one.
+func blankPath(c *checker, path, s string) {
+	if s != "" && strings.TrimSpace(s) == "" {
+		c.add(path, "blank (white space only: %q); name the file (relative to the plan's folder), or leave %s out", s, path[strings.LastIndexByte(path, '.')+1:])
+	}
+}
+
 func (p *Plan) validateModel(c *checker) {
 	m := p.Model
 	checkText(c, "model.onnx.unet", m.ONNX.UNet, false)
 	checkText(c, "model.onnx.encoder", m.ONNX.Encoder, false)
 	checkText(c, "model.onnx.decoder", m.ONNX.Decoder, false)
+	blankPath(c, "model.onnx.unet", m.ONNX.UNet)
+	blankPath(c, "model.onnx.encoder", m.ONNX.Encoder)
+	blankPath(c, "model.onnx.decoder", m.ONNX.Decoder)
 	oneOf(c, "model.family", m.Family, "svd", "tiny")
 	count(c, "model.frames", m.Frames, 1, maxShape, "the number of frames")
 	count(c, "model.latent.channels", m.Latent.Channels, 1, maxShape, "the latent channels, e.g. 4")

@@ -22,6 +22,8 @@ import (
 	"sync"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
+
+	"github.com/vdpp/vdpp/internal/atomicfile"
 )
 
 // EnvLib is the environment variable that names the ONNX Runtime library
@@ -240,7 +242,7 @@ func checkLib(path string) error {
 		return fmt.Errorf("ort: ONNX Runtime library %s: %w (run `make ort`, or set %s or --ort-lib to an installed libonnxruntime.so ≥ 1.24)", path, err, EnvLib)
 	}
 	if !fi.Mode().IsRegular() {
-		return notORT(path, "it is not a regular file")
+		return notORT(path, "it is "+atomicfile.Kind(fi.Mode()))
 	}
 	f, err := elf.Open(path)
 	if err != nil {
@@ -269,7 +271,7 @@ func checkLib(path string) error {
 // notORT is the error for a file given as the ONNX Runtime library that
 // is not one, saying why and how to get one.
 func notORT(path, why string) error {
-	return fmt.Errorf("ort: %s is not an ONNX Runtime library (%s): run `make ort` for third_party/onnxruntime-1.24.3/libonnxruntime.so.1, "+
+	return fmt.Errorf("ort: %q is not an ONNX Runtime library (%s): run `make ort` for third_party/onnxruntime-1.24.3/libonnxruntime.so.1, "+
 		"or set %s or --ort-lib to an installed libonnxruntime.so ≥ 1.24", path, why, EnvLib)
 }
 

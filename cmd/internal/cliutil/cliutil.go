@@ -228,7 +228,8 @@ func IsHelp(err error) bool { return errors.Is(err, errHelp) }
 // So is a value the flag does not take (--samples abc, --no-dp=maybe), and
 // a string flag set to an empty value on the command line or in the
 // environment (--out "", VDSIM_OUT=), except those for which empty means
-// something (emptyAllowed); these are usage errors naming the flag.
+// something (emptyAllowed), or to a blank one (spaces only, --out " ");
+// these are usage errors naming the flag.
 // Every command calls it before it uses a flag.
 func Positional(c *cli.Context) ([]string, error) {
 	args := c.Args().Slice()
@@ -349,7 +350,7 @@ func LoadPlan(args []string, def *DefaultPlan, costs string, stderr io.Writer) (
 			return nil, err
 		}
 		if err := p.SetProfile(costs, prof); err != nil {
-			return nil, fmt.Errorf("--costs %s: %w", costs, err)
+			return nil, fmt.Errorf("--costs %q: %w", costs, err)
 		}
 	}
 	PrintNotices(p, stderr)
@@ -417,16 +418,29 @@ func ParseInts(s string) ([]int, error) {
 // frames, latent height, latent width), separated by spaces, commas or x.
 func ParseShape(s string) ([5]int, error) {
 	var sh [5]int
+	const want = "B C F H W (micro-batch, channels, frames, latent height, latent width), e.g. \"1 4 14 40 72\""
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == 'x' || r == '×' })
-	if len(fields) != 5 {
-		return sh, fmt.Errorf("latent shape %q has %d numbers; want 5: B C F H W (micro-batch, channels, frames, latent height, latent width), e.g. \"1 4 14 40 72\"", s, len(fields))
+	// A value that is not numbers at all ("x", "a", "big") says so
+	// rather than counting what the separators leave of it.
+	if len(fields) == 0 || (len(fields) == 1 && !decimal(fields[0], true)) {
+		return sh, fmt.Errorf("latent shape %q is not a number; want 5 whole numbers %s", s, want)
 	}
-	for i, f := range fields {
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 1 {
+	// A word among numbers is named before the count is: "1 2 a" has
+	// a word, not 3 numbers.
+	for _, f := range fields {
+		if v, err := strconv.Atoi(f); err != nil || v < 1 {
 			return sh, fmt.Errorf("latent shape %q: %q is not a positive whole number", s, f)
 		}
-		sh[i] = v
+	}
+	if len(fields) != 5 {
+		n := fmt.Sprintf("%d numbers", len(fields))
+		if len(fields) == 1 {
+			n = "1 number"
+		}
+		return sh, fmt.Errorf("latent shape %q has %s; want 5: %s", s, n, want)
+	}
+	for i, f := range fields {
+		sh[i], _ = strconv.Atoi(f)
 	}
 	return sh, nil
 }

@@ -1,7 +1,10 @@
 package cliutil
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -60,7 +63,10 @@ func WhatIfFlags(prefix string, withLayout bool) []cli.Flag {
 }
 
 // Overrides reads the what-if flags that are set (on the command line or
-// in the environment) into plan.Overrides.
+// in the environment) into plan.Overrides. It also checks that a cost
+// profile given with --costs exists, naming where the name came from
+// ("VDSIM_COSTS (--costs): cost profile "/nope": no such file or
+// directory"); LoadPlan reads it.
 func Overrides(c *cli.Context) (plan.Overrides, error) {
 	var o plan.Overrides
 	intFlag := func(name string) *int {
@@ -95,7 +101,35 @@ func Overrides(c *cli.Context) (plan.Overrides, error) {
 	if err := o.Check(); err != nil {
 		return o, Usage(flagError(c, err))
 	}
+	if c.IsSet(FlagCosts) {
+		// LoadPlan reads the profile; a file that is not there is named
+		// here, with where its name came from (VDSIM_COSTS or --costs).
+		if err := checkProfileFile(c.String(FlagCosts)); err != nil {
+			return o, fmt.Errorf("%s: %w", Source(c, FlagCosts), err)
+		}
+	}
 	return o, nil
+}
+
+// checkProfileFile checks that the cost profile path names a file that
+// exists and is not a folder: `cost profile "PATH": no such file or
+// directory`. Reading and checking it is LoadPlan's.
+func checkProfileFile(path string) error {
+	if path == "" {
+		return nil // checkEmpty has refused an empty --costs
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cost profile %q: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("cost profile %q is a folder; give the profile's YAML file", path)
+	}
+	return nil
 }
 
 // flagError turns the plan's problems with flag values ("plan: --samples

@@ -231,7 +231,8 @@ func Source(c *cli.Context, name string) string {
 // something, as "COMMAND --FLAG" ("* --FLAG" for every command). Every
 // other string flag given empty (--out "", VDSIM_OUT=) is a usage error:
 // an empty value is a mistake (a variable that expanded to nothing), not
-// "leave the flag out".
+// "leave the flag out". A blank value (spaces only: --out " ") is one for
+// every flag, these included: no file, folder or word is only spaces.
 var emptyAllowed = map[string]bool{
 	// VDPP_ORT_LIB= (empty): look for the library (ort.Discover).
 	"* --ort-lib": true,
@@ -241,7 +242,7 @@ var emptyAllowed = map[string]bool{
 
 // checkEmpty returns a usage error for the first string flag of the
 // command that is set, on the command line or in the environment, to an
-// empty value (see emptyAllowed).
+// empty value (see emptyAllowed) or a blank one (spaces only).
 func checkEmpty(c *cli.Context) error {
 	if c.Command == nil {
 		return nil
@@ -253,8 +254,19 @@ func checkEmpty(c *cli.Context) error {
 			continue
 		}
 		name := sf.Name
-		if emptyAllowed["* --"+name] || emptyAllowed[cmd+" --"+name] || !c.IsSet(name) || c.String(name) != "" {
+		value := c.String(name)
+		if !c.IsSet(name) || strings.TrimSpace(value) != "" {
 			continue
+		}
+		// Empty may mean something; spaces only never do.
+		if value == "" && (emptyAllowed["* --"+name] || emptyAllowed[cmd+" --"+name]) {
+			continue
+		}
+		// "empty (it sets --out)", "blank (white space only: " "; it
+		// sets --out)": the part in brackets for a variable.
+		state, paren := "empty", ""
+		if value != "" {
+			state, paren = "blank", fmt.Sprintf("white space only: %q", value)
 		}
 		what := "a value"
 		if placeholder := placeholder(sf.Usage); placeholder != "" {
@@ -269,10 +281,17 @@ func checkEmpty(c *cli.Context) error {
 		}
 		if !onCommandLine(c, f) {
 			if env, _, ok := fromEnv(f); ok {
-				return Usage(fmt.Errorf("%s: %s is empty (it sets --%s): give %s, or unset it (see '%s %s --help')", cmd, env, name, what, appName(c), cmd))
+				sets := "it sets --" + name
+				if paren != "" {
+					sets = paren + "; " + sets
+				}
+				return Usage(fmt.Errorf("%s: %s is %s (%s): give %s, or unset it (see '%s %s --help')", cmd, env, state, sets, what, appName(c), cmd))
 			}
 		}
-		return Usage(fmt.Errorf("%s: --%s is empty: give %s, or leave the flag out (see '%s %s --help')", cmd, name, what, appName(c), cmd))
+		if paren != "" {
+			state += " (" + paren + ")"
+		}
+		return Usage(fmt.Errorf("%s: --%s is %s: give %s, or leave the flag out (see '%s %s --help')", cmd, name, state, what, appName(c), cmd))
 	}
 	return nil
 }

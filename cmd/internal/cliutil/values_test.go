@@ -88,6 +88,12 @@ func TestBadValues(t *testing.T) {
 		{nil, []string{"p", "--out="}, "t: run: --out is empty: give a folder, or leave the flag out (see 't run --help')"},
 		{nil, []string{"--out", "", "p"}, "t: run: --out is empty"},
 		{map[string]string{"T_OUT": ""}, []string{"p"}, "t: run: T_OUT is empty (it sets --out): give a folder, or unset it"},
+		// White space only was taken as a name (--out " " made a folder " ").
+		{nil, []string{"p", "--out", " "}, `t: run: --out is blank (white space only: " "): give a folder, or leave the flag out`},
+		{nil, []string{"--out=\t ", "p"}, `--out is blank (white space only: "\t ")`},
+		{map[string]string{"T_OUT": "  "}, []string{"p"}, `t: run: T_OUT is blank (white space only: "  "; it sets --out): give a folder, or unset it`},
+		{map[string]string{"T_ORT_LIB": " "}, []string{"p"}, `T_ORT_LIB is blank (white space only: " "; it sets --ort-lib)`},
+		{nil, []string{"p", "--ort-lib", " "}, `--ort-lib is blank`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, _ := runValues(t, tc.env, tc.args...)
