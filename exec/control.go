@@ -87,7 +87,7 @@ func (c *controlConn) recvMax(m any, limit uint32) error {
 		return err
 	}
 	if typ != frameControl {
-		return fmt.Errorf("exec: wire: unexpected frame %q on the control connection", typ)
+		return frameError(fmt.Sprintf("exec: wire: unexpected frame %q on the control connection", typ))
 	}
 	return json.Unmarshal(p, m)
 }

@@ -25,6 +25,13 @@ const (
 // maxFrame bounds a frame's size (1 GiB): a corrupt length fails clearly.
 const maxFrame = 1 << 30
 
+// frameError is what arrived is not a frame of this protocol (a length
+// out of bounds, a type not expected): the peer is not a vdexec process,
+// or the stream is corrupt.
+type frameError string
+
+func (e frameError) Error() string { return string(e) }
+
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
 	hdr := make([]byte, 5, 5+len(payload))
 	binary.LittleEndian.PutUint32(hdr, uint32(len(payload)+1))
@@ -49,7 +56,7 @@ func readFrameMax(r io.Reader, limit uint32) (typ byte, payload []byte, arrived 
 	arrived = time.Now()
 	n := binary.LittleEndian.Uint32(hdr[:4])
 	if n < 1 || n > limit {
-		return 0, nil, arrived, fmt.Errorf("exec: wire: bad frame length %d", n)
+		return 0, nil, arrived, frameError(fmt.Sprintf("exec: wire: bad frame length %d (the frame began %q)", n, hdr[:]))
 	}
 	payload = make([]byte, n-1)
 	if _, err := io.ReadFull(r, payload); err != nil {

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -164,7 +165,16 @@ func (w *worker) join(ctx context.Context) error {
 		return fmt.Errorf("%s: rendezvous: %w", w.where, err)
 	}
 	c.SetReadDeadline(w.deadline)
-	if err := w.cc.recv(&w.asg); err != nil {
+	// The assignment is small: a peer that is not a coordinator (an HTTP
+	// or SSH server answering with text) cannot make the worker wait for
+	// a large frame.
+	if err := w.cc.recvMax(&w.asg, maxHello); err != nil {
+		var fe frameError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &fe) || errors.As(err, &se) || errors.As(err, &te) {
+			return fmt.Errorf("%s: rendezvous: the peer at %s is not a vdexec coordinator: its first reply is not a valid frame (%v)", w.where, w.addr, err)
+		}
 		return fmt.Errorf("%s: rendezvous: no assignment: %w", w.where, err)
 	}
 	if w.asg.Error != "" {

@@ -172,6 +172,11 @@ func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	if err := checkTimeout("run", c); err != nil {
 		return rf, err
 	}
+	if c.IsSet(flagTimeout) && !exec.WorkerProcesses(p.Transport) {
+		// Not an error: the variable may be set for other runs.
+		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport tcp only (the worker processes' start-up); this plan's transport is %s, so it has no effect\n",
+			cliutil.Source(c, flagTimeout), p.Transport)
+	}
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return rf, err
 	}

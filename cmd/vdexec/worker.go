@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -55,6 +57,9 @@ func workerCommand() *cli.Command {
 			dev, addr := c.String(flagDevice), c.String(flagRendezvous)
 			if dev == "" || addr == "" {
 				return cliutil.Usage(errors.New("worker: --device and --rendezvous are required (this command is started by `vdexec run` for transport tcp)"))
+			}
+			if err := checkHostPort(addr); err != nil {
+				return cliutil.Usage(fmt.Errorf("worker: %s %q: %w", cliutil.Source(c, flagRendezvous), addr, err))
 			}
 			if err := checkTimeout("worker", c); err != nil {
 				return err
@@ -113,4 +118,32 @@ func runsStage(p *plan.Plan, dev string) bool {
 // deviceNames lists the plan's devices, comma-separated.
 func deviceNames(p *plan.Plan) string {
 	return strings.Join(p.Devices.Names(), ", ")
+}
+
+// checkHostPort checks the syntax of a rendezvous address, HOST:PORT with
+// a port from 1 to 65535 (the host may be empty: this machine), before
+// the worker loads its plan and ONNX Runtime.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return fmt.Errorf("want HOST:PORT, such as 127.0.0.1:7000 (%v)", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || !isDigits(port) {
+		return fmt.Errorf("want HOST:PORT with a port from 1 to 65535, such as 127.0.0.1:7000; %q is not one", port)
+	}
+	return nil
+}
+
+// isDigits reports whether s is decimal digits only.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

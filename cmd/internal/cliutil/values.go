@@ -59,6 +59,14 @@ func valueProblem(f cli.Flag, value string) (canon, problem string) {
 		}
 	case *cli.DurationFlag:
 		if _, err := time.ParseDuration(value); err != nil {
+			if durationSyntax(value) {
+				// Well-formed, past what a duration holds.
+				most := time.Duration(math.MaxInt64).Truncate(time.Second)
+				if value[0] == '-' {
+					return value, fmt.Sprintf("too small: a duration here is at least -%s (about 292 years)", most)
+				}
+				return value, fmt.Sprintf("too large: a duration here is at most %s (about 292 years)", most)
+			}
 			return value, "want a duration such as 15s, 1m30s or 500ms"
 		}
 	case *cli.Float64Flag:
@@ -67,6 +75,42 @@ func valueProblem(f cli.Flag, value string) (canon, problem string) {
 		}
 	}
 	return value, ""
+}
+
+// durationSyntax reports whether s is written as time.ParseDuration
+// reads a duration (an optional sign, then numbers each with a unit: ns,
+// us, µs, ms, s, m, h), whatever its size: ParseDuration says only
+// "invalid duration" of one too large to hold.
+func durationSyntax(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		num := s[:i]
+		if num == "" || num == "." || strings.Count(num, ".") > 1 {
+			return false
+		}
+		s = s[i:]
+		unit := ""
+		for _, u := range []string{"ns", "us", "µs", "μs", "ms", "s", "m", "h"} {
+			if strings.HasPrefix(s, u) {
+				unit = u
+				break
+			}
+		}
+		if unit == "" {
+			return false
+		}
+		s = s[len(unit):]
+	}
+	return true
 }
 
 // decimal reports whether s is a whole number in decimal digits, with a
