@@ -68,8 +68,14 @@
 // years), and every cost in a profile under 1e12 ms, so that no int64
 // nanosecond count overflows. Messages quote at most 32 characters of the
 // file, escaped. Notices lists what a valid plan predicts from derived
-// rather than measured costs (a micro-batch size the profile lacks), and
-// a micro-batch larger than the workload (every micro-batch partial).
+// rather than measured costs (a micro-batch size the profile lacks), a
+// micro-batch larger than the workload (every micro-batch partial), and
+// devices that run no stage of the layout (explicit pipelines naming only
+// some). A file path (costs, model.onnx.*) of white space only is an
+// error, as an empty one written in the file is; a plan or profile path
+// naming a folder is refused. A profile's transports are keyed by the
+// plan's transports (inproc, tcp, nccl): another key is an error at that
+// key, and a bandwidth_gbps left out is reported missing, not as 0.
 //
 // Step assignment: even splits any step count (28 steps on 3 devices is
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked

@@ -33,6 +33,9 @@ func readFile(path, what string) ([]byte, error) {
 	if st, err := os.Stat(path); err == nil && st.Mode()&fs.ModeNamedPipe != 0 && !streamPath(path) {
 		return nil, &Errors{List: []*Error{{Doc: docWord(what), File: path,
 			Msg: fmt.Sprintf("is a named pipe (FIFO), which would block until something writes to it; give the %s as a regular file (or as <(command) or /dev/stdin to read a stream)", what)}}}
+	} else if err == nil && st.IsDir() {
+		return nil, &Errors{List: []*Error{{Doc: docWord(what), File: path,
+			Msg: fmt.Sprintf("is a folder; give the %s's YAML file", what)}}}
 	}
 	f, err := os.Open(path)
 	if err != nil {
