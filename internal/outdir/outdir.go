@@ -3,7 +3,7 @@
 // asks to replace it, and then only what vdpp wrote there is removed.
 //
 // Each run leaves a manifest (.vdpp-outputs) that names the tool and the
-// patterns of what it writes (timeline.json, sample-*, ...). Replacing a
+// patterns of what it writes (timeline.json, sample_*, ...). Replacing a
 // folder removes the entries that an earlier run's manifest names,
 // and leftover temporaries of a killed run (.NAME.tmp*); it refuses when
 // anything else is there, so a user's own files are never deleted.
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -56,19 +57,26 @@ func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error)
 	if err != nil {
 		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
 	}
+	known := append(slices.Clone(spec.Patterns), readManifest(dir)...)
 	var rest, temps []string
 	for _, e := range entries {
 		switch {
 		case e.Name() == Manifest: // rewritten below; alone it leaves the folder empty
-		case isTemp(e.Name()):
+		case isTemp(e.Name(), known):
 			temps = append(temps, e.Name())
 		default:
 			rest = append(rest, e.Name())
 		}
 	}
-	if len(rest) > 0 && !replace {
-		return done, fmt.Errorf("output folder %s is not empty (%s); pass %s to remove what an earlier vdpp run wrote there, or choose another folder",
-			dir, list(rest), flag)
+	var ours []string
+	if len(rest) > 0 {
+		if !replace {
+			return done, fmt.Errorf("output folder %s is not empty (%s); pass %s to remove what an earlier vdpp run wrote there, or choose another folder",
+				dir, list(rest), flag)
+		}
+		if ours, err = owned(dir, rest); err != nil {
+			return done, err // nothing was removed
+		}
 	}
 	for _, name := range temps {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
@@ -76,46 +84,46 @@ func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error)
 		}
 		done.RemovedTemps = append(done.RemovedTemps, name)
 	}
-	if len(rest) > 0 {
-		n, err := clear(dir, rest)
-		done.RemovedOutputs = n
-		if err != nil {
-			return done, err
+	for _, name := range ours {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return done, fmt.Errorf("output folder %s: remove %s: %w", dir, name, unwrapPath(err))
 		}
+		done.RemovedOutputs++
 	}
 	return done, atomicfile.Write(filepath.Join(dir, Manifest), []byte(spec.manifest()))
 }
 
-// clear removes the entries of dir that the manifest names.
-func clear(dir string, names []string) (int, error) {
+// readManifest returns the patterns of dir's manifest, or none.
+func readManifest(dir string) []string {
 	data, err := os.ReadFile(filepath.Join(dir, Manifest))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("output folder %s holds %s but no %s: it was not written by vdpp (or by a version before 2026-12), so nothing is removed; choose another folder or empty it yourself",
-			dir, list(names), Manifest)
-	}
 	if err != nil {
-		return 0, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+		return nil
 	}
-	patterns := parseManifest(string(data))
+	return parseManifest(string(data))
+}
+
+// owned checks that an earlier vdpp run wrote every entry of names (its
+// manifest lists them) and returns them; otherwise it refuses, and the
+// caller removes nothing.
+func owned(dir string, names []string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, Manifest)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("output folder %s holds %s but no %s: it was not written by vdpp (or by a version before 2026-12), so nothing is removed; choose another folder or empty it yourself",
+			dir, list(names), Manifest)
+	} else if err != nil {
+		return nil, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+	}
+	patterns := readManifest(dir)
 	var foreign []string
-	var ours []string
 	for _, name := range names {
-		if matchAny(patterns, name) {
-			ours = append(ours, name)
-		} else {
+		if !matchAny(patterns, name) {
 			foreign = append(foreign, name)
 		}
 	}
 	if len(foreign) > 0 {
-		return 0, fmt.Errorf("output folder %s holds %s that no vdpp run wrote (%s lists what it did); nothing is removed: move them or choose another folder",
+		return nil, fmt.Errorf("output folder %s holds %s that no vdpp run wrote (%s lists what it did); nothing is removed: move them or choose another folder",
 			dir, list(foreign), Manifest)
 	}
-	for i, name := range ours {
-		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-			return i, fmt.Errorf("output folder %s: remove %s: %w", dir, name, unwrapPath(err))
-		}
-	}
-	return len(ours), nil
+	return names, nil
 }
 
 // Writable checks that a file can be created in dir (an existing folder).
@@ -161,10 +169,18 @@ func CheckNewFile(path string, replace bool, flag string) error {
 	return nil
 }
 
-// isTemp reports whether name is a temporary that atomicfile (.NAME.tmpNNN)
-// or a sample writer (.sample-000001.tmpNNN) leaves when killed.
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp")
+// isTemp reports whether name is a temporary that a killed vdpp run left:
+// "." + an output's name + ".tmp" + digits, as atomicfile writes a file
+// (.timeline.json.tmp123) and a sample writer a folder
+// (.sample_00001.tmp123), where the output's name matches one of
+// patterns, is the manifest, or is the writability probe. Any other
+// hidden file (a user's .tmp folder, .env.tmpl) is not one.
+func isTemp(name string, patterns []string) bool {
+	base, digits, ok := strings.Cut(strings.TrimPrefix(name, "."), ".tmp")
+	if !ok || !strings.HasPrefix(name, ".") || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return false
+	}
+	return base == Manifest || base == "vdpp-probe" || matchAny(patterns, base)
 }
 
 func (s Spec) manifest() string {

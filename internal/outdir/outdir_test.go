@@ -138,3 +138,34 @@ func TestCheckNewFile(t *testing.T) {
 		t.Errorf("existing file with replace: %v", err)
 	}
 }
+
+// TestPrepareKeepsHiddenFiles: hidden files that are not a vdpp run's
+// temporaries (a user's .tmp folder, .env.tmpl) are the user's: a folder
+// holding them is refused, and a refused replace removes nothing, not
+// even real temporaries.
+func TestPrepareKeepsHiddenFiles(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, filepath.Join(dir, ".tmp", "notes.txt"))
+	touch(t, filepath.Join(dir, ".env.tmpl"))
+	if _, err := Prepare(dir, false, "--replace", spec); err == nil || !strings.Contains(err.Error(), ".env.tmpl") {
+		t.Fatalf("hidden user files: %v", err)
+	}
+	touch(t, filepath.Join(dir, ".timeline.json.tmp42"))
+	if _, err := Prepare(dir, true, "--replace", spec); err == nil {
+		t.Fatal("replace of a folder no vdpp run wrote: no error")
+	}
+	for _, name := range []string{".tmp/notes.txt", ".env.tmpl", ".timeline.json.tmp42"} {
+		if !exists(filepath.Join(dir, name)) {
+			t.Errorf("a refused Prepare removed %s", name)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		temp bool
+	}{{".timeline.json.tmp42", true}, {".sample-000002.tmp7", true}, {"..vdpp-outputs.tmp1", true}, {".vdpp-probe.tmp9", true},
+		{".tmp", false}, {".env.tmpl", false}, {".notes.txt.tmp1", false}, {".timeline.json.tmp", false}, {"timeline.json.tmp1", false}} {
+		if got := isTemp(c.name, spec.Patterns); got != c.temp {
+			t.Errorf("isTemp(%q) = %v, want %v", c.name, got, c.temp)
+		}
+	}
+}
