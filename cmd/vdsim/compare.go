@@ -55,6 +55,11 @@ func compareAction(c *cli.Context) error {
 	if out == "" {
 		return cliutil.Usage(fmt.Errorf("compare: --out DIR is required: report.md and gantt.png go there"))
 	}
+	for _, in := range args {
+		if sameDir(filepath.Dir(in), out) {
+			return cliutil.Usage(fmt.Errorf("compare: --out %s is the folder of the input %s: the report goes to a folder of its own (a run's folder would be cleared with --replace)", out, in))
+		}
+	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	var p *plan.Plan
 	if pf := c.String("plan"); pf != "" {
@@ -146,4 +151,11 @@ func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile st
 		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(h), col.Get(q)))
 	}
 	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", strings.Join(errs, ", "))
+}
+
+// sameDir reports whether a and b name the same folder.
+func sameDir(a, b string) bool {
+	x, errA := filepath.Abs(a)
+	y, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && filepath.Clean(x) == filepath.Clean(y)
 }

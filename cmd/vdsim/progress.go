@@ -71,14 +71,22 @@ type watcher struct {
 	prints int       // progress lines printed
 }
 
+// progressMode is --progress, checked.
+func progressMode(c *cli.Context) (string, error) {
+	switch mode := c.String("progress"); mode {
+	case progressAuto, progressAlways, progressNever:
+		return mode, nil
+	default:
+		return "", cliutil.Usage(fmt.Errorf("%s %q: want auto, always or never", cliutil.Source(c, "progress"), mode))
+	}
+}
+
 // newWatcher starts watching for signals and, per --progress, drawing
 // progress. Call close when the work is over.
 func newWatcher(c *cli.Context) (*watcher, error) {
-	mode := c.String("progress")
-	switch mode {
-	case progressAuto, progressAlways, progressNever:
-	default:
-		return nil, cliutil.Usage(fmt.Errorf("--progress %q: want auto, always or never", mode))
+	mode, err := progressMode(c)
+	if err != nil {
+		return nil, err
 	}
 	w := &watcher{stderr: c.App.ErrWriter, mode: mode, tty: isTerminal(c.App.ErrWriter), start: time.Now(),
 		sigs: make(chan os.Signal, 2), quit: make(chan struct{})}

@@ -135,6 +135,11 @@ func replaceFlag(name string) cli.Flag {
 // outdir.Prepare): it refuses a folder that holds files unless --replace,
 // and then removes only what an earlier vdpp run wrote there.
 func prepareOut(c *cli.Context, dir, tool string, patterns []string) error {
+	if c.IsSet("progress") { // a bad flag must not cost the folder its earlier outputs
+		if _, err := progressMode(c); err != nil {
+			return err
+		}
+	}
 	done, err := outdir.Prepare(dir, c.Bool("replace"), "--replace", outdir.Spec{Tool: tool, Patterns: patterns})
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
