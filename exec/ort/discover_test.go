@@ -10,7 +10,8 @@ import (
 )
 
 // TestDiscover: the library that `make ort` fetched is found from a folder
-// below the repository (bin/), the highest version first; a folder with
+// below the repository (bin/), the highest version first, and only in a
+// vdpp checkout; a folder with
 // none above it says where it looked and what to run.
 func TestDiscover(t *testing.T) {
 	root := t.TempDir()
@@ -25,6 +26,14 @@ func TestDiscover(t *testing.T) {
 	}
 	bin := filepath.Join(root, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Without a go.mod of this module the folder is not a checkout: its
+	// third_party (planted by anyone, in /tmp say) is never taken.
+	if got, _ := discover([]string{bin}); got != "" {
+		t.Errorf("discover took %s from a folder that is not a vdpp checkout", got)
+	}
+	if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte("module "+repositoryModule+"\n\ngo 1.26\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	empty := t.TempDir()

@@ -40,10 +40,11 @@ var libGlob = filepath.Join("third_party", "onnxruntime-*", "libonnxruntime.so.1
 
 // Discover finds an ONNX Runtime library that `make ort` fetched when
 // none is given: third_party/onnxruntime-*/libonnxruntime.so.1 (the
-// highest version when there are several) in the folder of this program
-// or a folder above it (bin/vdexec finds the repository's), else in the
-// current folder or one above it. It returns the library, or "" and the
-// folders it looked in.
+// highest version when there are several) at the root of a vdpp checkout
+// (a folder whose go.mod declares this module): the first such root above
+// this program (bin/vdexec finds its repository's), else above the
+// current folder. It returns the library, or "" and the roots it looked
+// in.
 func Discover() (string, []string) {
 	var starts []string
 	if exe, err := os.Executable(); err == nil {
@@ -72,6 +73,8 @@ func discover(starts []string) (string, []string) {
 			if !seen[dir] {
 				seen[dir] = true
 				looked = append(looked, dir)
+			}
+			if isRepository(dir) {
 				matches, _ := filepath.Glob(filepath.Join(dir, libGlob))
 				sort.Slice(matches, func(i, j int) bool { return versionLess(matches[i], matches[j]) })
 				for i := len(matches) - 1; i >= 0; i-- {
@@ -88,6 +91,26 @@ func discover(starts []string) (string, []string) {
 		}
 	}
 	return "", looked
+}
+
+// repositoryModule is the module path of vdpp's go.mod.
+const repositoryModule = "github.com/vdpp/vdpp"
+
+// isRepository reports whether dir is the root of a vdpp checkout (its
+// go.mod declares the module): only there does Discover take a library,
+// so that a third_party folder someone else planted higher up (in /tmp,
+// say) is never loaded.
+func isRepository(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return f[1] == repositoryModule
+		}
+	}
+	return false
 }
 
 // versionLess orders third_party/onnxruntime-X.Y.Z paths by version.
