@@ -264,6 +264,9 @@ func checkSearch(p *plan.Plan, o *SearchOptions) error {
 	if o.MicroBatches == nil {
 		o.MicroBatches = profileBatches(p)
 	}
+	if len(o.MicroBatches) == 0 {
+		return fmt.Errorf("study: search: no micro-batch sizes to try (the profile has no unet_ms common to the plan's device kinds, or an empty list was given)")
+	}
 	for _, b := range o.MicroBatches {
 		if b < 1 {
 			return fmt.Errorf("study: search: micro-batch %d must be at least 1", b)

@@ -210,6 +210,7 @@ func TestSearchOptionsRejected(t *testing.T) {
 		{SearchOptions{Goal: GoalThroughput, MicroBatches: []int{0}}, "micro-batch 0"},
 		{SearchOptions{Goal: GoalRate, SLOP95NS: 1, RateSamples: 5}, "want 20"},
 		{SearchOptions{Goal: GoalRate, SLOP95NS: 1, RateSamples: MaxRateSamples + 1}, "want 20"},
+		{SearchOptions{Goal: GoalThroughput, MicroBatches: []int{}}, "no micro-batch sizes"},
 	} {
 		if _, err := Search(p, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err %v, want one with %q", c.o, err, c.want)

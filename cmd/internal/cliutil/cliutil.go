@@ -19,12 +19,17 @@ import (
 	"github.com/vdpp/vdpp/plan"
 )
 
+// urfave/cli's --version flag is a package variable: set once, without
+// the -v alias that a command's own flags might want.
+func init() {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version (module version, VCS revision, Go version) and exit"}
+}
+
 // NewApp returns an app that writes to stdout and stderr, never calls
 // os.Exit (errors, cli.Exit included, come back from App.Run), and turns
 // flag errors into one-line messages that name the command. Call Finish
 // after adding the commands.
 func NewApp(name, usage string, stdout, stderr io.Writer) *cli.App {
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version (module version, VCS revision, Go version) and exit"}
 	app := &cli.App{
 		Name:                 name,
 		Usage:                usage,
