@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -81,6 +82,19 @@ func (in *tcpInlet) accept(ctx context.Context) error {
 	defer stop()
 	defer in.ln.Close()
 	good := make(chan net.Conn, 1)
+	var greeters sync.WaitGroup
+	defer func() {
+		// A sender whose hello arrives after accept gave up (deadline,
+		// cancellation) is closed, not left open.
+		go func() {
+			greeters.Wait()
+			select {
+			case c := <-good:
+				c.Close()
+			default:
+			}
+		}()
+	}()
 	for {
 		c, err := in.ln.Accept()
 		if err != nil {
@@ -99,7 +113,11 @@ func (in *tcpInlet) accept(ctx context.Context) error {
 			in.conn = c
 			return nil
 		}
-		go in.greet(c, good)
+		greeters.Add(1)
+		go func() {
+			defer greeters.Done()
+			in.greet(c, good)
+		}()
 		select {
 		case c := <-good:
 			in.conn = c
