@@ -285,7 +285,7 @@ func TestProfileChecks(t *testing.T) {
 		{"no reference", base, func(s string) string { return strings.Replace(s, ", reference: test", "", 1) },
 			[]string{"provenance.reference: missing"}},
 		{"bad date", base, func(s string) string { return strings.Replace(s, "2026-01-02", "yesterday", 1) },
-			[]string{"provenance.date: want a date"}},
+			[]string{"provenance.date: want a real date"}},
 		{"negative step time", base, func(s string) string { return strings.Replace(s, "{1: 300}", "{1: -3}", 1) },
 			[]string{"prof.yaml:5:", "devices.a5000.unet_ms[1]: must be > 0"}},
 		{"unknown profile field", base, func(s string) string { return strings.Replace(s, "decode_ms", "decoder_ms", 1) },

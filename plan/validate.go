@@ -362,12 +362,8 @@ func (prof *Profile) validate(c *checker) {
 	}
 	if pv.Date == "" {
 		c.add("provenance.date", "missing; the date the numbers were taken, YYYY-MM-DD")
-	} else if d, err := time.Parse("2006-01-02", pv.Date); err != nil {
-		c.add("provenance.date", "want a date YYYY-MM-DD, got %s", fragment(pv.Date))
-	} else if now := time.Now().UTC(); d.After(now.Add(24 * time.Hour)) {
-		// A day's grace: the date was written in the measuring machine's
-		// time zone, which may be a day ahead of UTC.
-		c.add("provenance.date", "%s is after today (%s); a measurement cannot be dated after today", pv.Date, now.Format("2006-01-02"))
+	} else if err := CheckDate(pv.Date, time.Now()); err != nil {
+		c.add("provenance.date", "%v", err)
 	}
 	checkText(c, "provenance.source", pv.Source, false)
 	checkText(c, "provenance.machine", pv.Machine, false)
@@ -516,4 +512,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckDate checks a profile's date as of now: a real date written
+// YYYY-MM-DD, not after today. A day's grace allows for the measuring
+// machine's time zone being ahead of this one's.
+func CheckDate(date string, now time.Time) error {
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil || len(date) != len(time.DateOnly) {
+		return fmt.Errorf("want a real date written YYYY-MM-DD, such as %s, got %s", now.Format(time.DateOnly), fragment(date))
+	}
+	if d.After(now.Add(24 * time.Hour)) {
+		return fmt.Errorf("%s is after today (%s): a measurement cannot be dated after today", date, now.Format(time.DateOnly))
+	}
+	return nil
 }

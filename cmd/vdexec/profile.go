@@ -151,12 +151,8 @@ func checkDate(s string, set bool, now time.Time) error {
 		}
 		return nil
 	}
-	if _, err := time.Parse(time.DateOnly, s); err != nil || len(s) != len(time.DateOnly) {
-		return cliutil.Usage(fmt.Errorf("profile: --%s %q: want a real date written YYYY-MM-DD, such as %s", flagDate, s, today))
-	}
-	// YYYY-MM-DD strings order as the dates do.
-	if s > today {
-		return cliutil.Usage(fmt.Errorf("profile: --%s %s is after today (%s): a measurement cannot be dated in the future", flagDate, s, today))
+	if err := plan.CheckDate(s, now); err != nil {
+		return cliutil.Usage(fmt.Errorf("profile: --%s: %w", flagDate, err))
 	}
 	return nil
 }

@@ -35,7 +35,8 @@ func TestProfileRefusesFIFO(t *testing.T) {
 	}
 }
 
-// TestCheckDate: --date may be today or earlier, not after today; an
+// TestCheckDate: --date may be today or earlier (with a day's grace), not
+// later; an
 // explicitly empty one is refused, a missing one means today.
 func TestCheckDate(t *testing.T) {
 	now := time.Date(2026, 3, 31, 23, 59, 0, 0, time.Local)
@@ -48,7 +49,8 @@ func TestCheckDate(t *testing.T) {
 		{"", true, false},
 		{"2026-03-31", true, true},
 		{"2025-12-31", true, true},
-		{"2026-04-01", true, false},
+		{"2026-04-01", true, true}, // a day's grace for a time zone ahead (plan.CheckDate)
+		{"2026-04-02", true, false},
 		{"2027-01-01", true, false},
 	} {
 		err := checkDate(tc.s, tc.set, now)
