@@ -154,7 +154,7 @@ func runAction(c *cli.Context) error {
 // runSetup is what run's flags and checks give a run.
 type runSetup struct {
 	mode     string           // --on-interrupt
-	out      string           // --out, created
+	out      string           // --out, made ready by outdir.Prepare
 	images   *models.ImageSet // the conditioning images
 	prepared outdir.Prepared  // what making --out ready removed
 }

@@ -190,8 +190,8 @@ func (w *watcher) draw(final bool) {
 // close stops watching: it clears the progress line and stops the
 // signal handler. When a signal stopped the work (err wraps
 // errStopped), it returns the error that says what was done, with the
-// exit status of the signal; else err. what says what the command had
-// done ("simulated 3 of 10 samples"), and outputs what it wrote.
+// exit status of the signal; else err. outputs says what the command
+// wrote ("nothing was printed or written").
 func (w *watcher) close(err error, outputs string) error {
 	close(w.quit)
 	w.wg.Wait()
