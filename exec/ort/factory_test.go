@@ -1,6 +1,7 @@
 package ort
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +57,62 @@ func TestFactory(t *testing.T) {
 	p.Model.ONNX.UNet = "nope.onnx"
 	if _, err := Factory(p, false)(p.Devices[0], first); err == nil || !strings.Contains(err.Error(), "device cpu0 (cpu, 1 intra-op thread(s))") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestOneSessionPerGraph: each graph a stage runs is opened once, in one
+// ONNX Runtime session (its inputs and outputs come from the ONNX file, not
+// from a temporary session): on the 2-stage tiny plan, two sessions per
+// stage (UNet and encoder, UNet and decoder), three per stage with all. The
+// count is only as good as newSession being the package's one way to make
+// a session, so the package's sources are checked for any other.
+func TestOneSessionPerGraph(t *testing.T) {
+	srcs, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range srcs {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, call := range []string{"GetInputOutputInfo", "NewAdvancedSession", "NewSession[", "NewDynamicSession", "NewDynamicAdvancedSession"} {
+			n := strings.Count(string(b), "onnxruntime."+call)
+			if call == "NewDynamicAdvancedSession" && f == "model.go" {
+				n-- // newSession's own call
+			}
+			if n != 0 {
+				t.Errorf("%s calls onnxruntime.%s outside newSession (%d times): sessions would go uncounted", f, call, n)
+			}
+		}
+	}
+
+	needORT(t)
+	p, err := plan.Load(filepath.Join("..", "..", "configs", "tiny-cpu-2stage.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, all := range []bool{false, true} {
+		for _, st := range p.Pipelines[0].Stages {
+			want := 2
+			if all {
+				want = 3
+			}
+			before := sessionsOpened.Load()
+			m, err := Factory(p, all)(p.Devices[st.DevIdx], st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sessionsOpened.Load() - before
+			if err := m.(*Model).Close(); err != nil {
+				t.Error(err)
+			}
+			if got != int64(want) {
+				t.Errorf("stage %d (all=%v): %d sessions created, want %d (one per graph)", st.Index, all, got, want)
+			}
+		}
 	}
 }

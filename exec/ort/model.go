@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
 
@@ -283,18 +284,19 @@ func modelDimsString(d []int64) string {
 	return s + "]"
 }
 
-// matchPort checks a model port against the contract.
-func matchPort(what, kind string, info onnxruntime.InputOutputInfo, spec portSpec) (port, error) {
-	p := port{name: info.Name, dims: []int64(info.Dimensions)}
-	if info.OrtValueType != onnxruntime.ONNXTypeTensor {
-		return p, fmt.Errorf("ort: %s: %s %q: a %v, want a tensor", what, kind, info.Name, info.OrtValueType)
-	}
-	switch info.DataType {
-	case onnxruntime.TensorElementDataTypeFloat:
-	case onnxruntime.TensorElementDataTypeFloat16:
+// matchPort checks a model port, as the ONNX file declares it, against
+// the contract. A dimension that is symbolic (dim_param, such as "batch")
+// or has no value is dynamic (-1), as ONNX Runtime reports it.
+func matchPort(what, kind string, info onnx.ValueInfo, spec portSpec) (port, error) {
+	p := port{name: info.Name, dims: modelDims(info.Dims)}
+	switch info.Type {
+	case onnx.Float:
+	case onnx.Float16:
 		p.fp16 = true
+	case 0:
+		return p, fmt.Errorf("ort: %s: %s %q: not a tensor (or no element type given), want a float or float16 tensor", what, kind, info.Name)
 	default:
-		return p, fmt.Errorf("ort: %s: %s %q: element type %v, want float or float16", what, kind, info.Name, info.DataType)
+		return p, fmt.Errorf("ort: %s: %s %q: element type %v, want float or float16", what, kind, info.Name, info.Type)
 	}
 	if spec.timestep && len(p.dims) == 1 && p.dims[0] == 1 {
 		p.one = true
@@ -311,22 +313,39 @@ func matchPort(what, kind string, info onnxruntime.InputOutputInfo, spec portSpe
 	return p, nil
 }
 
+// modelDims turns an ONNX shape into dims with -1 where dynamic.
+func modelDims(ds []onnx.Dim) []int64 {
+	d := make([]int64, len(ds))
+	for i, x := range ds {
+		d[i] = x.Value
+		if x.Param != "" || x.Value <= 0 {
+			d[i] = -1
+		}
+	}
+	return d
+}
+
+// sessionsOpened counts the ONNX Runtime sessions newSession created, so
+// that a test can see that each graph is opened once.
+var sessionsOpened atomic.Int64
+
+// newSession is the package's only way to create an ONNX Runtime session
+// (TestOneSessionPerGraph checks that the sources call no other).
+func newSession(path string, inNames, outNames []string, so *onnxruntime.SessionOptions) (*onnxruntime.DynamicAdvancedSession, error) {
+	sessionsOpened.Add(1)
+	return onnxruntime.NewDynamicAdvancedSession(path, inNames, outNames, so)
+}
+
+// openPart opens the graph in path once: its inputs and outputs are read
+// from the ONNX file itself (onnx.ReadSignatureFile, which skips the
+// weights), checked against the contract, and only then is the one
+// session created.
 func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*part, error) {
-	infoOpts, err := onnxruntime.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("ort: %s: session options: %w", what, err)
-	}
-	defer infoOpts.Destroy()
-	if err := infoOpts.SetIntraOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("ort: %s: session options: %w", what, err)
-	}
-	if err := infoOpts.SetGraphOptimizationLevel(onnxruntime.GraphOptimizationLevelDisableAll); err != nil {
-		return nil, fmt.Errorf("ort: %s: session options: %w", what, err)
-	}
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(path, infoOpts)
+	sig, err := onnx.ReadSignatureFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: read %s: %w", what, path, err)
 	}
+	ins, outs := sig.Inputs, sig.Outputs
 	p := &part{what: what, path: path, cache: map[int]*bound{}}
 	// Inputs: by name when the contract names them, else by position.
 	if len(ins) != len(inSpec) {
@@ -352,9 +371,9 @@ func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*par
 	}
 	// Outputs: by position, except that an encoder may list the latent
 	// before the embedding (told apart by rank).
-	if len(outs) == 2 && len(outs[0].Dimensions) == len(outSpec[1].dims) && len(outs[1].Dimensions) == len(outSpec[0].dims) &&
+	if len(outs) == 2 && len(outs[0].Dims) == len(outSpec[1].dims) && len(outs[1].Dims) == len(outSpec[0].dims) &&
 		len(outSpec[0].dims) != len(outSpec[1].dims) {
-		outs[0], outs[1] = outs[1], outs[0]
+		outs = []onnx.ValueInfo{outs[1], outs[0]}
 	}
 	for i, spec := range outSpec {
 		pt, err := matchPort(what, "output", outs[i], spec)
@@ -376,7 +395,7 @@ func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*par
 	for i, pt := range p.out {
 		outNames[i] = pt.name
 	}
-	p.sess, err = onnxruntime.NewDynamicAdvancedSession(path, inNames, outNames, so)
+	p.sess, err = newSession(path, inNames, outNames, so)
 	if err != nil {
 		if opts.Provider == plan.ProviderCUDA {
 			return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, cudaError(err))
@@ -427,7 +446,7 @@ func sessionOptions(opts Options) (*onnxruntime.SessionOptions, error) {
 	return so, nil
 }
 
-func indexOf(infos []onnxruntime.InputOutputInfo, name string) int {
+func indexOf(infos []onnx.ValueInfo, name string) int {
 	for i, in := range infos {
 		if in.Name == name {
 			return i
@@ -436,7 +455,7 @@ func indexOf(infos []onnxruntime.InputOutputInfo, name string) int {
 	return -1
 }
 
-func names(infos []onnxruntime.InputOutputInfo) string {
+func names(infos []onnx.ValueInfo) string {
 	s := "["
 	for i, in := range infos {
 		if i > 0 {
