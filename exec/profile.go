@@ -233,7 +233,7 @@ func (pr *profiler) start(pb *probe, b int) error {
 		if err != nil {
 			return err
 		}
-		if err := pb.model.Encode(pr.shape1, img, cond.Embedding, cond.ImageLatent); err != nil {
+		if err := models.EncodeConditioning(pb.model, pr.shape1, img, pr.p.Workload.Seed, []int{i}, pr.p.Model.NoiseAug, cond.Embedding, cond.ImageLatent); err != nil {
 			return fmt.Errorf("device %s: encode: %w", pb.dev.Name, err)
 		}
 		pb.states = append(pb.states, pb.smp.Start(pr.p.Workload.Seed, i, cond))
@@ -303,7 +303,8 @@ func (pr *profiler) measureUNet(ctx context.Context) error {
 	return nil
 }
 
-// measureCoders times the image encode and the decode (with the video
+// measureCoders times the image encode (as a run does it, so twice when
+// model.noise_aug > 0: models.EncodeConditioning) and the decode (with the video
 // encoding the decode stage also does) of one sample.
 func (pr *profiler) measureCoders(ctx context.Context) error {
 	c := pr.scfg
@@ -317,7 +318,7 @@ func (pr *profiler) measureCoders(ctx context.Context) error {
 		frames := make([]float32, c.Frames*3*64*c.Height*c.Width)
 		for r := 0; r < pr.opts.Warmup+pr.opts.Reps; r++ {
 			t0 := time.Now()
-			if err := pb.model.Encode(pr.shape1, img, emb, lat); err != nil {
+			if err := models.EncodeConditioning(pb.model, pr.shape1, img, pr.p.Workload.Seed, []int{0}, pr.p.Model.NoiseAug, emb, lat); err != nil {
 				return fmt.Errorf("device %s: encode: %w", pb.dev.Name, err)
 			}
 			t1 := time.Now()

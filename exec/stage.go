@@ -172,7 +172,9 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 }
 
 // encodeImages encodes the conditioning images of b and starts the
-// samples' sampler states (their seeded noise); its span starts at t0.
+// samples' sampler states (their seeded noise); its span starts at t0. The
+// image latent is that of the image noised at model.noise_aug, from the
+// sample's own noise augmentation stream (models.EncodeConditioning).
 func (w *stageWorker) encodeImages(b *batch, t0 int64) error {
 	n, c := len(b.items), w.scfg
 	frame := c.Channels * c.Height * c.Width
@@ -191,7 +193,8 @@ func (w *stageWorker) encodeImages(b *batch, t0 int64) error {
 	}
 	w.emb = grow(w.emb, n*models.Embedding)
 	w.lat = grow(w.lat, n*frame)
-	if err := w.model.Encode(shape, w.images3, w.emb, w.lat); err != nil {
+	ids := b.ids()
+	if err := models.EncodeConditioning(w.model, shape, w.images3, w.p.Workload.Seed, ids, w.p.Model.NoiseAug, w.emb, w.lat); err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
 	for i, it := range b.items {

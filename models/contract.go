@@ -32,8 +32,20 @@ type UNetInput struct {
 type Model interface {
 	// UNet writes the v-prediction [B, F, C, h, w] for in into out.
 	UNet(in UNetInput, out []float32) error
-	// Encode turns images [B, 3, 8h, 8w] (values in [-1, 1]) into the image
-	// embedding emb [B, 1, 1024] and the image latent lat [B, C, h, w].
+	// Encode turns images [B, 3, 8h, 8w] into the image embedding emb
+	// [B, 1, 1024] and the image latent lat [B, C, h, w]. It is one graph
+	// that computes both from the images it is given; the executor calls it
+	// through EncodeConditioning, so with the plan's model.noise_aug = a the
+	// encoder receives:
+	//
+	//	a = 0: the conditioning image x (values in [-1, 1]); emb and lat are used
+	//	a > 0: first x, of which only emb is used (the CLIP embedding of
+	//	       the clean image), then x + a·ε, of which only lat is used
+	//	       (the VAE latent of the noised image); ε ~ N(0, 1) of x's shape
+	//	       from the sample's NoiseAugStream, so values may leave [-1, 1]
+	//
+	// as the reference SVD pipeline does (its image latent is not scaled
+	// by the VAE's scaling factor, and a is also the third added_time_id).
 	Encode(s Shape, images, emb, lat []float32) error
 	// Decode turns latents [B, F, C, h, w] into frames [B, F, 3, 8h, 8w]
 	// with values in [-1, 1].
