@@ -8,9 +8,21 @@ ORT_DIR     ?= third_party/onnxruntime-$(ORT_VERSION)
 VDPP_ORT_LIB ?= $(CURDIR)/$(ORT_DIR)/libonnxruntime.so.1
 export VDPP_ORT_LIB
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# ONNX Runtime with its CUDA provider (`make ort-gpu`, not part of deps):
+# the npm packages com.github.asus4.onnxruntime (core library) and
+# com.github.asus4.onnxruntime.linux-x64-gpu (CUDA 13 provider), pinned by
+# version and by the sha512 integrity the registry publishes for each.
+ORT_GPU_VERSION     ?= 1.29.0
+ORT_GPU_PKG_VERSION ?= 0.4.9
+ORT_GPU_DIR         ?= third_party/onnxruntime-gpu-$(ORT_GPU_VERSION)
+ORT_GPU_CORE_PKG    = com.github.asus4.onnxruntime
+ORT_GPU_CUDA_PKG    = com.github.asus4.onnxruntime.linux-x64-gpu
+ORT_GPU_CORE_SHA512 = sha512-BkzxduSZ9IkeDP6Q8lz2TFU2ie7hSSvS7ZIfzMooExoq0CNzJnuuGaUJ7IsojBgqO4ouD1jXah8OYyJbCN29Fg==
+ORT_GPU_CUDA_SHA512 = sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+mZ0KLWggcQAj7TIZ6pNidR4AC10g74Xo6w==
 OUT         ?= out/demo
 
 .PHONY: all deps ort build test test-short fuzz demo bench lint clean
+.PHONY: ort-gpu
 
 all: build
 
@@ -30,6 +42,37 @@ $(VDPP_ORT_LIB):
 	  mv $$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@.tmp && mv $@.tmp $@; \
 	  rm -rf $$tmp
 	@echo "ONNX Runtime library: $@"
+
+# Fetch ONNX Runtime $(ORT_GPU_VERSION) with its CUDA provider into
+# $(ORT_GPU_DIR), unless present: libonnxruntime.so (the core library,
+# named as shipped, so that Discover keeps taking `make ort`'s),
+# libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so
+# (about 230 MB; it needs CUDA 13, cuBLAS and cuDNN 9 at run time). Each
+# tarball must match its pinned integrity; the folder appears whole or not
+# at all. Point vdexec at it with --ort-lib or VDPP_ORT_LIB.
+ort-gpu: $(ORT_GPU_DIR)/libonnxruntime_providers_cuda.so
+
+$(ORT_GPU_DIR)/libonnxruntime_providers_cuda.so:
+	@echo "fetching ONNX Runtime $(ORT_GPU_VERSION) with its CUDA provider (npm packages $(ORT_GPU_CORE_PKG) and $(ORT_GPU_CUDA_PKG) $(ORT_GPU_PKG_VERSION), about 330 MB) into $(ORT_GPU_DIR)"
+	@set -e; \
+	  if [ -e $(ORT_GPU_DIR) ]; then echo "$(ORT_GPU_DIR) exists but has no libonnxruntime_providers_cuda.so: remove it and run make ort-gpu again" >&2; exit 1; fi; \
+	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  (cd $$tmp && npm pack --silent $(ORT_GPU_CORE_PKG)@$(ORT_GPU_PKG_VERSION) $(ORT_GPU_CUDA_PKG)@$(ORT_GPU_PKG_VERSION) >/dev/null); \
+	  check() { got="sha512-$$(openssl dgst -sha512 -binary "$$1" | openssl base64 -A)"; \
+	    if [ "$$got" != "$$2" ]; then echo "$$1: integrity $$got, want $$2" >&2; exit 1; fi; }; \
+	  check $$tmp/$(ORT_GPU_CORE_PKG)-$(ORT_GPU_PKG_VERSION).tgz $(ORT_GPU_CORE_SHA512); \
+	  check $$tmp/$(ORT_GPU_CUDA_PKG)-$(ORT_GPU_PKG_VERSION).tgz $(ORT_GPU_CUDA_SHA512); \
+	  mkdir -p $$tmp/core $$tmp/cuda $(dir $(ORT_GPU_DIR)); \
+	  tar --no-same-owner -xzf $$tmp/$(ORT_GPU_CORE_PKG)-$(ORT_GPU_PKG_VERSION).tgz -C $$tmp/core \
+	    package/Plugins/Linux/x64/libonnxruntime.so package/Plugins/Linux/x64/libonnxruntime_providers_shared.so; \
+	  tar --no-same-owner -xzf $$tmp/$(ORT_GPU_CUDA_PKG)-$(ORT_GPU_PKG_VERSION).tgz -C $$tmp/cuda \
+	    package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so; \
+	  stage=$$(mktemp -d $(ORT_GPU_DIR).tmp.XXXXXX); trap 'rm -rf "$$tmp" "$$stage"' EXIT; \
+	  mv $$tmp/core/package/Plugins/Linux/x64/libonnxruntime.so $$tmp/core/package/Plugins/Linux/x64/libonnxruntime_providers_shared.so \
+	    $$tmp/cuda/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so $$stage/; \
+	  chmod 755 $$stage; chmod 644 $$stage/*.so; \
+	  mv -T $$stage $(ORT_GPU_DIR)
+	@echo "ONNX Runtime $(ORT_GPU_VERSION) with CUDA: $(CURDIR)/$(ORT_GPU_DIR)/libonnxruntime.so (use it with --ort-lib or VDPP_ORT_LIB)"
 
 build: deps
 	$(GO) build -buildvcs=auto -o bin/vdsim ./cmd/vdsim
