@@ -64,6 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		validateCommand(),
 		runCommand(),
 		profileCommand(),
+		doctorCommand(),
 		workerCommand(),
 	}
 	if err := cliutil.Finish(app); err != nil {
