@@ -5,13 +5,15 @@
 //	vdexec validate [PLAN]                 check a plan and everything a run needs
 //	vdexec run [PLAN] [--out DIR]          run it: videos, timeline, trace, Gantt chart, metrics
 //	vdexec profile [PLAN] [-o FILE]        measure a cost profile for vdsim
+//	vdexec doctor [PLAN]                   what this machine has and what the plan needs
 //
 // Without PLAN the built-in plan configs/tiny-cpu-2stage.yaml is used (the
 // tiny model on two CPU workers); its model files are found from the
 // repository root (or any folder below it). Every flag can also be set by
 // an environment variable (VDEXEC_SAMPLES, ...), and flags may come before
-// or after the plan file. The ONNX Runtime library comes from --ort-lib or
-// $VDPP_ORT_LIB (`make ort` fetches one). Conditioning images are the tiny
+// or after the plan file. The ONNX Runtime library comes from --ort-lib,
+// $VDPP_ORT_LIB, or the checkout's third_party folder (`make ort` fetches
+// one). Conditioning images are the tiny
 // model's templates, or PNG/JPEG files given with --images (needed for
 // family svd).
 package main
