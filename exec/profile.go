@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vdpp/vdpp/exec/gpu"
 	"github.com/vdpp/vdpp/internal/atomicfile"
 
 	"github.com/vdpp/vdpp/models"
@@ -37,6 +38,11 @@ type ProfileOptions struct {
 	// would use, e.g. models/family.Images, so that the timed calls see
 	// real data).
 	Images func(sample int) ([]float32, error)
+	// NVML, when set, measures the memory of devices with provider cuda
+	// on their GPUs (gpu.Open; gpumock in tests). Nil, or NVML failing:
+	// their memory comes from the host's resident set, as a cpu device's
+	// does, and the notes say so.
+	NVML gpu.NVML
 }
 
 // Profile measures, on this machine, what the plan's work costs and
@@ -65,8 +71,13 @@ type ProfileOptions struct {
 //     the plan's latent gives the bandwidth, so that the cost of the plan's
 //     latent is what was measured;
 //   - memory: weights from the model files' sizes; activations and runtime
-//     overhead from the process's resident set before and after, divided
-//     among the devices (rough: one process, shared allocator).
+//     overhead from the memory in use before and after opening the
+//     sessions and after measuring: on a cuda device its GPU's used memory
+//     from NVML (this process's where the driver lists it, else the whole
+//     GPU's), divided among the stages on that GPU; on a cpu device the
+//     process's resident set, divided among the devices (rough: one
+//     process, shared allocator). A note per device says which it is:
+//     "memory: host RSS (CPU)" or "memory: NVML used memory of GPU N".
 func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) (*plan.Profile, error) {
 	if p == nil || f == nil {
 		return nil, errors.New("exec: profile: nil plan or factory")
@@ -118,6 +129,7 @@ type profiler struct {
 	notes  []string
 	// the resident set before opening, after opening, after measuring
 	rss0, rssOpen, rssRun int64
+	gpus                  *gpuMeter // the same, on the GPUs of cuda devices
 }
 
 // probe is one stage's device under measurement.
@@ -160,6 +172,8 @@ func newProfiler(p *plan.Plan, opts ProfileOptions) *profiler {
 
 // open opens one model session per stage, in plan order.
 func (pr *profiler) open(f Factory) error {
+	pr.gpus = newGPUMeter(pr.opts.NVML, cudaIndices(pr.p))
+	pr.gpus.read(memBefore)
 	pr.rss0 = rss()
 	for _, pl := range pr.p.Pipelines {
 		for _, st := range pl.Stages {
@@ -180,11 +194,13 @@ func (pr *profiler) open(f Factory) error {
 		}
 	}
 	pr.rssOpen = rss()
+	pr.gpus.read(memOpen)
 	return nil
 }
 
-// close closes the sessions.
+// close closes the sessions and NVML.
 func (pr *profiler) close() {
+	pr.gpus.close()
 	for _, pb := range pr.probes {
 		if c, ok := pb.model.(io.Closer); ok {
 			c.Close()
@@ -340,6 +356,7 @@ func (pr *profiler) measureCoders(ctx context.Context) error {
 		return fmt.Errorf("exec: profile: %w", err)
 	}
 	pr.rssRun = rss()
+	pr.gpus.read(memRun)
 	return nil
 }
 
@@ -364,13 +381,13 @@ func (pr *profiler) assemble() *plan.Profile {
 	for _, k := range order {
 		prof.Devices[k] = pr.deviceCosts(kinds[k])
 	}
-	pr.notes = append(pr.notes, fmt.Sprintf("all %d devices measured at once (one session each); %d warm-up and %d timed repetitions; memory from the resident set size (rough)", len(pr.probes), pr.opts.Warmup, pr.opts.Reps))
+	pr.notes = append(pr.notes, fmt.Sprintf("all %d devices measured at once (one session each); %d warm-up and %d timed repetitions", len(pr.probes), pr.opts.Warmup, pr.opts.Reps))
 	return prof
 }
 
 // deviceCosts pools the measurements of the devices of one kind.
 func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
-	p, n, mb := pr.p, len(pr.probes), pr.p.Layout.MicroBatch
+	p, mb := pr.p, pr.p.Layout.MicroBatch
 	c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
 	var first, enc, dec, host, calls []float64
 	for _, pb := range pbs {
@@ -399,10 +416,17 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	c.DecodeMS = round3(median(dec))
 	c.HostMSPerStep = round3(max(median(host), 0))
 	c.Jitter = round3(relStd(calls))
+	// The kind's memory is its neediest device's.
+	var rt, act float64
+	for _, pb := range pbs {
+		r, a, label := pr.memory(pb)
+		rt, act = max(rt, r), max(act, a)
+		pr.notes = append(pr.notes, fmt.Sprintf("%s memory: %s", pb.dev.Name, label))
+	}
 	c.Memory = plan.MemoryCosts{
 		UNet: round3(fileGB(p, p.Model.ONNX.UNet)), Encoder: round3(fileGB(p, p.Model.ONNX.Encoder)), Decoder: round3(fileGB(p, p.Model.ONNX.Decoder)),
-		ActivationsPerSample: round3(max(float64(pr.rssRun-pr.rssOpen), 0) / 1e9 / float64(n*mb)),
-		Runtime:              round3(max(float64(pr.rssOpen-pr.rss0), 0) / 1e9 / float64(n)),
+		ActivationsPerSample: round3(act),
+		Runtime:              round3(rt),
 	}
 	return c
 }

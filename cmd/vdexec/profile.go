@@ -13,6 +13,7 @@ import (
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/exec/gpu"
 	"github.com/vdpp/vdpp/exec/ort"
 	"github.com/vdpp/vdpp/internal/outdir"
 	"github.com/vdpp/vdpp/plan"
@@ -46,6 +47,8 @@ func profileCommand() *cli.Command {
 		&cli.IntFlag{Name: flagWarmup, Value: 5, EnvVars: cliutil.Env(envPrefix, flagWarmup), Usage: fmt.Sprintf("untimed calls before the timed ones (0 to %d)", maxWarmup)},
 		&cli.BoolFlag{Name: flagTCP, EnvVars: cliutil.Env(envPrefix, flagTCP), Usage: "also measure hand-offs over loopback TCP (always done for plans with transport tcp)"},
 		&cli.StringFlag{Name: flagDate, EnvVars: cliutil.Env(envPrefix, flagDate), Usage: "provenance date `YYYY-MM-DD` (default today)"},
+		&cli.StringFlag{Name: flagNVMLLib, EnvVars: cliutil.Env(envPrefix, flagNVMLLib),
+			Usage: "NVML library `FILE` that measures the memory of cuda devices (default " + gpu.DefaultLibrary + ", as the driver installs it; only plans with cuda devices load it)"},
 	)
 	return &cli.Command{
 		Name:      "profile",
@@ -55,7 +58,8 @@ func profileCommand() *cli.Command {
 			"the UNet call per micro-batch size the plan uses (mean of --reps after --warmup, over a real sampling " +
 			"trajectory), the warm-up of a fresh session's first calls, image encode, VAE decode with video " +
 			"encoding, host time per step outside the UNet call, hand-off time per " +
-			"transport, and memory. The profile records its provenance (CPU, threads, ONNX Runtime and Go " +
+			"transport, and memory: on a cuda device its GPU's used memory from NVML, on a cpu device the host's resident set " +
+			"(the profile's notes say which for each device). The profile records its provenance (CPU, threads, ONNX Runtime and Go " +
 			"versions, date). Predict with it: vdsim run PLAN --costs FILE.",
 		Flags:  flags,
 		Action: profileAction,
@@ -123,6 +127,9 @@ func profileAction(c *cli.Context) error {
 	if imgs != nil {
 		popts.Images = imgs.Image
 	}
+	if hasCUDA(p) {
+		popts.NVML = gpu.Open(c.String(flagNVMLLib))
+	}
 	prof, err := exec.Profile(c.Context, p, ort.Factory(p, true), popts)
 	if err != nil {
 		return err
@@ -137,6 +144,16 @@ func profileAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "\nwrote %s\npredict with it: vdsim run %s --costs %s\n", out, planArg, out)
 	return nil
+}
+
+// hasCUDA reports whether a device of the plan has provider cuda.
+func hasCUDA(p *plan.Plan) bool {
+	for _, d := range p.Devices {
+		if d.Provider == plan.ProviderCUDA {
+			return true
+		}
+	}
+	return false
 }
 
 // checkDate checks --date s (set: given on the command line or in its
@@ -185,6 +202,17 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 			formatMS(d.EncodeMS), formatMS(d.DecodeMS), formatMS(d.HostMSPerStep))
 	}
 	tw.Flush()
+
+	fmt.Fprintln(w, "\nmemory per device kind:")
+	for _, k := range kinds {
+		m := prof.Devices[k].Memory
+		fmt.Fprintf(w, "  %s: runtime %.3g GB, activations %.3g GB per sample\n", k, m.Runtime, m.ActivationsPerSample)
+	}
+	for _, l := range strings.Split(pv.Notes, "\n") {
+		if strings.Contains(l, " memory: ") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 
 	fmt.Fprintf(w, "\nhand-off of one latent (%d bytes):\n", p.Model.LatentBytes())
 	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
