@@ -105,3 +105,17 @@ func TestNeedForTest(t *testing.T) {
 		t.Errorf("library loaded: skipped %q, failed %q", f.skipped, f.failed)
 	}
 }
+
+// TestInitEmptyKeepsLoaded: once a library is loaded (say by --ort-lib),
+// Init("") from a stage keeps it, whatever $VDPP_ORT_LIB names; it used to
+// read the variable again and fail with "already loaded from".
+func TestInitEmptyKeepsLoaded(t *testing.T) {
+	NeedForTest(t)
+	t.Setenv(EnvLib, filepath.Join(t.TempDir(), "another", "libonnxruntime.so.1"))
+	if err := Init(""); err != nil {
+		t.Fatalf("Init(\"\") after a library was loaded: %v", err)
+	}
+	if err := Init(os.Getenv(EnvLib)); err == nil || !strings.Contains(err.Error(), "already loaded") {
+		t.Errorf("Init of another library: %v, want an error saying one is already loaded", err)
+	}
+}

@@ -196,12 +196,15 @@ var (
 func Init(libPath string) error {
 	initMu.Lock()
 	defer initMu.Unlock()
+	if libPath == "" && initPath != "" {
+		return nil // whatever is loaded (--ort-lib may have chosen it over $VDPP_ORT_LIB)
+	}
 	path := libPath
 	if path == "" {
 		path = os.Getenv(EnvLib)
 	}
 	if initPath != "" {
-		if path == "" || samePath(path, initPath) {
+		if samePath(path, initPath) {
 			return nil
 		}
 		return fmt.Errorf("ort: init %s: ONNX Runtime is already loaded from %s in this process", path, initPath)
