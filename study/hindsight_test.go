@@ -89,3 +89,40 @@ func TestHindsightErrors(t *testing.T) {
 		t.Errorf("empty timeline: %v", err)
 	}
 }
+
+// TestHindsightFastFirstCall: a run whose first call happened to be faster
+// than its steady steps (noise) still gives a hindsight profile: the first
+// call counts as a steady one. It used to become 0 ms, which the profile
+// rules refuse, and compare silently dropped its hindsight.
+func TestHindsightFastFirstCall(t *testing.T) {
+	p, err := plan.Load(simTestdata + "blocking-3stage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := sim.Run(p, sim.Options{Trace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := run.Timeline
+	warm := 0
+	for i := range tl.Spans {
+		if s := &tl.Spans[i]; s.Warmup && s.Kind == timeline.KindStep {
+			s.End = s.Start + (s.End-s.Start)/4 // a first call far faster than a step
+			warm++
+		}
+	}
+	if warm == 0 {
+		t.Fatal("the simulated run has no warm-up spans to shorten")
+	}
+	hp, err := Hindsight(p, tl, day)
+	if err != nil {
+		t.Fatalf("hindsight of a run with fast first calls: %v", err)
+	}
+	for kind, c := range hp.Profile.Devices {
+		for b, first := range c.FirstCallMS {
+			if first < c.UNetMS[b] {
+				t.Errorf("%s: first call %g ms below the step %g ms", kind, first, c.UNetMS[b])
+			}
+		}
+	}
+}
