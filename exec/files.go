@@ -89,22 +89,12 @@ func CheckModelFiles(p *plan.Plan, c FileCheck) error {
 		case errors.Is(err, fs.ErrNotExist):
 			errs = append(errs, fmt.Errorf("%s: %s: model file %q not found: %s", where, f.Field, f.Path, hint))
 		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %s: model file %q: %w", where, f.Field, f.Path, unwrapPath(err)))
+			errs = append(errs, fmt.Errorf("%s: %s: model file %q: %w", where, f.Field, f.Path, atomicfile.Reason(err)))
 		case !fi.Mode().IsRegular():
 			errs = append(errs, fmt.Errorf("%s: %s: model file %q is %s, not an ONNX file: %s", where, f.Field, f.Path, atomicfile.Kind(fi.Mode()), hint))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// unwrapPath is the reason of a *fs.PathError (its Err), which messages
-// give after the path they quote themselves; other errors as they are.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // dtypeElem is the ONNX element type of each plan model.dtype.

@@ -112,7 +112,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	stderr := c.App.ErrWriter
-	pr := newProgress(stderr, isTerminal(stderr))
+	pr := newProgress(stderr, cliutil.IsTerminal(stderr))
 	for _, line := range rf.prepared.Lines(rf.out) {
 		pr.printf("vdexec: %s\n", line)
 	}
@@ -642,14 +642,4 @@ func formatDuration(d time.Duration) string {
 	default:
 		return d.Round(time.Millisecond).String()
 	}
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -88,23 +88,13 @@ func newWatcher(c *cli.Context) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{stderr: c.App.ErrWriter, mode: mode, tty: isTerminal(c.App.ErrWriter), start: time.Now(),
+	w := &watcher{stderr: c.App.ErrWriter, mode: mode, tty: cliutil.IsTerminal(c.App.ErrWriter), start: time.Now(),
 		sigs: make(chan os.Signal, 2), quit: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	notifySignals(w.sigs)
 	w.wg.Add(1)
 	go w.loop()
 	return w, nil
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // loop waits for a signal (then cancels the work, and lets a second one

@@ -5,7 +5,9 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -50,6 +52,16 @@ func CheckReplaceable(path string) error {
 		return nil // missing (or unreadable: the write says why)
 	}
 	return fmt.Errorf("%s is %s, not a regular file: refusing to replace it; give the name of a new or regular file", path, Kind(fi.Mode()))
+}
+
+// Reason is the reason of a *fs.PathError (its Err), for messages that
+// quote the path themselves; other errors come back as they are.
+func Reason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Kind names what a file mode is: "a folder", "a device", "a FIFO (named

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +66,18 @@ func TestWriteRefusesSpecial(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("%d entries in the directory, want 2 (no temporary left)", len(entries))
+	}
+}
+
+func TestReason(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	_, err := os.Open(missing)
+	got := Reason(err)
+	if !errors.Is(got, fs.ErrNotExist) || strings.Contains(got.Error(), missing) {
+		t.Errorf("Reason(%v) = %v: want the reason without the path", err, got)
+	}
+	plain := errors.New("plain")
+	if Reason(plain) != plain {
+		t.Error("Reason changed an error that is not a path error")
 	}
 }

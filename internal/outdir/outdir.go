@@ -48,14 +48,14 @@ type Prepared struct {
 func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error) {
 	var done Prepared
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+		return done, fmt.Errorf("output folder %s: %w", dir, atomicfile.Reason(err))
 	}
 	if err := Writable(dir); err != nil {
 		return done, err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return done, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+		return done, fmt.Errorf("output folder %s: %w", dir, atomicfile.Reason(err))
 	}
 	known := append(slices.Clone(spec.Patterns), readManifest(dir)...)
 	var rest, temps []string
@@ -80,13 +80,13 @@ func Prepare(dir string, replace bool, flag string, spec Spec) (Prepared, error)
 	}
 	for _, name := range temps {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-			return done, fmt.Errorf("output folder %s: remove leftover temporary %s: %w", dir, name, unwrapPath(err))
+			return done, fmt.Errorf("output folder %s: remove leftover temporary %s: %w", dir, name, atomicfile.Reason(err))
 		}
 		done.RemovedTemps = append(done.RemovedTemps, name)
 	}
 	for _, name := range ours {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-			return done, fmt.Errorf("output folder %s: remove %s: %w", dir, name, unwrapPath(err))
+			return done, fmt.Errorf("output folder %s: remove %s: %w", dir, name, atomicfile.Reason(err))
 		}
 		done.RemovedOutputs++
 	}
@@ -110,7 +110,7 @@ func owned(dir string, names []string) ([]string, error) {
 		return nil, fmt.Errorf("output folder %s holds %s but no %s: it was not written by vdpp (or by a version before 2026-12), so nothing is removed; choose another folder or empty it yourself",
 			dir, list(names), Manifest)
 	} else if err != nil {
-		return nil, fmt.Errorf("output folder %s: %w", dir, unwrapPath(err))
+		return nil, fmt.Errorf("output folder %s: %w", dir, atomicfile.Reason(err))
 	}
 	patterns := readManifest(dir)
 	var foreign []string
@@ -130,7 +130,7 @@ func owned(dir string, names []string) ([]string, error) {
 func Writable(dir string) error {
 	f, err := os.CreateTemp(dir, ".vdpp-probe.tmp*")
 	if err != nil {
-		return fmt.Errorf("output folder %s is not writable: %w", dir, unwrapPath(err))
+		return fmt.Errorf("output folder %s is not writable: %w", dir, atomicfile.Reason(err))
 	}
 	name := f.Name()
 	f.Close()
@@ -151,7 +151,7 @@ func CheckFile(path string) error {
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot make the folder of %s: %w", path, unwrapPath(err))
+		return fmt.Errorf("cannot make the folder of %s: %w", path, atomicfile.Reason(err))
 	}
 	return Writable(dir)
 }
@@ -220,16 +220,6 @@ func list(names []string) string {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
-}
-
-// unwrapPath drops the path an *os.PathError repeats, since messages
-// already name it.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Lines says what Prepare removed from dir, one line each (none when it

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -448,4 +449,15 @@ func ParseShape(s string) ([5]int, error) {
 		sh[i], _ = strconv.Atoi(f)
 	}
 	return sh, nil
+}
+
+// IsTerminal reports whether w is a terminal (a character device): both
+// tools draw progress in place only there.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
