@@ -72,10 +72,7 @@ func CheckModelFiles(p *plan.Plan, c FileCheck) error {
 	if hint == "" {
 		hint = HintFixPath
 	}
-	where := p.File
-	if where == "" {
-		where = "plan " + p.Name
-	}
+	where := planWhere(p)
 	var errs []error
 	for _, f := range ModelFiles(p) {
 		if f.Path == "" {
@@ -97,6 +94,15 @@ func CheckModelFiles(p *plan.Plan, c FileCheck) error {
 	return errors.Join(errs...)
 }
 
+// planWhere names the plan in messages: its file, or "plan NAME" for one
+// built in memory.
+func planWhere(p *plan.Plan) string {
+	if p.File != "" {
+		return p.File
+	}
+	return "plan " + p.Name
+}
+
 // dtypeElem is the ONNX element type of each plan model.dtype.
 var dtypeElem = map[string]onnx.DataType{"fp32": onnx.Float, "fp16": onnx.Float16}
 
@@ -111,10 +117,7 @@ func CheckModelTypes(p *plan.Plan) error {
 	if !ok {
 		return nil // the plan's own validation names a bad dtype
 	}
-	where := p.File
-	if where == "" {
-		where = "plan " + p.Name
-	}
+	where := planWhere(p)
 	var errs []error
 	for _, f := range ModelFiles(p) {
 		if f.Path == "" {
