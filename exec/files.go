@@ -123,12 +123,6 @@ func CheckModelTypes(p *plan.Plan) error {
 		if f.Path == "" {
 			continue
 		}
-		// onnx names a file that is not regular by its Go mode
-		// (d---------): say what it is.
-		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%s: %s: model file %q is %s, not an ONNX file", where, f.Field, f.Path, atomicfile.Kind(fi.Mode())))
-			continue
-		}
 		sig, err := onnx.ReadSignatureFile(f.Path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: read the model's inputs and outputs: %w", where, f.Field, err))

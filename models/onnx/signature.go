@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/vdpp/vdpp/internal/atomicfile"
 	"io"
 	"os"
 
@@ -36,7 +37,7 @@ func ReadSignatureFile(path string) (*Signature, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not an ONNX model (it is not a regular file: %s)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("%s is not an ONNX model (it is %s)", path, atomicfile.Kind(fi.Mode()))
 	}
 	s, err := ReadSignature(f)
 	if err != nil {
