@@ -52,6 +52,30 @@ func (p *Plan) HopNS(a, b, batch int) (int64, bool) {
 	return h.TransferNS(int64(batch) * p.Model.LatentBytes()), true
 }
 
+// ReceiveNS is the receiving device's host time per hand-off from device
+// a to device b (LinkCosts.ReceiveNS of HopCost): 0 within one device or
+// without costs.
+func (p *Plan) ReceiveNS(a, b int) int64 {
+	h, ok := p.HopCost(a, b)
+	if !ok {
+		return 0
+	}
+	return h.ReceiveNS()
+}
+
+// Ranks is the number of devices the plan's resolved pipelines use: the
+// ranks of a run, by which a link's first-use set-up may grow
+// (LinkCosts.SetupNS).
+func (p *Plan) Ranks() int {
+	seen := map[int]bool{}
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			seen[st.DevIdx] = true
+		}
+	}
+	return len(seen)
+}
+
 // TransportMeasured reports whether the profile measured the plan's
 // transport, so that HopCost prices every hop with that measurement.
 func (p *Plan) TransportMeasured() bool {

@@ -57,8 +57,21 @@ type DeviceCosts struct {
 	// HostMSPerStep is per-step host work outside the UNet call (sampler
 	// math, copies), per micro-batch.
 	HostMSPerStep float64 `yaml:"host_ms_per_step"`
+	// SampleFirstMS is per-sample host work on a pipeline's first stage
+	// outside the encode call: taking the sample, its conditioning image,
+	// its seeded noise and sampler state. Paid per sample, before encode.
+	SampleFirstMS float64 `yaml:"sample_first_ms,omitempty"`
+	// SampleLastMS is per-sample host work on a pipeline's last stage after
+	// the decode call: handing the outputs to the writer, the sample's
+	// record. Paid per sample, after decode.
+	SampleLastMS float64 `yaml:"sample_last_ms,omitempty"`
 	// Jitter is the relative standard deviation of a step's time (0: none).
-	Jitter float64     `yaml:"jitter"`
+	Jitter float64 `yaml:"jitter"`
+	// Drift is the relative uncertainty of the costs' scale: how much the
+	// mean UNet call moved between repeated profile passes, (max − min) /
+	// mean over the passes (0: not measured). Predicted ranges draw a cost
+	// scale within ±Drift.
+	Drift  float64     `yaml:"drift,omitempty"`
 	Memory MemoryCosts `yaml:"memory_gb"`
 }
 
@@ -95,10 +108,21 @@ func (m MemoryCosts) NeedGB(microBatch int, encode, decode bool) float64 {
 // next sends of the same size; SetupMS is the first minus that median. With
 // NCCL this is the communicator's lazy connection set-up; with tcp, the
 // dial; with inproc it is about 0.
+//
+// ReceiveUS is the receiver's host time per hand-off after the transfer
+// and before its compute starts (waking the receiving worker, unpacking
+// the message): it occupies the receiving stage only, not the sender.
+//
+// SetupMSPerRank is the extra first-use set-up per rank of the run beyond
+// two (ranks: the devices the plan's pipelines use), for transports whose
+// set-up grows with the number of ranks or links set up at once: the
+// set-up of a link is SetupMS + SetupMSPerRank × (ranks − 2).
 type LinkCosts struct {
-	LatencyUS     float64 `yaml:"latency_us"`
-	BandwidthGBps float64 `yaml:"bandwidth_gbps"` // 1 GB = 1e9 bytes
-	SetupMS       float64 `yaml:"setup_ms"`
+	LatencyUS      float64 `yaml:"latency_us"`
+	BandwidthGBps  float64 `yaml:"bandwidth_gbps"` // 1 GB = 1e9 bytes
+	SetupMS        float64 `yaml:"setup_ms"`
+	SetupMSPerRank float64 `yaml:"setup_ms_per_rank,omitempty"`
+	ReceiveUS      float64 `yaml:"receive_us,omitempty"`
 }
 
 // ms converts milliseconds to integer nanoseconds, rounding to nearest.
@@ -182,8 +206,15 @@ func (l LinkCosts) TransferNS(b int64) int64 {
 	return int64(math.Round(t))
 }
 
-// SetupNS is the first-use set-up cost of the link.
-func (l LinkCosts) SetupNS() int64 { return ms(l.SetupMS) }
+// SetupNS is the first-use set-up cost of the link in a run of ranks
+// ranks (devices on the plan's pipelines): SetupMS + SetupMSPerRank ×
+// (ranks − 2), never below SetupMS.
+func (l LinkCosts) SetupNS(ranks int) int64 {
+	return ms(l.SetupMS + l.SetupMSPerRank*float64(max(ranks-2, 0)))
+}
+
+// ReceiveNS is the receiver's host time per hand-off.
+func (l LinkCosts) ReceiveNS() int64 { return int64(math.Round(l.ReceiveUS * 1e3)) }
 
 // ProvenanceString renders the profile's provenance in one line, as a
 // timeline's Meta.Profile records it: source, date, machine, runtime,

@@ -327,10 +327,10 @@ func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (in
 	}
 	t := int64(k) * w.Step
 	if encode {
-		t += w.Encode
+		t += w.First + w.Encode
 	}
 	if decode {
-		t += w.Decode
+		t += w.Decode + w.Last
 	}
 	hop := func(a, b int) int64 {
 		if a < 0 || b < 0 {
@@ -338,6 +338,9 @@ func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (in
 		}
 		ns, _ := p.HopNS(a, b, mb) // a missing link cost is checkLinks' to report
 		return ns
+	}
+	if prev >= 0 {
+		t += p.ReceiveNS(prev, dv)
 	}
 	in, out := hop(prev, dv), hop(dv, next)
 	if p.Layout.Handoff == HandoffBuffered {
@@ -348,11 +351,14 @@ func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (in
 
 // Work is what one micro-batch costs a device, in nanoseconds: a sampler
 // step (the UNet call / speed + host time), the device's very first step
-// instead (FirstCallNS / speed + host time), and encode and decode of the
-// whole micro-batch (/ speed). Device speed scales the device's work, not
-// the host's. Each piece is rounded to whole nanoseconds on its own.
+// instead (FirstCallNS / speed + host time), encode and decode of the
+// whole micro-batch (/ speed), and the micro-batch's per-sample host work
+// on the first stage (First: batch × sample_first_ms) and on the last
+// (Last: batch × sample_last_ms). Device speed scales the device's work,
+// not the host's. Each piece is rounded to whole nanoseconds on its own.
 type Work struct {
 	Step, FirstStep, Encode, Decode int64
+	First, Last                     int64
 }
 
 // WorkNS returns the Work of a micro-batch of size batch on device dv from
@@ -382,6 +388,8 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 		FirstStep: scaled(first) + host,
 		Encode:    scaled(int64(batch) * ms(dc.EncodeMS)),
 		Decode:    scaled(int64(batch) * ms(dc.DecodeMS)),
+		First:     int64(batch) * ms(dc.SampleFirstMS),
+		Last:      int64(batch) * ms(dc.SampleLastMS),
 	}, true
 }
 
@@ -390,8 +398,9 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 //
 //	compute = steps × (UNet step time at the micro-batch size / device speed
 //	                   + host overhead per step)
-//	        + micro-batch × encode time / speed, on the encode stage
-//	        + micro-batch × decode time / speed, on the decode stage
+//	        + micro-batch × (sample_first + encode time / speed), on the encode stage
+//	        + micro-batch × (decode time / speed + sample_last), on the decode stage
+//	        + the receive time of the hop into the stage (receive_us)
 //	blocking hand-off: compute + hop in + hop out
 //	buffered hand-off: max(compute, hop in, hop out)
 //

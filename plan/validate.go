@@ -419,8 +419,13 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 		nonNeg(c, at+".encode_ms", d.EncodeMS)
 		nonNeg(c, at+".decode_ms", d.DecodeMS)
 		nonNeg(c, at+".host_ms_per_step", d.HostMSPerStep)
+		nonNeg(c, at+".sample_first_ms", d.SampleFirstMS)
+		nonNeg(c, at+".sample_last_ms", d.SampleLastMS)
 		if !(d.Jitter >= 0 && d.Jitter < 1) {
 			c.add(at+".jitter", "must be in [0, 1) (a relative standard deviation), got %g", d.Jitter)
+		}
+		if !(d.Drift >= 0 && d.Drift < 1) {
+			c.add(at+".drift", "must be in [0, 1) (a relative spread of the costs' scale), got %g", d.Drift)
 		}
 		mem := d.Memory
 		nonNeg(c, at+".memory_gb.unet", mem.UNet)
@@ -459,6 +464,8 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 				c.add(at+".bandwidth_gbps", "must be ≥ 0 GB/s (0 or +Inf: latency only), got %g", bw)
 			}
 			nonNeg(c, at+".setup_ms", l.SetupMS)
+			nonNeg(c, at+".setup_ms_per_rank", l.SetupMSPerRank)
+			nonNegMax(c, at+".receive_us", l.ReceiveUS, maxMS*1e3)
 		}
 	}
 }

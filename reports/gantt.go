@@ -33,6 +33,7 @@ var (
 	colSend   = color.RGBA{0xE6, 0x9F, 0x00, 0xff} // orange
 	colRecv   = color.RGBA{0xD5, 0x5E, 0x00, 0xff} // vermillion
 	colWait   = color.RGBA{0xBB, 0xBB, 0xBB, 0xff} // grey
+	colHost   = color.RGBA{0x55, 0x55, 0x55, 0xff} // dark grey
 	colEdge   = color.RGBA{0xff, 0xff, 0xff, 0xff} // separates back-to-back spans
 	colWarmEd = color.RGBA{0x00, 0x00, 0x00, 0xff} // warm-up outline
 )
@@ -172,6 +173,8 @@ func barColour(k timeline.Kind, warmup bool) color.Color {
 		return colSend
 	case timeline.KindRecv:
 		return colRecv
+	case timeline.KindHost:
+		return colHost
 	default:
 		return colWait
 	}
@@ -303,8 +306,9 @@ func legendEntries(data []GanttData) []legendEntry {
 		{"send (above lane)", colSend, false},
 		{"receive (below lane)", colRecv, false},
 		{"wait", colWait, false},
+		{"host work", colHost, false},
 	}
-	keys := []string{"encode", "step", "warmup", "decode", "send", "recv", "wait"}
+	keys := []string{"encode", "step", "warmup", "decode", "send", "recv", "wait", "host"}
 	var out []legendEntry
 	for i, e := range all {
 		if has[keys[i]] {

@@ -40,7 +40,8 @@
 //     interval_ms (interval; sample i at i·interval). Sample i goes to
 //     pipeline i mod replicas (round robin).
 //   - Micro-batches form at pipeline entry: when the first stage's device is
-//     free and samples of the pipeline are queued, it takes up to
+//     free and samples of the pipeline are queued (a release at the very
+//     instant the device becomes free counts as queued), it takes up to
 //     layout.micro_batch of them (at least 1, in release order) as one
 //     micro-batch, which travels through the pipeline together.
 //   - Work of a micro-batch of size b at a stage: an encode span of
@@ -54,7 +55,14 @@
 //     (UNet, encode, decode) but not the host's sampler work between calls,
 //     the same as plan.StageNS. An encode or decode of zero cost makes no
 //     span. Encode is on a pipeline's first stage and decode on its last
-//     whenever the pipeline has several stages (the plan's rule). With
+//     whenever the pipeline has several stages (the plan's rule).
+//     Host work outside the model calls makes host spans (not busy time):
+//     before the stage's model work, b×sample_first_ms on the first stage
+//     (taking the samples, their images and noise) plus the receive_us of
+//     the hand-off into the stage (waking the receiver, unpacking); after
+//     the decode, b×sample_last_ms on the last stage (handing the outputs
+//     on); a sample is done at the end of that host span. Host time is not
+//     scaled by the device's speed. With
 //     jitter > 0
 //     in the device kind's costs, each UNet step's time is multiplied by
 //     max(0, 1+jitter·z), z standard normal from a PCG seeded by
@@ -68,7 +76,9 @@
 //     (Profile.Transports; profiles measured by the executor do), else the
 //     costs of the link kind between the devices (plan.Links.LinkKind,
 //     Profile.Links). The first transfer over each ordered device
-//     pair also pays the link's set-up cost. A device sends one transfer at
+//     pair also pays the link's set-up cost, setup_ms +
+//     setup_ms_per_rank×(ranks − 2), ranks being the devices on the
+//     plan's pipelines. A device sends one transfer at
 //     a time and receives one at a time (so one transfer per direction of a
 //     link). Two consecutive stages on one device hand off for free.
 //   - Blocking hand-off (layout.handoff: blocking, the default; a plain

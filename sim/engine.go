@@ -19,13 +19,16 @@ const (
 
 // Compute phases of a job at a stage.
 const (
-	phEncode uint8 = iota
-	phStep
-	phDecode
+	phPre    uint8 = iota // host work before the model calls (per-sample preparation, receiving)
+	phEncode              //
+	phStep                //
+	phDecode              //
+	phPost                // host work after them (per-sample output handling)
 )
 
 // cost is what a stage's work costs a micro-batch of one size, in ns.
 type cost struct {
+	pre, post  int64 // host work before encode/steps (first-stage samples, receive) and after decode (last-stage samples)
 	enc, dec   int64
 	step, warm int64 // one UNet step (host work included, speed applied); the device's first UNet call
 	run        int64 // the stage's whole step range on a warm device: steps×step
@@ -108,6 +111,7 @@ type engine struct {
 	links  []linkRT
 
 	mb       int
+	ranks    int // devices on the plan's pipelines (link set-up may grow with them)
 	blocking bool
 	nSamples int
 	done     int
@@ -130,9 +134,19 @@ func (e *engine) schedule(t int64, k evKind, a int32) {
 	e.h.push(mkEvent(t, e.seq, k, a))
 }
 
+// scheduleRelease schedules the next release. It carries sequence number
+// 0, which no other event has, so that it fires before every other event
+// at the same instant: samples released at the time a device becomes free
+// are there when it forms its next micro-batch, as the executor's entry
+// queue takes every sample released by now. At most one release is
+// pending at a time.
+func (e *engine) scheduleRelease() {
+	e.h.push(mkEvent(e.nextRelT, 0, evRelease, 0))
+}
+
 func (e *engine) run() error {
 	e.nextRelT = e.rel.Next()
-	e.schedule(e.nextRelT, evRelease, 0)
+	e.scheduleRelease()
 	for len(e.h) > 0 {
 		if err := e.runFor(CheckEvery); err != nil {
 			return err
@@ -189,7 +203,7 @@ func (e *engine) release() {
 		}
 	}
 	if e.nextRel < e.nSamples {
-		e.schedule(e.nextRelT, evRelease, 0)
+		e.scheduleRelease()
 	}
 	for i := 0; i < min(touched, np); i++ {
 		// Pipelines released into, in release order (round robin).
@@ -292,11 +306,19 @@ func (e *engine) startCompute(dv *devRT, jb job) {
 	st := &e.stages[jb.stage]
 	dv.state = devCompute
 	dv.job = jb
-	ph := phStep
-	if st.encode {
-		ph = phEncode
+	e.startPhase(dv, st, e.firstPhase(st, jb.b))
+}
+
+// firstPhase is the first phase of a micro-batch of b at stage st: its
+// host work, else encode, else the steps.
+func (e *engine) firstPhase(st *stageRT, b int32) uint8 {
+	switch {
+	case st.cost[b].pre > 0:
+		return phPre
+	case st.encode:
+		return phEncode
 	}
-	e.startPhase(dv, st, ph)
+	return phStep
 }
 
 // startPhase starts phase ph of device dv's job at its stage st.
@@ -304,6 +326,10 @@ func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 	c := &st.cost[dv.job.b]
 	var dur int64
 	switch {
+	case ph == phPre:
+		dur = c.pre
+	case ph == phPost:
+		dur = c.post
 	case ph == phEncode:
 		dur = c.enc
 	case ph == phDecode:
@@ -343,6 +369,16 @@ func (e *engine) phaseDone(d int32) {
 	jb := dv.job
 	st := &e.stages[jb.stage]
 	switch dv.phase {
+	case phPre:
+		if e.rec != nil {
+			e.emit(dv, timeline.KindHost, jb, st, dv.phaseStart, nil, false)
+		}
+		if st.encode {
+			e.startPhase(dv, st, phEncode)
+		} else {
+			e.startPhase(dv, st, phStep)
+		}
+		return
 	case phEncode:
 		if e.rec != nil {
 			e.emit(dv, timeline.KindEncode, jb, st, dv.phaseStart, nil, false)
@@ -359,9 +395,21 @@ func (e *engine) phaseDone(d int32) {
 			e.startPhase(dv, st, phDecode)
 			return
 		}
+		if st.cost[jb.b].post > 0 { // the last stage without a decode call
+			e.startPhase(dv, st, phPost)
+			return
+		}
 	case phDecode:
 		if e.rec != nil {
 			e.emit(dv, timeline.KindDecode, jb, st, dv.phaseStart, nil, false)
+		}
+		if st.cost[jb.b].post > 0 {
+			e.startPhase(dv, st, phPost)
+			return
+		}
+	case phPost:
+		if e.rec != nil {
+			e.emit(dv, timeline.KindHost, jb, st, dv.phaseStart, nil, false)
 		}
 	}
 	e.handOn(dv, jb, st)

@@ -11,25 +11,28 @@ import (
 // pipeline r's stage k on device r*S+k (or on device k when shared), each
 // device of its own kind so that its costs can differ.
 type spec struct {
-	stepMS   []float64 // per stage: one UNet step
-	steps    []int     // per stage: number of steps
-	firstMS  []float64 // per stage: first UNet call (0: same as a step)
-	speed    []float64 // per stage: device speed (0: 1)
-	hostMS   float64
-	encMS    float64 // on stage 0
-	decMS    float64 // on the last stage
-	linkUS   float64 // transfer latency (pure delay when bwGBps is 0)
-	bwGBps   float64
-	setupMS  float64
-	jitter   float64
-	replicas int
-	shared   bool // all pipelines on the same S devices, rotated
-	samples  int
-	mb       int
-	handoff  plan.Handoff
-	arrival  plan.Arrival
-	seed     uint64
-	memGB    float64
+	stepMS  []float64 // per stage: one UNet step
+	steps   []int     // per stage: number of steps
+	firstMS []float64 // per stage: first UNet call (0: same as a step)
+	speed   []float64 // per stage: device speed (0: 1)
+	hostMS  float64
+	encMS   float64 // on stage 0
+	decMS   float64 // on the last stage
+	linkUS  float64 // transfer latency (pure delay when bwGBps is 0)
+	bwGBps  float64
+	setupMS float64
+	// per-sample host work on the first and last stage, receive time per
+	// hand-off, link set-up per rank beyond two
+	firstHostMS, lastHostMS, recvUS, setupRankMS float64
+	jitter                                       float64
+	replicas                                     int
+	shared                                       bool // all pipelines on the same S devices, rotated
+	samples                                      int
+	mb                                           int
+	handoff                                      plan.Handoff
+	arrival                                      plan.Arrival
+	seed                                         uint64
+	memGB                                        float64
 }
 
 func (s spec) plan() *plan.Plan {
@@ -44,7 +47,7 @@ func (s spec) plan() *plan.Plan {
 		Profile: &plan.Profile{
 			Provenance: plan.Provenance{Source: "estimate", Date: "2025-01-01", Reference: "test"},
 			Devices:    map[string]plan.DeviceCosts{},
-			Links:      map[string]plan.LinkCosts{"wire": {LatencyUS: s.linkUS, BandwidthGBps: s.bwGBps, SetupMS: s.setupMS}},
+			Links:      map[string]plan.LinkCosts{"wire": {LatencyUS: s.linkUS, BandwidthGBps: s.bwGBps, SetupMS: s.setupMS, ReceiveUS: s.recvUS, SetupMSPerRank: s.setupRankMS}},
 		},
 	}
 	total := 0
@@ -69,6 +72,8 @@ func (s spec) plan() *plan.Plan {
 			EncodeMS:      s.encMS,
 			DecodeMS:      s.decMS,
 			HostMSPerStep: s.hostMS,
+			SampleFirstMS: s.firstHostMS,
+			SampleLastMS:  s.lastHostMS,
 			Jitter:        s.jitter,
 			Memory:        plan.MemoryCosts{UNet: 3, Encoder: 1.5, Decoder: 0.5, Runtime: 1, ActivationsPerSample: 2},
 		}

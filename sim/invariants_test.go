@@ -47,7 +47,13 @@ func randomSpec(rng *rand.Rand, contention bool) spec {
 	case 1:
 		s.arrival = plan.Arrival{Kind: "poisson", Rate: 5 + 50*rng.Float64()}
 	case 2:
-		s.arrival = plan.Arrival{Kind: "interval", IntervalMS: float64(rng.IntN(80))}
+		s.arrival = plan.Arrival{Kind: "interval", IntervalMS: float64(1 + rng.IntN(80))}
+	}
+	if rng.IntN(2) == 0 { // the host and hand-off overheads
+		s.firstHostMS = float64(rng.IntN(8)) / 4
+		s.lastHostMS = float64(rng.IntN(8)) / 4
+		s.recvUS = float64(rng.IntN(3000))
+		s.setupRankMS = float64(rng.IntN(3))
 	}
 	if contention {
 		if rng.IntN(3) == 0 {

@@ -79,14 +79,23 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 				if blocking && k > 0 {
 					begin = arrive // the transfer started only when k was free
 				}
-				start[[2]int{ids[i], k}] = begin
-				end := begin + stepCost(k, b, !warm[k])
+				// Host work before the model calls: the samples'
+				// preparation on the first stage, receiving elsewhere.
+				var pre int64
+				if k == 0 {
+					pre = int64(b) * int64(math.Round(s.firstHostMS*1e6))
+				} else {
+					pre = int64(math.Round(s.recvUS * 1e3))
+				}
+				start[[2]int{ids[i], k}] = begin + pre
+				end := begin + pre + stepCost(k, b, !warm[k])
 				warm[k] = true
 				if k == 0 {
 					end += scaled(int64(b)*int64(math.Round(s.encMS*1e6)), k)
 				}
 				if k == S-1 {
 					end += scaled(int64(b)*int64(math.Round(s.decMS*1e6)), k)
+					end += int64(b) * int64(math.Round(s.lastHostMS*1e6))
 					for j := range b {
 						done[ids[i+j]] = end
 					}
@@ -96,7 +105,7 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 				c := lc.TransferNS(int64(b) * bytes)
 				if !used[k] {
 					used[k] = true
-					c += lc.SetupNS()
+					c += lc.SetupNS(S * R)
 				}
 				if blocking {
 					xs := max(end, free[k+1])

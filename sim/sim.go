@@ -130,6 +130,7 @@ func newEngine(p *plan.Plan) (*engine, error) {
 		blocking: p.Layout.Handoff == plan.HandoffBlocking,
 		nSamples: w.Samples,
 		rel:      w.Releases(),
+		ranks:    p.Ranks(),
 		jitRng:   rand.New(rand.NewPCG(w.Seed, streamJitter)),
 	}
 	e.devs = make([]devRT, len(p.Devices))
@@ -197,6 +198,12 @@ func (e *engine) stageCosts(p *plan.Plan, pi, si int, st plan.Stage) (stageRT, e
 		if rt.decode {
 			cb.dec = w.Decode
 		}
+		if st.Encode {
+			cb.pre = w.First
+		}
+		if st.Decode {
+			cb.post = w.Last
+		}
 	}
 	return rt, nil
 }
@@ -215,15 +222,17 @@ func (e *engine) hopCosts(p *plan.Plan, first int32, linkIdx map[[2]int32]int32)
 		if !ok {
 			return fmt.Errorf("sim: plan %q: pipeline %d stage %d: no costs for link kind %q (%s to %s) in the profile", p.Name, a.pipe, a.idx, h.Kind, p.Devices[a.dev].Name, p.Devices[b.dev].Name)
 		}
+		recv := h.ReceiveNS()
 		for m := 1; m <= e.mb; m++ {
 			a.cost[m].xfer, _ = p.HopNS(int(a.dev), int(b.dev), m)
+			b.cost[m].pre += recv
 		}
 		key := [2]int32{a.dev, b.dev}
 		li, ok := linkIdx[key]
 		if !ok {
 			li = int32(len(e.links))
 			linkIdx[key] = li
-			e.links = append(e.links, linkRT{setup: h.SetupNS()})
+			e.links = append(e.links, linkRT{setup: h.SetupNS(e.ranks)})
 			e.devs[b.dev].senders = append(e.devs[b.dev].senders, a.dev)
 		}
 		a.link = li

@@ -371,10 +371,13 @@ func firstPath(q *plan.Plan, pl plan.Pipeline, b int) (path, once int64, parts [
 		w, _ := q.WorkNS(st.DevIdx, b)
 		work := int64(st.Steps()) * w.Step
 		if st.Encode {
-			work += w.Encode
+			work += w.First + w.Encode
 		}
 		if st.Decode {
-			work += w.Decode
+			work += w.Decode + w.Last
+		}
+		if i > 0 {
+			work += q.ReceiveNS(pl.Stages[i-1].DevIdx, st.DevIdx)
 		}
 		parts = append(parts, work)
 		once += w.FirstStep - w.Step // may be negative: a first call faster than a step
@@ -382,7 +385,7 @@ func firstPath(q *plan.Plan, pl plan.Pipeline, b int) (path, once int64, parts [
 			h, _ := q.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx)
 			x, _ := q.HopNS(st.DevIdx, pl.Stages[i+1].DevIdx, b)
 			parts = append(parts, x)
-			once += h.SetupNS()
+			once += h.SetupNS(q.Ranks())
 		}
 	}
 	for _, v := range parts {

@@ -257,7 +257,7 @@ func NewAccumulator(devices []string) *Accumulator {
 }
 
 // kindOrder lists the known kinds; kindIndex maps a kind to its position.
-var kindOrder = [...]Kind{KindEncode, KindStep, KindDecode, KindSend, KindRecv, KindWait}
+var kindOrder = [...]Kind{KindEncode, KindStep, KindDecode, KindSend, KindRecv, KindWait, KindHost}
 
 func kindIndex(k Kind) int {
 	switch k {
@@ -273,6 +273,8 @@ func kindIndex(k Kind) int {
 		return 4
 	case KindWait:
 		return 5
+	case KindHost:
+		return 6
 	}
 	return len(kindOrder)
 }

@@ -19,7 +19,7 @@ package timeline
 // Kind says what a span is doing.
 type Kind string
 
-// Span kinds. Encode, Step, Decode and Wait occupy a device's compute stream;
+// Span kinds. Encode, Step, Decode, Host and Wait occupy a device's compute stream;
 // Send and Recv occupy the device's send and receive streams.
 const (
 	KindEncode Kind = "encode" // image encoder (conditioning) for a sample
@@ -28,6 +28,11 @@ const (
 	KindSend   Kind = "send"   // latent hand-off leaving this device
 	KindRecv   Kind = "recv"   // latent hand-off arriving at this device
 	KindWait   Kind = "wait"   // device blocked: a blocking send waiting for its receiver
+	// KindHost is host work outside the model calls that a stage spends
+	// per micro-batch: preparing its samples on the first stage (image,
+	// noise, sampler state), unpacking a received micro-batch, handling
+	// the outputs on the last stage.
+	KindHost Kind = "host"
 )
 
 // Stream is a lane within a device on which spans never overlap.

@@ -58,7 +58,7 @@ func describe(i int, s *Span) string {
 // KnownKind reports whether k is one of the span kinds this package defines.
 func KnownKind(k Kind) bool {
 	switch k {
-	case KindEncode, KindStep, KindDecode, KindSend, KindRecv, KindWait:
+	case KindEncode, KindStep, KindDecode, KindSend, KindRecv, KindWait, KindHost:
 		return true
 	}
 	return false
