@@ -23,9 +23,10 @@ type Profile struct {
 }
 
 // Provenance says where a profile's numbers came from. Source, Date and one
-// of Machine (measured) or Reference (publication/estimate) must be set.
+// of Machine (measured) or Reference (publication, estimate, calibrated:
+// vdsim calibrate names the runs it fitted) must be set.
 type Provenance struct {
-	Source    string `yaml:"source"` // measured | publication | estimate
+	Source    string `yaml:"source"` // measured | publication | estimate | calibrated
 	Date      string `yaml:"date"`   // YYYY-MM-DD
 	Machine   string `yaml:"machine"`
 	Runtime   string `yaml:"runtime"`   // e.g. "onnxruntime 1.24.3 cpu, go1.26.8"

@@ -352,7 +352,7 @@ func keys[V any](m map[string]V) string {
 // validate checks a profile's provenance and costs.
 func (prof *Profile) validate(c *checker) {
 	pv := prof.Provenance
-	if oneOf(c, "provenance.source", pv.Source, "measured", "publication", "estimate") {
+	if oneOf(c, "provenance.source", pv.Source, "measured", "publication", "estimate", "calibrated") {
 		if pv.Source == "measured" && pv.Machine == "" {
 			c.add("provenance.machine", "missing; a measured profile names the machine it was measured on")
 		}
