@@ -22,6 +22,10 @@ type Options struct {
 	// show progress or stop the run (the engine itself reads no clock). A
 	// non-nil error stops the run: Run returns a *StoppedError wrapping it.
 	Check func(done, total int) error
+	// JitterSeed, if set, seeds the step jitter instead of the workload's
+	// seed; arrivals still draw from the workload's seed, so the same
+	// workload runs with other draws of jitter (as predicted ranges do).
+	JitterSeed *uint64
 }
 
 // CheckEvery is how many events the engine processes between calls of
@@ -97,6 +101,9 @@ func Run(p *plan.Plan, opts Options) (*Result, error) {
 	}
 	e.rec = rec
 	e.check = opts.Check
+	if opts.JitterSeed != nil {
+		e.jitRng = rand.New(rand.NewPCG(*opts.JitterSeed, streamJitter))
+	}
 	if err := e.run(); err != nil {
 		return nil, err
 	}
