@@ -27,6 +27,11 @@ type Comparison struct {
 	// executor, or when it failed (HindsightErr says why).
 	Hindsight    *timeline.Summary
 	HindsightErr error
+	// Range is the plan's predicted range for the prediction's samples,
+	// and RangeChecks where the measured headline metrics fell against it;
+	// both nil until AddRange (which needs the plan and its profile).
+	Range       *Range
+	RangeChecks []RangeCheck
 	// Warnings are what looks odd about the inputs without making the
 	// comparison wrong.
 	Warnings []string
