@@ -8,7 +8,10 @@
 // metrics of a predicted run, a measured run or both, the data-parallel
 // baseline and, when both sides are there, the signed error of every
 // metric, device and stage, (predicted − measured) / measured, so that
-// errors that cancel out in a total are seen. The metrics, their labels,
+// errors that cancel out in a total are seen. Given a predicted range
+// (Range: p10–p90 of each metric over seeded simulations), it shows the
+// range beside the prediction and says whether the measurement fell
+// inside it. The metrics, their labels,
 // definitions and formats come from timeline's column table
 // (timeline.Columns), which the CLIs use too, so that the terminal, the
 // JSON and the report read the same; the Format functions here are

@@ -58,6 +58,10 @@ type Report struct {
 	// test the prediction (study.Comparison.NotComparable); the verdict
 	// leads with it and passes no judgement on the errors.
 	NotComparable []string
+	// Range is the predicted range of the metrics (nil: none was
+	// computed): a column beside the prediction, a verdict line and, with
+	// a measurement, where it fell against the range.
+	Range *Range
 }
 
 // NotComparableVerdict is the verdict's first line for two runs that are
@@ -138,6 +142,9 @@ func RenderMarkdown(w io.Writer, r Report) error {
 		md.line("- **%s.** %s", d.Name, strings.TrimPrefix(d.Text, capitalise(d.Name)+": "))
 	}
 	md.line("- **signed error.** (predicted − measured) / measured: positive when the prediction is too high. Utilisation errors are differences in percentage points (pp).")
+	if r.Range != nil && r.Range.Runs > 0 {
+		md.line("- **predicted range.** %s", RangeDefinition)
+	}
 	_, err := w.Write(md.buf.Bytes())
 	if err != nil {
 		return fmt.Errorf("reports: markdown: %w", err)
@@ -244,6 +251,9 @@ func (r *Report) verdict() []string {
 	}
 	out = append(out, fmt.Sprintf("%s: %d samples; first sample after %s, then %s; all done after %s.",
 		capitalise(side), m.Samples, FormatNS(m.FirstLatencyNS), rate, FormatNS(m.MakespanNS)))
+	if r.Predicted != nil && r.Measured == nil {
+		out = append(out, r.Range.verdictLines(&r.Predicted.Metrics)...)
+	}
 	if r.Baseline != nil && r.Predicted != nil {
 		out = append(out, BaselineVerdict(r.Predicted.Metrics, r.Baseline.Metrics, r.layoutWord(), "data parallel")...)
 	} else if r.BaselineNote != "" {
@@ -267,6 +277,7 @@ func (r *Report) verdict() []string {
 		if line := computeDrift(p, q); line != "" {
 			out = append(out, line)
 		}
+		out = append(out, r.Range.verdictLines(&p)...)
 		if r.Hindsight != nil {
 			h := r.Hindsight.Metrics
 			hv, hname := timeline.ThroughputForRanking(&h, &q)
@@ -495,9 +506,13 @@ func (r *Report) writeMetrics(md *mdWriter) {
 	md.line("## Metrics")
 	md.line("")
 	cols := r.columns()
+	ranged := r.Predicted != nil && r.Range.hasQuantiles()
 	header := []string{"metric"}
 	for _, c := range cols {
 		header = append(header, c.name)
+		if ranged && c.run == r.Predicted {
+			header = append(header, "predicted p10–p90")
+		}
 	}
 	if r.Baseline != nil {
 		header = append(header, "data parallel (predicted)", "this layout / data parallel")
@@ -507,6 +522,9 @@ func (r *Report) writeMetrics(md *mdWriter) {
 		row := []string{col.Label}
 		for _, c := range cols {
 			row = append(row, col.Text(&c.run.Metrics))
+			if ranged && c.run == r.Predicted {
+				row = append(row, r.Range.cell(col))
+			}
 		}
 		if r.Baseline != nil {
 			row = append(row, col.Text(&r.Baseline.Metrics))
@@ -523,12 +541,19 @@ func (r *Report) writeMetrics(md *mdWriter) {
 	samples := []string{"samples"}
 	for _, c := range cols {
 		samples = append(samples, fmt.Sprint(c.run.Metrics.Samples))
+		if ranged && c.run == r.Predicted {
+			samples = append(samples, "")
+		}
 	}
 	if r.Baseline != nil {
 		samples = append(samples, fmt.Sprint(r.Baseline.Metrics.Samples), "")
 	}
 	rows = append(rows, samples)
 	md.table("l"+strings.Repeat("r", len(header)-1), header, rows)
+	if ranged {
+		md.line("The predicted range is %s (see the definitions below).", r.Range.Over())
+		md.line("")
+	}
 	if r.Baseline != nil {
 		md.line("The data-parallel baseline runs the same workload on the same devices, each device running whole samples (one pipeline of one stage per device). A ratio above 1 means this layout's number is larger: better for throughput and utilisation, worse for latencies and makespan.")
 		md.line("")
@@ -546,23 +571,31 @@ func (r *Report) writeErrors(md *mdWriter) {
 	md.line("Signed error = (predicted − measured) / measured: positive means the prediction was too high. Utilisation errors are in percentage points.")
 	md.line("")
 	var rows [][]string
+	checked := r.Range != nil && len(r.Range.Checks) > 0
 	for _, col := range timeline.Columns() {
 		a, b := col.Get(p), col.Get(q)
 		row := []string{col.Label, col.Format(a), col.Format(b), col.Error(a, b)}
+		if checked {
+			row = append(row, r.Range.checkCell(col))
+		}
 		if r.Hindsight != nil {
 			c := col.Get(&r.Hindsight.Metrics)
 			row = append(row, col.Format(c), col.Error(c, b))
 		}
 		rows = append(rows, row)
 	}
+	header := []string{"metric", "predicted", "measured", "error"}
+	if checked {
+		header = append(header, "measured against predicted p10–p90")
+	}
 	if r.Hindsight != nil {
-		md.table("lrrrrr", []string{"metric", "predicted", "measured", "error", "hindsight", "hindsight error"}, rows)
+		md.table("lrrr"+strings.Repeat("r", len(header)-2), append(header, "hindsight", "hindsight error"), rows)
 		md.line("")
 		md.line("*Hindsight* is the same simulation with the costs this run actually spent, read off its own spans " +
 			"(step time per device, warm-up, encode, decode, hand-off). It is not a prediction: its error is the " +
 			"pipeline model's own (scheduling, hand-offs, waits); the rest of the prediction's error came from the cost profile.")
 	} else {
-		md.table("lrrr", []string{"metric", "predicted", "measured", "error"}, rows)
+		md.table("lrrr"+strings.Repeat("r", len(header)-4), header, rows)
 	}
 
 	rows = nil

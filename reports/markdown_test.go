@@ -2,8 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +100,8 @@ func TestMarkdownGolden(t *testing.T) {
 			Images: []Image{{Title: "Gantt charts", Path: "gantt.png"}}}},
 		{"markdown_predicted.golden", Report{Plan: p, Predicted: NewRun(pred), BaselineNote: "turned off with --no-dp"}},
 		{"markdown_noplan.golden", Report{Title: "two timelines", Predicted: NewRun(pred), Measured: NewRun(meas)}},
+		{"markdown_range_predicted.golden", Report{Plan: p, Predicted: NewRun(pred), BaselineNote: "turned off with --no-dp", Range: handRange(pred, nil)}},
+		{"markdown_range_compare.golden", Report{Plan: p, Predicted: NewRun(pred), Measured: NewRun(meas), Range: handRange(pred, meas)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -250,5 +254,75 @@ func TestHindsightColumns(t *testing.T) {
 	}
 	if !strings.Contains(md, "on steady-state throughput: that is the pipeline model's own error") || !strings.Contains(md, "−20.0% on steady-state throughput") {
 		t.Errorf("verdict without the hindsight sentence:\n%s", md)
+	}
+}
+
+// handRange is a range around pred from its stages 5% faster and 5%
+// slower, with 20 runs, checked against meas when it is given.
+func handRange(pred, meas *timeline.Timeline) *Range {
+	n := len(pred.Samples)
+	runs := []timeline.Metrics{
+		twoStage("sim", n, 950_000_000, 1_900_000_000).Metrics(),
+		pred.Metrics(),
+		twoStage("sim", n, 1_050_000_000, 2_100_000_000).Metrics(),
+	}
+	g := &Range{Runs: 20, Spread: "step jitter 3%, cost scale within ±5% per device kind", Quantiles: map[string]Quantiles{}}
+	for _, col := range timeline.Columns() {
+		var v []float64
+		for i := range runs {
+			v = append(v, col.Get(&runs[i]))
+		}
+		slices.Sort(v)
+		if !math.IsNaN(v[0]) {
+			g.Quantiles[col.JSONKey()] = Quantiles{v[0], v[1], v[2]}
+		}
+	}
+	if meas == nil {
+		return g
+	}
+	m := meas.Metrics()
+	for _, key := range []string{"first_latency", "throughput"} {
+		col, _ := timeline.LookupColumn(key)
+		q := g.Quantiles[col.JSONKey()]
+		c := RangeCheck{Key: key, Measured: col.Get(&m), Range: q, Where: "inside"}
+		switch {
+		case c.Measured < q.P10:
+			c.Where = "below"
+		case c.Measured > q.P90:
+			c.Where = "above"
+		}
+		g.Checks = append(g.Checks, c)
+	}
+	return g
+}
+
+func TestRangeLines(t *testing.T) {
+	pred := twoStage("sim", 4, 1e9, 2e9)
+	var buf bytes.Buffer
+	none := &Range{Note: "no spread measured (jitter and drift are 0 in the profile)"}
+	if err := RenderMarkdown(&buf, Report{Predicted: NewRun(pred), Range: none}); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	if !strings.Contains(md, "- No predicted range: no spread measured (jitter and drift are 0 in the profile).") ||
+		strings.Contains(md, "p10–p90") || strings.Contains(md, "predicted range.**") {
+		t.Errorf("a range without runs:\n%s", md)
+	}
+	lat, _ := timeline.LookupColumn("first_latency")
+	tput, _ := timeline.LookupColumn("throughput")
+	util, _ := timeline.LookupColumn("mean_utilisation")
+	for _, c := range []struct {
+		col    timeline.Column
+		lo, hi float64
+		want   string
+	}{
+		{lat, 1.02e9, 1.1e9, "1.02 – 1.10 s"},
+		{lat, 812e6, 1.02e9, "812 ms – 1.02 s"},
+		{tput, 3.8, 4.02, "3.80 – 4.02 samples/s"},
+		{util, 0.873, 0.881, "87.3% – 88.1%"},
+	} {
+		if got := FormatRange(c.col, c.lo, c.hi); got != c.want {
+			t.Errorf("FormatRange(%s, %g, %g) = %q, want %q", c.col.Key, c.lo, c.hi, got, c.want)
+		}
 	}
 }
