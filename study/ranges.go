@@ -67,7 +67,7 @@ type Range struct {
 	Note string `json:"note,omitempty"`
 	// Steady is true when every run had a steady state, so that the range
 	// of the steady-state throughput is there (see Throughput).
-	Steady bool `json:"steady"`
+	Steady bool `json:"steady,omitempty"`
 	// Metrics are the quantiles of every metric column
 	// (timeline.Columns) by the column's JSONKey, for the columns that
 	// have a value in every run.

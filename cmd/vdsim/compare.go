@@ -29,11 +29,15 @@ func compareCommand() *cli.Command {
 			"simulation with the costs the run itself spent, which separates the pipeline model's own error from the cost profile's. " +
 			"A file that is not a whole timeline of a run, runs in the wrong order, or a --plan that is not the one the prediction ran " +
 			"is an error. Two runs that are well formed but not comparable (different plans, an interrupted or failed measured run, " +
-			"different sample counts) still get their report, whose verdict says so, and compare exits 1.",
+			"different sample counts) still get their report, whose verdict says so, and compare exits 1. " +
+			"With --plan and a profile that measured a spread (jitter, drift), the plan's predicted range (p10–p90 over " +
+			"--range-runs seeded runs, as vdsim run gives it) is computed too, and compare says whether the measured " +
+			"first-sample latency and throughput fell inside it, below or above.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plan", EnvVars: cliutil.Env(envPrefix, "compare-plan"), Usage: "the plan `FILE` both runs are of (for the plan table, provenance and baseline)"},
 			&cli.StringFlag{Name: cliutil.FlagCosts, EnvVars: cliutil.Env(envPrefix, "compare-costs"), Usage: "cost profile `FILE` for --plan, instead of the plan's costs"},
 			&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "compare-out"), Usage: "write report.md and gantt.png to `DIR` (required; a new or empty folder, or one an earlier compare wrote with --replace)"},
+			rangeRunsFlag("compare-range-runs"),
 			replaceFlag("compare-replace"),
 		},
 		Action: compareAction,
@@ -60,6 +64,10 @@ func compareAction(c *cli.Context) error {
 			return cliutil.Usage(fmt.Errorf("compare: --out %s is the folder of the input %s: the report goes to a folder of its own (a run's folder would be cleared with --replace)", out, in))
 		}
 	}
+	runs, err := rangeRuns(c)
+	if err != nil {
+		return err
+	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	var p *plan.Plan
 	if pf := c.String("plan"); pf != "" {
@@ -81,6 +89,9 @@ func compareAction(c *cli.Context) error {
 	}
 	if cmp.HindsightErr != nil {
 		fmt.Fprintf(stderr, "vdsim: no hindsight simulation: %v\n", cmp.HindsightErr)
+	}
+	if err := cmp.AddRange(runs, nil); err != nil {
+		fmt.Fprintf(stderr, "vdsim: no predicted range: %v\n", err)
 	}
 	md, gantt, err := writeCompareOutputs(out, cmp)
 	if err != nil {
@@ -105,6 +116,7 @@ func writeCompareOutputs(dir string, cmp *study.Comparison) (md, gantt string, e
 	rep := reports.Report{
 		Plan: cmp.Plan, Predicted: cmp.Predicted, Measured: cmp.Measured,
 		Baseline: cmp.Baseline, BaselineNote: cmp.BaselineNote, Hindsight: cmp.Hindsight, NotComparable: cmp.NotComparable,
+		Range:  reportRange(cmp.Range, cmp.RangeChecks),
 		Images: []reports.Image{{Title: "Gantt charts: predicted (top) and measured (bottom), on one time axis", Path: "gantt.png"}},
 	}
 	for _, w := range cmp.Warnings {
@@ -139,6 +151,7 @@ func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile st
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nerror = (predicted − measured) / measured; per device and per stage in the report")
+	writeRangeChecks(w, cmp)
 	if cmp.Hindsight == nil {
 		return
 	}
@@ -158,4 +171,24 @@ func sameDir(a, b string) bool {
 	x, errA := filepath.Abs(a)
 	y, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && filepath.Clean(x) == filepath.Clean(y)
+}
+
+// writeRangeChecks prints where the measured headline metrics fell
+// against the predicted range, or why there is none; nothing without a
+// range (no plan or profile).
+func writeRangeChecks(w io.Writer, cmp *study.Comparison) {
+	rng := cmp.Range
+	switch {
+	case rng == nil:
+		return
+	case rng.Runs == 0:
+		fmt.Fprintf(w, "predicted range: none, %s\n", rng.Note)
+		return
+	}
+	fmt.Fprintf(w, "measured against the predicted range, p10–p90 over %d seeded runs (%s):\n", rng.Runs, rng.Spread)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, ch := range cmp.RangeChecks {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tp10–p90 %s\n", ch.Column.Label, ch.Column.Format(ch.Measured), ch.Where, reports.FormatRange(ch.Column, ch.Range.P10, ch.Range.P90))
+	}
+	tw.Flush()
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/sim"
+	"github.com/vdpp/vdpp/study"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -399,5 +402,145 @@ func TestSearchWinnerWithCostsFlag(t *testing.T) {
 	mustRun(t, "search", "../../configs/svd-14f-320x576-2xa5000.yaml", "--costs", costs, "--out", dir)
 	if out, _ := mustRun(t, "run", filepath.Join(dir, "winner.yaml"), "--no-dp"); !strings.Contains(out, "2 × a5000") {
 		t.Errorf("the winner runs differently:\n%s", out)
+	}
+}
+
+// spreadCosts writes the reference profile with a measured spread (5%
+// step jitter, 4% drift) and returns its path.
+func spreadCosts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../configs/profiles/a5000-svd-14f-320x576.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "    jitter: 0\n", "    jitter: 0.05\n    drift: 0.04\n", 1)
+	if text == string(data) {
+		t.Fatal("the reference profile has no line \"    jitter: 0\" to replace")
+	}
+	path := filepath.Join(t.TempDir(), "spread.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const ref2 = "../../configs/svd-14f-320x576-2xa5000.yaml"
+
+// run prints the predicted range under the point prediction, which stays
+// the plan's own simulation; --json and --out carry every metric's range;
+// a profile without a spread says so instead of a range.
+func TestRunRange(t *testing.T) {
+	costs := spreadCosts(t)
+	args := []string{ref2, "--costs", costs, "--samples", "6", "--range-runs", "10", "--no-dp"}
+	out, _ := mustRun(t, append([]string{"run"}, args...)...)
+	for _, want := range []string{
+		"predicted range, p10–p90 over 10 seeded runs (step jitter 5%, cost scale within ±4% per device kind):",
+		"  first-sample latency ", "p10–p90 ", "(p50 ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run output lacks %q:\n%s", want, out)
+		}
+	}
+	j := runJSONOut(t, args...)
+	p, err := cliutil.LoadPlan([]string{ref2}, nil, costs, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 6
+	if err := p.Apply(plan.Overrides{Samples: &n}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sim.Run(p, sim.Options{Trace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := res.Timeline.Metrics()
+	if j.Metrics.FirstLatencyNS != point.FirstLatencyNS || j.Metrics.MakespanNS != point.MakespanNS {
+		t.Errorf("the point prediction moved: json %+v, simulation %+v", j.Metrics, point)
+	}
+	if j.Range == nil || j.Range.Runs != 10 || j.Range.Samples != 6 {
+		t.Fatalf("json range %+v", j.Range)
+	}
+	q, ok := j.Range.Metrics["first_latency_ns"]
+	if !ok || !(q.P10 <= q.P50 && q.P50 <= q.P90) || q.P10 == q.P90 {
+		t.Errorf("json first-latency range %+v", q)
+	}
+
+	dir := t.TempDir()
+	mustRun(t, append([]string{"run", "--out", dir}, args...)...)
+	var mj struct {
+		Range *study.Range `json:"range"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &mj); err != nil || mj.Range == nil || !reflect.DeepEqual(mj.Range.Metrics, j.Range.Metrics) {
+		t.Errorf("metrics.json range %+v (%v), want the --json one", mj.Range, err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| predicted p10–p90 |", "- Predicted range (p10–p90 over 10 seeded runs", "- **predicted range.**"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+
+	out, _ = mustRun(t, "run", ref2, "--samples", "4", "--no-dp")
+	if !strings.Contains(out, "predicted range: none, no spread measured (jitter and drift are 0 in the profile)") || strings.Contains(out, "p10–p90") {
+		t.Errorf("a profile without a spread:\n%s", out)
+	}
+}
+
+// compare says whether the measurement fell inside the predicted range:
+// a run 1.5× slower than predicted is above it in latency and below it
+// in throughput.
+func TestCompareRange(t *testing.T) {
+	costs := spreadCosts(t)
+	dir := t.TempDir()
+	pred := filepath.Join(dir, "pred")
+	mustRun(t, "run", ref2, "--costs", costs, "--samples", "6", "--no-dp", "--out", pred)
+	tl, err := timeline.ReadFile(filepath.Join(pred, "timeline.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := *tl
+	slow.Meta.Source = "exec"
+	slow.Spans = append([]timeline.Span(nil), tl.Spans...)
+	slow.Samples = append([]timeline.Sample(nil), tl.Samples...)
+	for i := range slow.Spans {
+		slow.Spans[i].Start, slow.Spans[i].End = slow.Spans[i].Start*3/2, slow.Spans[i].End*3/2
+	}
+	for i := range slow.Samples {
+		slow.Samples[i].Done = slow.Samples[i].Done * 3 / 2
+	}
+	meas := filepath.Join(dir, "measured.json")
+	if err := timeline.WriteFile(meas, &slow); err != nil {
+		t.Fatal(err)
+	}
+	rep := filepath.Join(dir, "cmp")
+	out, _ := mustRun(t, "compare", filepath.Join(pred, "timeline.json"), meas, "--plan", ref2, "--costs", costs, "--range-runs", "10", "--out", rep)
+	if !regexp.MustCompile(`measured against the predicted range, p10–p90 over 10 seeded runs \(step jitter 5%, cost scale within ±4% per device kind\):\n` +
+		`  first-sample latency +\S+ s +above +p10–p90 .*\n  (steady-state|overall) throughput +\S+ samples/s +below +p10–p90 `).MatchString(out) {
+		t.Errorf("compare output lacks the range checks:\n%s", out)
+	}
+	if !strings.Contains(out, "hindsight (simulated with the costs this run spent)") {
+		t.Errorf("the hindsight line is gone:\n%s", out)
+	}
+	md, err := os.ReadFile(filepath.Join(rep, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Measured against the predicted range (p10–p90 over 10 seeded runs", "is **above it**", "is **below it**", "| measured against predicted p10–p90 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	// Without --plan there is no range, and nothing is said of one.
+	out, _ = mustRun(t, "compare", filepath.Join(pred, "timeline.json"), meas, "--out", rep, "--replace")
+	if strings.Contains(out, "predicted range") {
+		t.Errorf("a range without a plan:\n%s", out)
 	}
 }

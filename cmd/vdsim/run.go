@@ -33,6 +33,7 @@ func runCommand() *cli.Command {
 		&cli.BoolFlag{Name: "no-dp", EnvVars: cliutil.Env(envPrefix, "no-dp"), Usage: "do not simulate the data-parallel baseline on the same devices"},
 		&cli.StringFlag{Name: "out", EnvVars: cliutil.Env(envPrefix, "out"), Usage: "write timeline.json, trace.json (Perfetto), gantt.png, metrics.json and report.md to `DIR`"},
 		&cli.IntFlag{Name: "trace-limit", Value: defaultTraceLimit, EnvVars: cliutil.Env(envPrefix, "trace-limit"), Usage: "keep the full timeline (for --out) only up to this many samples; above it metrics are streamed and no timeline, trace or Gantt chart is written (0: never)"},
+		rangeRunsFlag("range-runs"),
 		replaceFlag("replace"),
 		progressFlag(),
 	)
@@ -43,7 +44,9 @@ func runCommand() *cli.Command {
 		Description: "Simulates the plan with its cost profile and prints first-sample latency, steady-state throughput, " +
 			"makespan, sample latency percentiles, per-device utilisation and idle time, and memory. Unless --no-dp, " +
 			"the same devices and workload are also simulated as data parallel (every device runs whole samples) " +
-			"and shown side by side with the ratio of each metric.",
+			"and shown side by side with the ratio of each metric. When the profile measured a spread (jitter, drift), " +
+			"the plan is simulated --range-runs more times, each with its own step jitter and cost scale, and every metric " +
+			"gets its predicted range (p10–p90) under the point prediction.",
 		Flags:  flags,
 		Action: withPlan(runAction),
 	}
@@ -66,6 +69,10 @@ func runAction(c *cli.Context, p *plan.Plan) (err error) {
 	limit := c.Int("trace-limit")
 	if limit < 0 {
 		return cliutil.Usage(fmt.Errorf("--trace-limit %d: want 0 or more samples (0: never keep the timeline)", limit))
+	}
+	runs, err := rangeRuns(c)
+	if err != nil {
+		return err
 	}
 	trace := out != "" && p.Workload.Samples <= limit
 	if out != "" {
@@ -97,13 +104,18 @@ func runAction(c *cli.Context, p *plan.Plan) (err error) {
 			return w.close(err, nothing)
 		}
 	}
+	w.setPhase("the predicted range", p.Workload.Samples)
+	rng, err := study.PredictRange(p, runs, w.watch)
+	if err != nil {
+		return w.close(err, nothing)
+	}
 	if err := w.close(nil, ""); err != nil {
 		return err
 	}
 
 	var files []string
 	if out != "" {
-		if files, err = writeRunOutputs(out, main, dp, dpNote); err != nil {
+		if files, err = writeRunOutputs(out, main, dp, dpNote, rng); err != nil {
 			return err
 		}
 	}
@@ -111,9 +123,9 @@ func runAction(c *cli.Context, p *plan.Plan) (err error) {
 		for _, f := range files {
 			fmt.Fprintf(stderr, "vdsim: wrote %s\n", f)
 		}
-		return writeRunJSON(stdout, main, dp, dpNote, files)
+		return writeRunJSON(stdout, main, dp, dpNote, rng, files)
 	}
-	writeRunTable(stdout, main, dp, dpNote)
+	writeRunTable(stdout, main, dp, dpNote, rng)
 	if len(files) > 0 {
 		fmt.Fprintln(stdout, "\nwrote:")
 		for _, f := range files {
@@ -164,7 +176,7 @@ func costsLine(p *plan.Plan) string {
 	return fmt.Sprintf("warning: %s (profile source: %s, %s)", reports.CostWarning, pv.Source, p.Profile.File)
 }
 
-func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
+func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string, rng *study.Range) {
 	p := r.Plan
 	fmt.Fprintf(w, "%s: %d samples, %s on %d × %s, %d steps\n", p.Name, r.Metrics.Samples, study.LayoutLabel(p), len(p.Devices), p.Devices[0].Kind, p.Sampler.Steps)
 	fmt.Fprintln(w, costsLine(p))
@@ -190,6 +202,7 @@ func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	writeRangeLines(w, rng, &r.Metrics)
 	if dp != nil {
 		fmt.Fprintf(w, "ratio = %s / %s (same devices, same %d samples)\n", mine, study.LayoutLabel(dp.Plan), dp.Metrics.Samples)
 		for _, line := range reports.BaselineVerdict(r.Metrics, dp.Metrics, "the "+study.KindOf(p).Name(), "data parallel") {
@@ -239,16 +252,18 @@ type runJSON struct {
 	DPNote       string             `json:"data_parallel_note,omitempty"`
 	// Ratio is this plan's metric / data parallel's, per metric column.
 	Ratio map[string]float64 `json:"ratio,omitempty"`
-	Files []string           `json:"files,omitempty"`
+	// Range is the predicted range of every metric (see study.Range).
+	Range *study.Range `json:"range"`
+	Files []string     `json:"files,omitempty"`
 }
 
-func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, files []string) error {
+func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, rng *study.Range, files []string) error {
 	j := runJSON{
 		Plan: r.Plan.Name, File: r.Plan.File, Layout: study.LayoutLabel(r.Plan),
 		Profile:  r.Plan.Profile.ProvenanceString(),
 		Measured: r.Plan.Profile.Provenance.Source == "measured",
 		Metrics:  r.Metrics, Memory: r.Result.Memory,
-		DPNote: dpNote, Files: files,
+		DPNote: dpNote, Range: rng, Files: files,
 	}
 	if dp != nil {
 		j.DataParallel = &dp.Metrics
@@ -264,7 +279,7 @@ func writeRunJSON(w io.Writer, r, dp *study.Run, dpNote string, files []string) 
 
 // writeRunOutputs writes the files of run --out (prepared by
 // prepareOut) and returns their paths.
-func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, error) {
+func writeRunOutputs(dir string, r, dp *study.Run, dpNote string, rng *study.Range) ([]string, error) {
 	var files []string
 	path := func(name string) string {
 		p := filepath.Join(dir, name)
@@ -275,7 +290,7 @@ func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	mj := map[string]any{"plan": r.Plan.Name, "layout": study.LayoutLabel(r.Plan), "metrics": r.Metrics}
+	mj := map[string]any{"plan": r.Plan.Name, "layout": study.LayoutLabel(r.Plan), "metrics": r.Metrics, "range": rng}
 	if dp != nil {
 		mj["data_parallel"] = dp.Metrics
 		mj["ratio"] = timeline.Ratios(&r.Metrics, &dp.Metrics)
@@ -292,6 +307,7 @@ func writeRunOutputs(dir string, r, dp *study.Run, dpNote string) ([]string, err
 		Plan:      r.Plan,
 		Predicted: r.Summary(),
 		Images:    images,
+		Range:     reportRange(rng, nil),
 	}
 	if dp != nil {
 		rep.Baseline = dp.Summary()
@@ -333,4 +349,66 @@ func writeTimelineFiles(path func(name string) string, r, dp *study.Run) ([]repo
 		title += " (top) and the data-parallel baseline (bottom), on one time axis"
 	}
 	return []reports.Image{{Title: title, Path: "gantt.png"}}, nil
+}
+
+// rangeRunsFlag is the --range-runs flag; its environment variable is
+// named after name ("range-runs", "compare-range-runs").
+func rangeRunsFlag(name string) cli.Flag {
+	return &cli.IntFlag{Name: "range-runs", Value: study.DefaultRangeRuns, EnvVars: cliutil.Env(envPrefix, name),
+		Usage: fmt.Sprintf("simulate the plan `N` more times (%d to %d), each with its own step jitter and cost scale within ±drift per device kind "+
+			"(the profile's jitter and drift), for the predicted range (p10–p90) of every metric; no range when the profile measured neither, "+
+			"or above %d samples", study.MinRangeRuns, study.MaxRangeRuns, study.MaxRangeSamples)}
+}
+
+// rangeRuns is --range-runs, checked.
+func rangeRuns(c *cli.Context) (int, error) {
+	n := c.Int("range-runs")
+	if n < study.MinRangeRuns || n > study.MaxRangeRuns {
+		return 0, cliutil.Usage(fmt.Errorf("%s %d: want %d to %d seeded runs",
+			cliutil.Source(c, "range-runs"), n, study.MinRangeRuns, study.MaxRangeRuns))
+	}
+	return n, nil
+}
+
+// writeRangeLines prints the predicted range of the headline metrics
+// under the point prediction m, or why there is none.
+func writeRangeLines(w io.Writer, rng *study.Range, m *timeline.Metrics) {
+	if rng == nil {
+		return
+	}
+	if rng.Runs == 0 {
+		fmt.Fprintf(w, "predicted range: none, %s\n\n", rng.Note)
+		return
+	}
+	fmt.Fprintf(w, "predicted range, p10–p90 over %d seeded runs (%s):\n", rng.Runs, rng.Spread)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, col := range rng.Headlines(m) {
+		q, ok := rng.Of(col)
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tp10–p90 %s\t(p50 %s)\n", col.Label, col.Text(m), reports.FormatRange(col, q.P10, q.P90), col.Format(q.P50))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "  (every metric's range is in --json and in the report of --out)")
+	fmt.Fprintln(w)
+}
+
+// reportRange is rng, with the checks of a measurement against it, as a
+// report takes it; nil for nil.
+func reportRange(rng *study.Range, checks []study.RangeCheck) *reports.Range {
+	if rng == nil {
+		return nil
+	}
+	g := &reports.Range{Runs: rng.Runs, Spread: rng.Spread, Note: rng.Note}
+	if len(rng.Metrics) > 0 {
+		g.Quantiles = map[string]reports.Quantiles{}
+		for k, q := range rng.Metrics {
+			g.Quantiles[k] = reports.Quantiles(q)
+		}
+	}
+	for _, c := range checks {
+		g.Checks = append(g.Checks, reports.RangeCheck{Key: c.Key, Measured: c.Measured, Range: reports.Quantiles(c.Range), Where: c.Where})
+	}
+	return g
 }
