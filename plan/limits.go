@@ -209,11 +209,13 @@ func (p *Plan) checkTimes(c *checker) {
 			}
 			stepMS := interpMS(dc.UNetMS, mb)
 			firstMS := max(interpMS(dc.FirstCallMS, mb)-stepMS, 0)
-			msPer := float64(st.Steps())*(stepMS/d.Speed+dc.HostMSPerStep) + float64(mb)*(dc.EncodeMS+dc.DecodeMS)/d.Speed
+			msPer := float64(st.Steps())*(stepMS/d.Speed+dc.HostMSPerStep) + float64(mb)*(dc.EncodeMS+dc.DecodeMS)/d.Speed +
+				float64(mb)*(dc.SampleFirstMS+dc.SampleLastMS)
+			firstMS += (max(dc.EncodeFirstMS-dc.EncodeMS, 0) + max(dc.DecodeFirstMS-dc.DecodeMS, 0)) / d.Speed
 			hopNS := 0.0
 			if i+1 < len(pl.Stages) {
 				if h, ok := p.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx); ok {
-					hopNS = h.LatencyUS*1e3 + h.SetupMS*1e6/perPipe
+					hopNS = (h.LatencyUS+h.ReceiveUS)*1e3 + h.SetupNSFloat(p.Ranks())/perPipe
 					if h.BandwidthGBps > 0 {
 						hopNS += float64(mb) * float64(p.Model.LatentBytes()) / h.BandwidthGBps
 					}

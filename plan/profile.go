@@ -55,6 +55,11 @@ type DeviceCosts struct {
 	FirstCallMS map[int]float64 `yaml:"first_call_ms"`
 	EncodeMS    float64         `yaml:"encode_ms"` // per sample
 	DecodeMS    float64         `yaml:"decode_ms"` // per sample
+	// EncodeFirstMS and DecodeFirstMS are a device's first encode and
+	// first decode of one sample, which take their place once (a fresh
+	// session's warm-up, like FirstCallMS for the UNet); 0: no warm-up.
+	EncodeFirstMS float64 `yaml:"encode_first_ms,omitempty"`
+	DecodeFirstMS float64 `yaml:"decode_first_ms,omitempty"`
 	// HostMSPerStep is per-step host work outside the UNet call (sampler
 	// math, copies), per micro-batch.
 	HostMSPerStep float64 `yaml:"host_ms_per_step"`
@@ -212,6 +217,11 @@ func (l LinkCosts) TransferNS(b int64) int64 {
 // (ranks − 2), never below SetupMS.
 func (l LinkCosts) SetupNS(ranks int) int64 {
 	return ms(l.SetupMS + l.SetupMSPerRank*float64(max(ranks-2, 0)))
+}
+
+// SetupNSFloat is SetupNS unrounded, for bounds that must not overflow.
+func (l LinkCosts) SetupNSFloat(ranks int) float64 {
+	return (l.SetupMS + l.SetupMSPerRank*float64(max(ranks-2, 0))) * 1e6
 }
 
 // ReceiveNS is the receiver's host time per hand-off.

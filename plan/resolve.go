@@ -358,7 +358,11 @@ func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (in
 // not the host's. Each piece is rounded to whole nanoseconds on its own.
 type Work struct {
 	Step, FirstStep, Encode, Decode int64
-	First, Last                     int64
+	// FirstEncode and FirstDecode are the device's first encode and decode
+	// of the micro-batch: Encode and Decode plus the warm-up that
+	// encode_first_ms and decode_first_ms measured at one sample.
+	FirstEncode, FirstDecode int64
+	First, Last              int64
 }
 
 // WorkNS returns the Work of a micro-batch of size batch on device dv from
@@ -384,12 +388,14 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 	scaled := func(ns int64) int64 { return int64(math.Round(float64(ns) / speed)) }
 	host := ms(dc.HostMSPerStep)
 	return Work{
-		Step:      scaled(step) + host,
-		FirstStep: scaled(first) + host,
-		Encode:    scaled(int64(batch) * ms(dc.EncodeMS)),
-		Decode:    scaled(int64(batch) * ms(dc.DecodeMS)),
-		First:     int64(batch) * ms(dc.SampleFirstMS),
-		Last:      int64(batch) * ms(dc.SampleLastMS),
+		Step:        scaled(step) + host,
+		FirstStep:   scaled(first) + host,
+		Encode:      scaled(int64(batch) * ms(dc.EncodeMS)),
+		Decode:      scaled(int64(batch) * ms(dc.DecodeMS)),
+		FirstEncode: scaled(int64(batch)*ms(dc.EncodeMS) + ms(max(dc.EncodeFirstMS-dc.EncodeMS, 0))),
+		FirstDecode: scaled(int64(batch)*ms(dc.DecodeMS) + ms(max(dc.DecodeFirstMS-dc.DecodeMS, 0))),
+		First:       int64(batch) * ms(dc.SampleFirstMS),
+		Last:        int64(batch) * ms(dc.SampleLastMS),
 	}, true
 }
 

@@ -28,12 +28,13 @@ const (
 
 // cost is what a stage's work costs a micro-batch of one size, in ns.
 type cost struct {
-	pre, post  int64 // host work before encode/steps (first-stage samples, receive) and after decode (last-stage samples)
-	enc, dec   int64
-	step, warm int64 // one UNet step (host work included, speed applied); the device's first UNet call
-	run        int64 // the stage's whole step range on a warm device: steps×step
-	runWarm    int64 // the same as the device's first: warm + (steps-1)×step
-	xfer       int64 // hand-off to the next stage, set-up excluded
+	pre, post          int64 // host work before encode/steps (first-stage samples, receive) and after decode (last-stage samples)
+	enc, dec           int64
+	firstEnc, firstDec int64 // the device's first encode and decode
+	step, warm         int64 // one UNet step (host work included, speed applied); the device's first UNet call
+	run                int64 // the stage's whole step range on a warm device: steps×step
+	runWarm            int64 // the same as the device's first: warm + (steps-1)×step
+	xfer               int64 // hand-off to the next stage, set-up excluded
 }
 
 // stageRT is a stage with its costs precomputed by micro-batch size.
@@ -44,6 +45,7 @@ type stageRT struct {
 	encode, decode bool
 	next           int32  // flattened index of the next stage; -1 for the last
 	nextDev        int32  // device of the next stage; -1 for the last
+	prevDev        int32  // device of the previous stage when it hands off over a link; -1 otherwise
 	link           int32  // link to the next stage's device; -1 when none (last stage or same device)
 	cost           []cost // by micro-batch size b, 1..micro_batch (index 0 unused)
 }
@@ -80,6 +82,8 @@ type devRT struct {
 	state      uint8
 	phase      uint8
 	warmed     bool // had its first UNet call
+	encoded    bool // had its first encode
+	decoded    bool // had its first decode
 	sendBusy   bool // buffered: send stream in use
 	recvBusy   bool // buffered: receive stream in use
 	job        job  // the job it computes
@@ -330,8 +334,12 @@ func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 		dur = c.pre
 	case ph == phPost:
 		dur = c.post
+	case ph == phEncode && !dv.encoded:
+		dur, dv.encoded = c.firstEnc, true
 	case ph == phEncode:
 		dur = c.enc
+	case ph == phDecode && !dv.decoded:
+		dur, dv.decoded = c.firstDec, true
 	case ph == phDecode:
 		dur = c.dec
 	case dv.jitter > 0:
@@ -371,7 +379,11 @@ func (e *engine) phaseDone(d int32) {
 	switch dv.phase {
 	case phPre:
 		if e.rec != nil {
-			e.emit(dv, timeline.KindHost, jb, st, dv.phaseStart, nil, false)
+			var from *devRT // a receive: the sender
+			if st.prevDev >= 0 {
+				from = &e.devs[st.prevDev]
+			}
+			e.emit(dv, timeline.KindHost, jb, st, dv.phaseStart, from, false)
 		}
 		if st.encode {
 			e.startPhase(dv, st, phEncode)
@@ -395,24 +407,40 @@ func (e *engine) phaseDone(d int32) {
 			e.startPhase(dv, st, phDecode)
 			return
 		}
-		if st.cost[jb.b].post > 0 { // the last stage without a decode call
-			e.startPhase(dv, st, phPost)
+		if e.startPost(dv, jb, st) { // the last stage without a decode call
 			return
 		}
 	case phDecode:
 		if e.rec != nil {
 			e.emit(dv, timeline.KindDecode, jb, st, dv.phaseStart, nil, false)
 		}
-		if st.cost[jb.b].post > 0 {
-			e.startPhase(dv, st, phPost)
+		if e.startPost(dv, jb, st) {
 			return
 		}
 	case phPost:
+		// The samples were done at the end of their decode; the device
+		// is free once it has handed their outputs on.
 		if e.rec != nil {
 			e.emit(dv, timeline.KindHost, jb, st, dv.phaseStart, nil, false)
 		}
+		e.releaseIDs(jb)
+		dv.state = devIdle
+		e.tryStart(dv)
+		return
 	}
 	e.handOn(dv, jb, st)
+}
+
+// startPost completes job jb at the last stage st and starts its output
+// handling on device dv, when the stage has any (sample_last_ms); false
+// when it has none, and nothing was done.
+func (e *engine) startPost(dv *devRT, jb job, st *stageRT) bool {
+	if st.next >= 0 || st.cost[jb.b].post == 0 {
+		return false
+	}
+	e.record(jb)
+	e.startPhase(dv, st, phPost)
+	return true
 }
 
 // handOn passes job jb, done with stage st on device dv, to what comes
@@ -442,8 +470,14 @@ func (e *engine) handOn(dv *devRT, jb job, st *stageRT) {
 	}
 }
 
-// complete records the samples of job jb as done.
+// complete records the samples of job jb as done and forgets its ids.
 func (e *engine) complete(jb job) {
+	e.record(jb)
+	e.releaseIDs(jb)
+}
+
+// record records the samples of job jb as done now.
+func (e *engine) record(jb job) {
 	if e.rec != nil {
 		st := &e.stages[jb.stage]
 		p := &e.pipes[st.pipe]
@@ -451,11 +485,17 @@ func (e *engine) complete(jb job) {
 			e.rec.AddSample(timeline.Sample{ID: id, Pipeline: int(st.pipe), Release: p.inflight.t, Done: e.now})
 			p.inflight.advance(1)
 		}
-		e.ids[jb.ids] = nil
-		e.freeIDs = append(e.freeIDs, jb.ids)
 	}
 	e.done += int(jb.b)
 	e.makespan = e.now
+}
+
+// releaseIDs frees the sample ids of job jb, which is done.
+func (e *engine) releaseIDs(jb job) {
+	if e.rec != nil {
+		e.ids[jb.ids] = nil
+		e.freeIDs = append(e.freeIDs, jb.ids)
+	}
 }
 
 // startXfer starts the hand-off of job jb, ready since readyAt, from

@@ -18,9 +18,11 @@ type spec struct {
 	hostMS  float64
 	encMS   float64 // on stage 0
 	decMS   float64 // on the last stage
-	linkUS  float64 // transfer latency (pure delay when bwGBps is 0)
-	bwGBps  float64
-	setupMS float64
+	// a device's first encode and decode (0: none)
+	encFirstMS, decFirstMS float64
+	linkUS                 float64 // transfer latency (pure delay when bwGBps is 0)
+	bwGBps                 float64
+	setupMS                float64
 	// per-sample host work on the first and last stage, receive time per
 	// hand-off, link set-up per rank beyond two
 	firstHostMS, lastHostMS, recvUS, setupRankMS float64
@@ -71,6 +73,8 @@ func (s spec) plan() *plan.Plan {
 			UNetMS:        map[int]float64{1: s.stepMS[k]},
 			EncodeMS:      s.encMS,
 			DecodeMS:      s.decMS,
+			EncodeFirstMS: s.encFirstMS,
+			DecodeFirstMS: s.decFirstMS,
 			HostMSPerStep: s.hostMS,
 			SampleFirstMS: s.firstHostMS,
 			SampleLastMS:  s.lastHostMS,

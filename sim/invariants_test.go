@@ -54,6 +54,8 @@ func randomSpec(rng *rand.Rand, contention bool) spec {
 		s.lastHostMS = float64(rng.IntN(8)) / 4
 		s.recvUS = float64(rng.IntN(3000))
 		s.setupRankMS = float64(rng.IntN(3))
+		s.encFirstMS = s.encMS + float64(rng.IntN(3)*7)
+		s.decFirstMS = s.decMS + float64(rng.IntN(3)*11)
 	}
 	if contention {
 		if rng.IntN(3) == 0 {
@@ -137,9 +139,11 @@ func checkInvariants(p *plan.Plan, r *Result) error {
 	}
 	// A sample's spans are in step order and causal across devices: the
 	// compute spans of stage k+1 start after the hand-off from stage k ends,
-	// which starts after stage k's compute ends; Done is the end of the last.
+	// which starts after stage k's compute ends; Done is the end of the
+	// last busy span (the host span that hands the outputs on comes after).
 	type key struct{ id, stage int }
 	comp := map[key][2]int64{} // first start, last end of compute spans
+	busyEnd := map[key]int64{} // end of the last busy span
 	send := map[key][2]int64{}
 	recv := map[key][2]int64{}
 	lastStep := map[int]int{}
@@ -167,6 +171,9 @@ func checkInvariants(p *plan.Plan, r *Result) error {
 				}
 				c[1] = s.End
 				comp[k] = c
+				if timeline.Busy(s.Kind) {
+					busyEnd[k] = s.End
+				}
 			}
 		}
 	}
@@ -181,8 +188,8 @@ func checkInvariants(p *plan.Plan, r *Result) error {
 				return fmt.Errorf("sample %d: stage %d ends %d, send %v, recv %v, stage %d starts %d: not causal", id, k, a[1], sd, rc, k+1, b[0])
 			}
 		}
-		if done := doneTimes(tl)[id]; done != comp[key{id, S - 1}][1] {
-			return fmt.Errorf("sample %d done at %d, its last span ends at %d", id, done, comp[key{id, S - 1}][1])
+		if done := doneTimes(tl)[id]; done != busyEnd[key{id, S - 1}] {
+			return fmt.Errorf("sample %d done at %d, its last busy span ends at %d", id, done, busyEnd[key{id, S - 1}])
 		}
 	}
 	// busy + idle = makespan per device, with idle measured as the gaps

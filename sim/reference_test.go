@@ -66,6 +66,7 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 		linkFree := make([]int64, S) // buffered: when link k→k+1 is free
 		used := make([]bool, S)      // link k→k+1 has been set up
 		warm := make([]bool, S)
+		var encoded, decoded bool // the pipeline's own first and last device
 		blocking := s.handoff != "buffered"
 		for i := 0; i < len(ids); {
 			t := max(free[0], rel[ids[i]])
@@ -90,16 +91,24 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 				start[[2]int{ids[i], k}] = begin + pre
 				end := begin + pre + stepCost(k, b, !warm[k])
 				warm[k] = true
+				// a device's first encode and decode carry their warm-up
+				warmUp := func(first, steady float64, done *bool) int64 {
+					if *done {
+						return 0
+					}
+					*done = true
+					return int64(math.Round(max(first-steady, 0) * 1e6))
+				}
 				if k == 0 {
-					end += scaled(int64(b)*int64(math.Round(s.encMS*1e6)), k)
+					end += scaled(int64(b)*int64(math.Round(s.encMS*1e6))+warmUp(s.encFirstMS, s.encMS, &encoded), k)
 				}
 				if k == S-1 {
-					end += scaled(int64(b)*int64(math.Round(s.decMS*1e6)), k)
-					end += int64(b) * int64(math.Round(s.lastHostMS*1e6))
+					end += scaled(int64(b)*int64(math.Round(s.decMS*1e6))+warmUp(s.decFirstMS, s.decMS, &decoded), k)
 					for j := range b {
-						done[ids[i+j]] = end
+						done[ids[i+j]] = end // done at the end of decode
 					}
-					free[k] = end
+					// the device then hands the outputs on
+					free[k] = end + int64(b)*int64(math.Round(s.lastHostMS*1e6))
 					break
 				}
 				c := lc.TransferNS(int64(b) * bytes)
