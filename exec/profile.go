@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -65,11 +66,19 @@ type ProfileOptions struct {
 //     which the simulator applies to each step, independently;
 //   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
 //     the sample's GIF and PNG frames, which the decode stage does too;
+//     encode_first_ms, decode_first_ms: the first call of a fresh session,
+//     as for first_call_ms (the median plus the excess of the session's
+//     first Warmup+1 calls), when there is an excess;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
 //   - transports inproc, tcp when asked, and the plan's own: a hand-off of
 //     a one-value state over the transport's link gives the latency, one of
 //     the plan's latent gives the bandwidth, so that the cost of the plan's
 //     latent is what was measured;
+//   - sample_first_ms, sample_last_ms, and the plan's transport's
+//     receive_us and setup_ms: from a short run of the plan itself in this
+//     process (measureRun);
+//   - drift: the UNet calls timed again at the end, (max − min) / mean of
+//     the two passes' means, the largest over the kind's devices;
 //   - memory: weights from the model files' sizes; activations and runtime
 //     overhead from the memory in use before and after opening the
 //     sessions and after measuring: on a cuda device its GPU's used memory
@@ -98,6 +107,12 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 	}
 	prof := pr.assemble()
 	if err := pr.measureHandoffs(ctx, prof); err != nil {
+		return nil, err
+	}
+	if err := pr.measureRun(ctx, prof); err != nil {
+		return nil, err
+	}
+	if err := pr.measureDrift(ctx, prof); err != nil {
 		return nil, err
 	}
 	prof.Provenance = pr.provenance()
@@ -144,6 +159,11 @@ type probe struct {
 	unet     map[int][]float64
 	host     map[int][]float64
 	enc, dec []float64
+	// a fresh session's first encode and decode calls (untimed warm-up
+	// included), ms
+	encWarm, decWarm []float64
+	// the mean batch-1 UNet call of the second pass (measureDrift)
+	again float64
 }
 
 func newProfiler(p *plan.Plan, opts ProfileOptions) *profiler {
@@ -348,6 +368,9 @@ func (pr *profiler) measureCoders(ctx context.Context) error {
 			if r >= pr.opts.Warmup {
 				pb.enc = append(pb.enc, msOf(t1.Sub(t0)))
 				pb.dec = append(pb.dec, msOf(time.Since(t1)))
+			} else {
+				pb.encWarm = append(pb.encWarm, msOf(t1.Sub(t0)))
+				pb.decWarm = append(pb.decWarm, msOf(time.Since(t1)))
 			}
 		}
 		return nil
@@ -389,8 +412,10 @@ func (pr *profiler) assemble() *plan.Profile {
 func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	p, mb := pr.p, pr.p.Layout.MicroBatch
 	c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
-	var first, enc, dec, host, calls []float64
+	var first, enc, dec, host, calls, encFirst, decFirst []float64
 	for _, pb := range pbs {
+		encFirst = append(encFirst, warmCall(median(pb.enc), pb.encWarm))
+		decFirst = append(decFirst, warmCall(median(pb.dec), pb.decWarm))
 		steady := mean(pb.unet[1])
 		excess := 0.0
 		for _, w := range pb.warm {
@@ -414,6 +439,12 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	c.FirstCallMS[1] = round3(median(first))
 	c.EncodeMS = round3(median(enc))
 	c.DecodeMS = round3(median(dec))
+	if v := round3(median(encFirst)); v > c.EncodeMS {
+		c.EncodeFirstMS = v
+	}
+	if v := round3(median(decFirst)); v > c.DecodeMS {
+		c.DecodeFirstMS = v
+	}
 	c.HostMSPerStep = round3(max(median(host), 0))
 	c.Jitter = round3(relStd(calls))
 	// The kind's memory is its neediest device's.
@@ -429,6 +460,47 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 		Runtime:              round3(rt),
 	}
 	return c
+}
+
+// warmCall is a fresh session's first call, as first_call_ms takes it: the
+// steady time plus the excess over it of the session's first calls.
+func warmCall(steady float64, first []float64) float64 {
+	excess := 0.0
+	for _, w := range first {
+		excess += w - steady
+	}
+	return steady + max(excess, 0)
+}
+
+// measureDrift times the batch-1 UNet calls again, after everything else,
+// and sets each kind's drift: (max − min) / mean of the two passes' means,
+// the largest over the kind's devices.
+func (pr *profiler) measureDrift(ctx context.Context, prof *plan.Profile) error {
+	if err := pr.all(ctx, func(pb *probe) error {
+		var again []float64
+		for r := 0; r < pr.opts.Reps; r++ {
+			if err := pr.step(pb, 1, false); err != nil {
+				return err
+			}
+			again = append(again, msOf(pb.last))
+		}
+		pb.again = mean(again)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("exec: profile: second pass: %w", err)
+	}
+	for _, pb := range pr.probes {
+		first := mean(pb.unet[1])
+		d := 0.0
+		if m := (first + pb.again) / 2; m > 0 {
+			d = math.Abs(first-pb.again) / m
+		}
+		c := prof.Devices[pb.dev.Kind]
+		c.Drift = max(c.Drift, min(round3(d), 0.999))
+		prof.Devices[pb.dev.Kind] = c
+		pr.notes = append(pr.notes, fmt.Sprintf("%s unet batch 1, second pass: mean %.3f ms (first pass %.3f)", pb.dev.Name, pb.again, first))
+	}
+	return nil
 }
 
 // fileGB is the size of a model file of the plan in GB (0 when unnamed or

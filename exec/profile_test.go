@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -104,20 +105,25 @@ func TestProfileImages(t *testing.T) {
 		return encodeSpy{Model: &fakeModel{}, mu: &mu, seen: &seen}, nil
 	}
 	want := fakeImages(p)
-	w0, _ := want(0)
-	w1, _ := want(1)
 	if _, err := Profile(context.Background(), p, f, ProfileOptions{Reps: 1, Warmup: 1, Images: want}); err != nil {
 		t.Fatal(err)
 	}
+	// The probes encode samples 0 and 1 one at a time; the profile's short
+	// run of the plan encodes its samples in micro-batches.
+	var wants [][]float32
+	for i := range runSamples(p) {
+		w, _ := want(i)
+		wants = append(wants, w)
+	}
 	got := map[int]int{}
 	for _, img := range seen {
-		switch {
-		case reflect.DeepEqual(img, w0):
-			got[0]++
-		case reflect.DeepEqual(img, w1):
-			got[1]++
-		default:
-			t.Fatalf("the profile encoded an image that is none of the caller's")
+		for len(img) > 0 {
+			i := slices.IndexFunc(wants, func(w []float32) bool { return len(img) >= len(w) && reflect.DeepEqual(img[:len(w)], w) })
+			if i < 0 {
+				t.Fatalf("the profile encoded an image that is none of the caller's first %d", len(wants))
+			}
+			got[i]++
+			img = img[len(wants[i]):]
 		}
 	}
 	if got[0] == 0 || got[1] == 0 {

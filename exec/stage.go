@@ -92,6 +92,10 @@ type stageWorker struct {
 	busy   func(ids []int)                                        // reports the micro-batch taken, nil once idle (tcp)
 
 	warmed bool
+	// freeAt is the end of the last span of this worker's own work (all
+	// but receives): host work on a micro-batch starts when both it and
+	// the worker are there.
+	freeAt int64
 	// buffers reused across micro-batches
 	images3, emb, lat, lats []float32
 }
@@ -121,13 +125,20 @@ func (w *stageWorker) run(ctx context.Context) error {
 		if err != nil {
 			return w.fail(nil, &linkError{fmt.Errorf("receive from %s: %w", w.prev, err)})
 		}
+		// avail is when both the micro-batch and this worker were there.
+		avail := w.freeAt
 		if xfer != nil {
 			w.span(timeline.KindRecv, b, -1, -1, xfer.start, xfer.end, w.prev, false)
+			avail = max(avail, xfer.end)
+		} else if w.st.Index == 0 {
+			for _, it := range b.items { // released by the entry queue
+				avail = max(avail, it.release)
+			}
 		}
 		if w.busy != nil {
 			w.busy(b.ids())
 		}
-		if err := w.process(ctx, b); err != nil {
+		if err := w.process(ctx, b, avail); err != nil {
 			return w.fail(b, err)
 		}
 	}
@@ -142,21 +153,31 @@ func (w *stageWorker) fail(b *batch, err error) error {
 }
 
 func (w *stageWorker) span(k timeline.Kind, b *batch, first, last int, start, end int64, peer string, warm bool) {
+	if k != timeline.KindRecv { // the worker itself was busy (a send too: it waits for the transfer)
+		w.freeAt = max(w.freeAt, end)
+	}
 	w.emit.AddSpan(timeline.Span{
 		Device: w.st.Device, Kind: k, Samples: b.ids(), Pipeline: w.st.Pipeline, Stage: w.st.Index,
 		FirstStep: first, LastStep: last, Start: start, End: end, Peer: peer, Warmup: warm,
 	})
 }
 
-// process runs the stage's work on micro-batch b: encode (on the first
-// stage), the stage's steps, then decode (on the last stage) or the
-// hand-off to the next stage.
-func (w *stageWorker) process(ctx context.Context, b *batch) error {
+// process runs the stage's work on micro-batch b, there since avail:
+// encode (on the first stage), the stage's steps, then decode (on the last
+// stage) or the hand-off to the next stage. The host work around the model
+// calls makes host spans (timeline.KindHost): on the first stage, from
+// avail until the encode call (taking the samples, loading their images,
+// drawing their noise); on a later stage, from avail until its first step
+// (waking up, unpacking the micro-batch: a receive, with the sender as
+// peer); on the last, after the decode (handing the outputs on).
+func (w *stageWorker) process(ctx context.Context, b *batch, avail int64) error {
 	t0 := w.now()
 	if w.st.Encode {
-		if err := w.encodeImages(b, t0); err != nil {
+		if err := w.encodeImages(b, avail); err != nil {
 			return err
 		}
+	} else if w.prev != "" && w.prev != w.st.Device {
+		w.hostSpan(b, avail, w.now(), w.prev)
 	}
 	states, tend, err := w.steps(ctx, b)
 	if err != nil {
@@ -171,11 +192,19 @@ func (w *stageWorker) process(ctx context.Context, b *batch) error {
 	return w.handOn(ctx, b, tend)
 }
 
-// encodeImages encodes the conditioning images of b and starts the
-// samples' sampler states (their seeded noise); its span starts at t0. The
-// image latent is that of the image noised at model.noise_aug, from the
-// sample's own noise augmentation stream (models.EncodeConditioning).
-func (w *stageWorker) encodeImages(b *batch, t0 int64) error {
+// hostSpan records host work on b from start to end (nothing when empty).
+func (w *stageWorker) hostSpan(b *batch, start, end int64, peer string) {
+	if end > start {
+		w.span(timeline.KindHost, b, -1, -1, start, end, peer, false)
+	}
+}
+
+// encodeImages starts the samples' sampler states (their seeded noise) and
+// encodes the conditioning images of b: host work from avail until the
+// encode call (a host span), then the encode span. The image latent is
+// that of the image noised at model.noise_aug, from the sample's own noise
+// augmentation stream (models.EncodeConditioning).
+func (w *stageWorker) encodeImages(b *batch, avail int64) error {
 	n, c := len(b.items), w.scfg
 	frame := c.Channels * c.Height * c.Width
 	shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
@@ -191,20 +220,24 @@ func (w *stageWorker) encodeImages(b *batch, t0 int64) error {
 		}
 		copy(w.images3[i*px:], img)
 	}
+	for _, it := range b.items {
+		it.state = w.smp.Start(w.p.Workload.Seed, it.id, models.Conditioning{}) // its conditioning below
+	}
 	w.emb = grow(w.emb, n*models.Embedding)
 	w.lat = grow(w.lat, n*frame)
 	ids := b.ids()
+	te := w.now()
+	w.hostSpan(b, avail, te, "")
 	if err := models.EncodeConditioning(w.model, shape, w.images3, w.p.Workload.Seed, ids, w.p.Model.NoiseAug, w.emb, w.lat); err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
 	for i, it := range b.items {
-		cond := models.Conditioning{
+		it.state.Cond = models.Conditioning{
 			Embedding:   append([]float32(nil), w.emb[i*models.Embedding:(i+1)*models.Embedding]...),
 			ImageLatent: append([]float32(nil), w.lat[i*frame:(i+1)*frame]...),
 		}
-		it.state = w.smp.Start(w.p.Workload.Seed, it.id, cond)
 	}
-	w.span(timeline.KindEncode, b, -1, -1, t0, w.now(), "", false)
+	w.span(timeline.KindEncode, b, -1, -1, te, w.now(), "", false)
 	return nil
 }
 
@@ -278,6 +311,7 @@ func (w *stageWorker) decodeVideos(b *batch, states []*models.State, t0 int64) e
 	if w.finish != nil {
 		w.finish(b, videos, tend)
 	}
+	w.hostSpan(b, tend, w.now(), "")
 	return nil
 }
 

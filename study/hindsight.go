@@ -13,7 +13,8 @@ import (
 // of p actually spent, read off its spans: per device, the mean time per
 // step of its step spans (by micro-batch size, host time included), the
 // extra time of its warm-up span, the mean encode and decode time per
-// sample, and the mean hand-off time. Simulating that plan is not a
+// sample, the mean host work per sample on the first and on the last stage
+// and per receive (timeline.HostWork), and the mean hand-off time. Simulating that plan is not a
 // prediction. It separates the two sources of a prediction's error: what
 // remains against the measurement is the pipeline model's own error
 // (scheduling, hand-offs, waits, fill and drain); the rest came from the
@@ -55,10 +56,24 @@ func Hindsight(p *plan.Plan, measured *timeline.Timeline, date time.Time) (*plan
 		Transports: map[string]plan.LinkCosts{},
 		File:       "hindsight",
 	}
+	host := map[string]timeline.HostWork{}
+	var recvNS int64
+	var recvN int
+	for _, h := range measured.HostWork() {
+		host[h.Device] = h
+		recvNS += h.ReceiveNS
+		recvN += h.Receives
+	}
 	for i, d := range p.Devices {
 		c, ok := spent.devices[d.Name].costs()
 		if !ok {
 			return nil, fmt.Errorf("study: hindsight: device %s ran no step in the measured timeline", d.Name)
+		}
+		if h := host[d.Name]; h.FirstSamples > 0 {
+			c.SampleFirstMS = float64(h.FirstNS) / float64(h.FirstSamples) / 1e6
+		}
+		if h := host[d.Name]; h.LastSamples > 0 {
+			c.SampleLastMS = float64(h.LastNS) / float64(h.LastSamples) / 1e6
 		}
 		if p.Profile != nil {
 			c.Memory = p.Profile.Devices[d.Kind].Memory
@@ -71,6 +86,9 @@ func Hindsight(p *plan.Plan, measured *timeline.Timeline, date time.Time) (*plan
 	hand := plan.LinkCosts{BandwidthGBps: math.Inf(1)}
 	if spent.nSend > 0 {
 		hand.LatencyUS = spent.sendNS / float64(spent.nSend) / 1e3
+	}
+	if recvN > 0 {
+		hand.ReceiveUS = float64(recvNS) / float64(recvN) / 1e3
 	}
 	for _, pl := range q.Pipelines {
 		for _, h := range q.Hops(pl) {
@@ -98,6 +116,8 @@ type deviceSpent struct {
 	enc, dec float64 // Σ time per sample
 	nEnc     int
 	nDec     int
+	// the device's first encode and decode spans (earliest start)
+	firstEnc, firstDec *timeline.Span
 }
 
 // readSpent sums the spans of measured per device of p.
@@ -124,9 +144,11 @@ func readSpent(p *plan.Plan, measured *timeline.Timeline) (*spent, error) {
 		case timeline.KindEncode:
 			a.enc += dur / float64(b)
 			a.nEnc++
+			a.firstEnc = earlier(a.firstEnc, &s)
 		case timeline.KindDecode:
 			a.dec += dur / float64(b)
 			a.nDec++
+			a.firstDec = earlier(a.firstDec, &s)
 		case timeline.KindSend:
 			sp.sendNS += dur
 			sp.nSend++
@@ -160,11 +182,38 @@ func (a *deviceSpent) costs() (c plan.DeviceCosts, ok bool) {
 	if len(c.FirstCallMS) == 0 {
 		c.FirstCallMS = nil
 	}
-	if a.nEnc > 0 {
-		c.EncodeMS = a.enc / float64(a.nEnc) / 1e6
-	}
-	if a.nDec > 0 {
-		c.DecodeMS = a.dec / float64(a.nDec) / 1e6
-	}
+	c.EncodeMS, c.EncodeFirstMS = firstAndRest(a.enc, a.nEnc, a.firstEnc)
+	c.DecodeMS, c.DecodeFirstMS = firstAndRest(a.dec, a.nDec, a.firstDec)
 	return c, true
+}
+
+// earlier returns whichever of a and the copy of s starts first.
+func earlier(a *timeline.Span, s *timeline.Span) *timeline.Span {
+	if a != nil && a.Start <= s.Start {
+		return a
+	}
+	c := *s
+	return &c
+}
+
+// firstAndRest splits n encode (or decode) spans whose per-sample times
+// sum to sum ns into the steady time per sample, in ms (the mean of the
+// spans after the device's first), and the first call's time of one
+// sample (the steady time plus the first span's excess over its samples'
+// steady time; 0 when it had none). With one span, that span is the
+// steady time.
+func firstAndRest(sum float64, n int, first *timeline.Span) (steadyMS, firstMS float64) {
+	if n == 0 || first == nil {
+		return 0, 0
+	}
+	b := float64(max(len(first.Samples), 1))
+	dur := float64(first.End - first.Start)
+	if n == 1 {
+		return dur / b / 1e6, 0
+	}
+	steady := (sum - dur/b) / float64(n-1)
+	if excess := dur - b*steady; excess > 0 {
+		return steady / 1e6, (steady + excess) / 1e6
+	}
+	return steady / 1e6, 0
 }

@@ -18,7 +18,8 @@ const simTestdata = "../sim/testdata/"
 var day = time.Date(2026, 3, 4, 23, 30, 0, 0, time.FixedZone("UTC-5", -5*3600))
 
 // TestHindsightReproducesRun: costs read off a run's own spans, simulated
-// again, give that run back. A simulated timeline stands in for the
+// again, give that run back, host work and first encode and decode
+// included. A simulated timeline stands in for the
 // measurement, so the answer is known exactly (up to rounding of the
 // per-step means to whole nanoseconds).
 func TestHindsightReproducesRun(t *testing.T) {
@@ -33,7 +34,21 @@ func TestHindsightReproducesRun(t *testing.T) {
 		prof.Links = map[string]plan.LinkCosts{}
 		for k, l := range p.Profile.Links {
 			l.SetupMS = 0
+			l.ReceiveUS = 250 // one receive time on every link: Hindsight reads one
 			prof.Links[k] = l
+		}
+		// The overheads are read off host spans and first encode and
+		// decode spans: give each some.
+		prof.Devices = map[string]plan.DeviceCosts{}
+		for k, d := range p.Profile.Devices {
+			d.SampleFirstMS, d.SampleLastMS = 0.7, 1.3
+			if d.EncodeMS > 0 {
+				d.EncodeFirstMS = d.EncodeMS + 5
+			}
+			if d.DecodeMS > 0 {
+				d.DecodeFirstMS = d.DecodeMS + 9
+			}
+			prof.Devices[k] = d
 		}
 		p.Profile = &prof
 		first, err := sim.Run(p, sim.Options{Trace: true})
