@@ -208,6 +208,14 @@ func PredictRange(p *plan.Plan, runs int, w Watch) (*Range, error) {
 	return r, nil
 }
 
+// RangeSimulates reports whether PredictRange simulates p: its profile
+// has jitter or drift for a device kind of p, and its workload is at most
+// MaxRangeSamples samples. A caller that shows progress names the phase
+// only then.
+func RangeSimulates(p *plan.Plan) bool {
+	return p.Profile != nil && spreadWords(p.Profile, rangeKinds(p)) != "" && p.Workload.Samples <= MaxRangeSamples
+}
+
 // rangeKinds are the device kinds of p's devices, sorted.
 func rangeKinds(p *plan.Plan) []string {
 	seen := map[string]bool{}

@@ -104,8 +104,11 @@ func TestRangeWidensWithSpread(t *testing.T) {
 func TestRangeCollapsesToThePoint(t *testing.T) {
 	p := withSamples(t, load(t, ref7), 8)
 	r := predictRange(t, withSpread(p, 0, 0), 0)
-	if r.Runs != 0 || r.Note != NoSpread || r.Metrics != nil || r.Spread != "" {
+	if r.Runs != 0 || r.Note != NoSpread || r.Metrics != nil || r.Spread != "" || RangeSimulates(withSpread(p, 0, 0)) {
 		t.Errorf("no spread: %+v", r)
+	}
+	if !RangeSimulates(withSpread(p, 0, 0.01)) || !RangeSimulates(withSpread(p, 0.01, 0)) {
+		t.Error("a spread that RangeSimulates does not simulate")
 	}
 	point, err := Simulate(p, false)
 	if err != nil {
@@ -181,7 +184,7 @@ func TestRangeLimits(t *testing.T) {
 	}
 	big := withSamples(t, p, MaxRangeSamples+1)
 	r := predictRange(t, big, 0)
-	if r.Runs != 0 || !strings.Contains(r.Note, "not computed") {
+	if r.Runs != 0 || !strings.Contains(r.Note, "not computed") || RangeSimulates(big) {
 		t.Errorf("%d samples: %+v", MaxRangeSamples+1, r)
 	}
 	if _, err := PredictRange(&plan.Plan{Name: "x"}, 0, nil); err == nil {

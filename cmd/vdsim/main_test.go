@@ -488,6 +488,11 @@ func TestRunRange(t *testing.T) {
 		}
 	}
 
+	_, errs := mustRun(t, append([]string{"run", "--progress", "always"}, args...)...)
+	if !strings.Contains(errs, "vdsim: simulating the predicted range 10 of 10, 6 of 6 samples") {
+		t.Errorf("no progress line of the range:\n%s", errs)
+	}
+
 	out, _ = mustRun(t, "run", ref2, "--samples", "4", "--no-dp")
 	if !strings.Contains(out, "predicted range: none, no spread measured (jitter and drift are 0 in the profile)") || strings.Contains(out, "p10–p90") {
 		t.Errorf("a profile without a spread:\n%s", out)

@@ -104,7 +104,9 @@ func runAction(c *cli.Context, p *plan.Plan) (err error) {
 			return w.close(err, nothing)
 		}
 	}
-	w.setPhase("the predicted range", p.Workload.Samples)
+	if study.RangeSimulates(p) {
+		w.setPhase("the predicted range", p.Workload.Samples)
+	}
 	rng, err := study.PredictRange(p, runs, w.watch)
 	if err != nil {
 		return w.close(err, nothing)
