@@ -43,7 +43,7 @@ type RangeCheck struct {
 // definitions and the CLI's notes.
 const RangeDefinition = "p10–p90 of each metric over seeded simulations of the same plan and workload (the same arrivals), " +
 	"each drawing its own step jitter (the profile's jitter, the relative standard deviation of a step) and its own cost scale per device kind, " +
-	"uniform within ±drift (the profile's drift, how much the mean UNet call moved between repeated profile passes) on UNet, first-call, encode and decode times; " +
+	"uniform within ±drift (the profile's drift, how much the mean UNet call moved between repeated profile passes) on UNet, encode and decode times (first calls included); " +
 	"p10 is the smallest value with at least 10% of the runs at or below it (nearest rank), p90 likewise. " +
 	"The point prediction is the plan's own simulation. Even a perfect model leaves about one measurement in five outside [p10, p90]; " +
 	"more fall outside when the machine drifted further than the profile measured."

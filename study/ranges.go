@@ -49,10 +49,10 @@ type Quantiles struct {
 // Range is a predicted range of a plan's metrics: what Runs simulations of
 // the same plan and workload (the same arrivals) give when each draws its
 // own step jitter, with the profile's Jitter per device kind, and its own
-// cost scale per device kind, uniform within ±Drift of the profile's costs
-// (UNet calls, first calls, encode and decode). The point prediction stays
-// the plan's own simulation; the range says how far the measured spread of
-// the costs could move it.
+// cost scale per device kind, uniform within ±Drift of the profile's
+// device work (UNet calls, encode and decode, and the first of each). The
+// point prediction stays the plan's own simulation; the range says how
+// far the measured spread of the costs could move it.
 type Range struct {
 	// Runs is the number of simulations; 0 when there is no range (Note
 	// says why).
@@ -246,7 +246,8 @@ func rangeRun(p *plan.Plan, kinds []string, k int) (*plan.Plan, uint64) {
 }
 
 // scaleCosts returns c with its device work (UNet calls, first calls,
-// encode, decode) scaled by s; host work and memory stay.
+// encode, decode and their first calls) scaled by s; host work and memory
+// stay.
 func scaleCosts(c plan.DeviceCosts, s float64) plan.DeviceCosts {
 	scale := func(m map[int]float64) map[int]float64 {
 		if m == nil {
@@ -261,6 +262,8 @@ func scaleCosts(c plan.DeviceCosts, s float64) plan.DeviceCosts {
 	c.UNetMS, c.FirstCallMS = scale(c.UNetMS), scale(c.FirstCallMS)
 	c.EncodeMS *= s
 	c.DecodeMS *= s
+	c.EncodeFirstMS *= s
+	c.DecodeFirstMS *= s
 	return c
 }
 

@@ -242,3 +242,47 @@ func TestQuantilesNearestRank(t *testing.T) {
 		t.Error("NaN gave quantiles")
 	}
 }
+
+// The cost scale reaches every device time of the profile that the
+// device's speed sets, and no host time: a new time in DeviceCosts must
+// be placed in one list or the other here.
+func TestScaleCostsFields(t *testing.T) {
+	scaled := map[string]bool{"unet_ms": true, "first_call_ms": true, "encode_ms": true, "decode_ms": true, "encode_first_ms": true, "decode_first_ms": true}
+	kept := map[string]bool{"host_ms_per_step": true, "sample_first_ms": true, "sample_last_ms": true}
+	var c plan.DeviceCosts
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Float64:
+			f.SetFloat(1)
+		case reflect.Map:
+			if f.Type() == reflect.TypeFor[map[int]float64]() {
+				f.Set(reflect.ValueOf(map[int]float64{1: 1}))
+			}
+		}
+	}
+	got := reflect.ValueOf(scaleCosts(c, 2))
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		var val float64
+		switch f := got.Field(i); {
+		case f.Kind() == reflect.Float64:
+			val = f.Float()
+		case f.Type() == reflect.TypeFor[map[int]float64]():
+			val = f.Interface().(map[int]float64)[1]
+		default:
+			continue
+		}
+		switch {
+		case scaled[name] && val != 2:
+			t.Errorf("%s: %g, want it scaled to 2", name, val)
+		case kept[name] && val != 1:
+			t.Errorf("%s: %g, want it kept at 1", name, val)
+		case !scaled[name] && !kept[name] && strings.HasSuffix(name, "_ms"):
+			t.Errorf("%s: a time the cost scale does not know: scale it in scaleCosts or keep it, and list it here", name)
+		}
+	}
+	if c.UNetMS[1] != 1 {
+		t.Error("scaleCosts changed its argument's map")
+	}
+}
