@@ -20,8 +20,9 @@ ORT_GPU_CUDA_PKG    = com.github.asus4.onnxruntime.linux-x64-gpu
 ORT_GPU_CORE_SHA512 = sha512-BkzxduSZ9IkeDP6Q8lz2TFU2ie7hSSvS7ZIfzMooExoq0CNzJnuuGaUJ7IsojBgqO4ouD1jXah8OYyJbCN29Fg==
 ORT_GPU_CUDA_SHA512 = sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+mZ0KLWggcQAj7TIZ6pNidR4AC10g74Xo6w==
 OUT         ?= out/demo
+HANDOFF_OUT ?= out/handoff
 
-.PHONY: all deps ort build test test-short fuzz demo bench lint clean
+.PHONY: all deps ort build test test-short fuzz demo handoff bench lint clean
 .PHONY: ort-gpu
 
 all: build
@@ -99,6 +100,11 @@ fuzz:
 
 demo: build
 	./scripts/demo.sh $(OUT)
+
+# The hand-off-bound CPU experiment (README "How accurate"): 1 and 2 stages
+# of a small tiny model over tcp, predicted from one profile, run, compared.
+handoff: build
+	./scripts/handoff.sh $(HANDOFF_OUT) $(SAMPLES)
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./sim/ ./timeline/ ./models/... ./exec/...

@@ -66,9 +66,8 @@ type ProfileOptions struct {
 //     which the simulator applies to each step, independently;
 //   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
 //     the sample's GIF and PNG frames, which the decode stage does too;
-//     encode_first_ms, decode_first_ms: the first call of a fresh session,
-//     as for first_call_ms (the median plus the excess of the session's
-//     first Warmup+1 calls), when there is an excess;
+//     encode_first_ms, decode_first_ms: the first call of a fresh session
+//     (the only one a first sample meets), when slower than the median;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
 //   - transports inproc, tcp when asked, and the plan's own: a hand-off of
 //     a one-value state over the transport's link gives the latency, one of
@@ -414,8 +413,10 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
 	var first, enc, dec, host, calls, encFirst, decFirst []float64
 	for _, pb := range pbs {
-		encFirst = append(encFirst, warmCall(median(pb.enc), pb.encWarm))
-		decFirst = append(decFirst, warmCall(median(pb.dec), pb.decWarm))
+		if len(pb.encWarm) > 0 { // a first sample meets only the first call
+			encFirst = append(encFirst, pb.encWarm[0])
+			decFirst = append(decFirst, pb.decWarm[0])
+		}
 		steady := mean(pb.unet[1])
 		excess := 0.0
 		for _, w := range pb.warm {
@@ -447,6 +448,12 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	}
 	c.HostMSPerStep = round3(max(median(host), 0))
 	c.Jitter = round3(relStd(calls))
+	if c.Jitter >= maxJitter {
+		// A spread this wide is a busy machine's outliers, not a step's
+		// noise; the profile's rule is a relative deviation below 1.
+		pr.notes = append(pr.notes, fmt.Sprintf("unet batch 1 calls varied by %.3g (relative standard deviation); jitter set to %g, the largest a profile takes: was the machine busy?", c.Jitter, maxJitter))
+		c.Jitter = maxJitter
+	}
 	// The kind's memory is its neediest device's.
 	var rt, act float64
 	for _, pb := range pbs {
@@ -462,15 +469,8 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	return c
 }
 
-// warmCall is a fresh session's first call, as first_call_ms takes it: the
-// steady time plus the excess over it of the session's first calls.
-func warmCall(steady float64, first []float64) float64 {
-	excess := 0.0
-	for _, w := range first {
-		excess += w - steady
-	}
-	return steady + max(excess, 0)
-}
+// maxJitter is the largest jitter a profile takes (plan's rule: below 1).
+const maxJitter = 0.999
 
 // measureDrift times the batch-1 UNet calls again, after everything else,
 // and sets each kind's drift: (max − min) / mean of the two passes' means,
@@ -496,7 +496,7 @@ func (pr *profiler) measureDrift(ctx context.Context, prof *plan.Profile) error 
 			d = math.Abs(first-pb.again) / m
 		}
 		c := prof.Devices[pb.dev.Kind]
-		c.Drift = max(c.Drift, min(round3(d), 0.999))
+		c.Drift = max(c.Drift, min(round3(d), maxJitter))
 		prof.Devices[pb.dev.Kind] = c
 		pr.notes = append(pr.notes, fmt.Sprintf("%s unet batch 1, second pass: mean %.3f ms (first pass %.3f)", pb.dev.Name, pb.again, first))
 	}
