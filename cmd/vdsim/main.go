@@ -8,6 +8,7 @@
 //	vdsim sweep [PLAN] --devices 1,2,4,7
 //	vdsim search [PLAN] --goal throughput|latency|rate|devices [--out DIR]
 //	vdsim compare PREDICTED.json MEASURED.json [--plan PLAN] [--out DIR]
+//	vdsim calibrate [PLAN] RUNS... [--out profile.yaml]   fit a profile to measured runs
 //
 // Without PLAN, validate, run, sweep and search use the built-in reference plan (SVD,
 // 14 frames at 320×576 on 7 RTX A5000, with published costs). Every flag
@@ -48,6 +49,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		sweepCommand(),
 		searchCommand(),
 		compareCommand(),
+		calibrateCommand(),
 	}
 	if err := cliutil.Finish(app); err != nil {
 		panic(err) // a programming error in the flag definitions, caught by the tests
