@@ -271,3 +271,20 @@ func TestCalibrateErrors(t *testing.T) {
 		}
 	}
 }
+
+// ParseCalCSV stops at MaxCalRuns rows, naming the line.
+func TestCalCSVRowBound(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(strings.Join(CalCSVColumns, ",") + "\n")
+	for i := 0; i <= MaxCalRuns; i++ {
+		b.WriteString("2,pipeline,12,8,1.5,0.3,3.6\n")
+	}
+	_, err := ParseCalCSV("big.csv", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "big.csv:"+strconv.Itoa(MaxCalRuns+2)+": more than 10000 runs") {
+		t.Fatalf("error %v", err)
+	}
+	runs, err := ParseCalCSV("ok.csv", []byte("makespan_s,devices,layout,steps,samples,first_sample_s,steady_s_per_sample\n3.6,4,data-parallel,12,8,1.5,\n"))
+	if err != nil || len(runs) != 1 || runs[0].Replicas != 4 || runs[0].Where != "ok.csv:2" || !math.IsNaN(runs[0].Measured[CalSteady]) || runs[0].Measured[CalMakespan] != 3.6 {
+		t.Fatalf("columns in another order: %+v %v", runs, err)
+	}
+}
