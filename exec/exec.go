@@ -84,6 +84,31 @@ type Options struct {
 	// process-per-device layout (a stranger dropped at the rendezvous), one
 	// line each, possibly from several goroutines; nil: stderr.
 	Log func(msg string)
+
+	// hooks, set only by this package's tests, give host work and
+	// in-process transfers a cost that a fake clock sees.
+	hooks *testHooks
+}
+
+// testHooks let the package's tests give the executor's host work and
+// in-process transfers a cost under testing/synctest's fake clock, where
+// everything but a sleep takes no time, so that a run can be held to the
+// simulator's timeline with every overhead the model has. Nil in every
+// real run.
+type testHooks struct {
+	// host is called in the host work on a micro-batch of n samples:
+	// role "first" (the first stage's preparation), "receive" or "last"
+	// (the last stage's output handling).
+	host func(role string, n int)
+	// xfer is called inside an in-process transfer of n samples.
+	xfer func(n int)
+}
+
+// hostWork runs the host hook, if any.
+func (h *testHooks) hostWork(role string, n int) {
+	if h != nil && h.host != nil {
+		h.host(role, n)
+	}
 }
 
 // Result is what a run produced. Run returns it even when the run was

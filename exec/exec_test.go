@@ -289,6 +289,99 @@ func TestMatchesSimulator(t *testing.T) {
 	}
 }
 
+// TestMatchesSimulatorWithOverheads holds the executor to the simulator
+// with every overhead the model has, under a fake clock where the test
+// hooks give them their cost: per-sample host work on the first and last
+// stage, a receive time per hand-off, transfers that take time (latency
+// and bytes over bandwidth), first encode and decode warm-up, devices of
+// different speeds, micro-batches, both hand-off modes. In buffered mode
+// the in-process link copies a micro-batch on the sender's goroutine,
+// where the model overlaps the transfer with the sender's next work, so
+// transfers are free there (the simulator's buffered transfers are checked
+// by its own reference recursion).
+func TestMatchesSimulatorWithOverheads(t *testing.T) {
+	cases := []struct {
+		name   string
+		mb     int
+		splits [][][2]int
+		speeds []float64
+		arr    plan.Arrival
+	}{
+		{"2 stages", 1, [][][2]int{{{0, 1}, {2, 3}}}, []float64{1, 2}, plan.Arrival{Kind: "batch"}},
+		{"3 uneven", 2, [][][2]int{{{0, 0}, {1, 2}, {3, 3}}}, []float64{0.5, 1, 1.25}, plan.Arrival{Kind: "batch"}},
+		{"1 stage", 1, [][][2]int{{{0, 3}}}, []float64{1}, plan.Arrival{Kind: "interval", IntervalMS: 9}},
+		{"hybrid", 1, [][][2]int{{{0, 2}, {3, 3}}, {{0, 1}, {2, 3}}}, []float64{1, 0.8, 2, 1}, plan.Arrival{Kind: "poisson", Rate: 60}},
+	}
+	costs := handCosts
+	costs.encodeWarm, costs.decodeWarm = 4*time.Millisecond, 7*time.Millisecond
+	const firstMS, lastMS, receiveUS, latencyUS, bwGBps = 0.75, 1.5, 300, 1200, 0.0005
+	for _, c := range cases {
+		for _, handoff := range plan.HandoffBlocking.Values() {
+			t.Run(c.name+" "+string(handoff), func(t *testing.T) {
+				p := testPlan(c.name, 4, 7, c.mb, c.splits...)
+				p.Layout.Handoff = handoff
+				p.Workload.Arrival = c.arr
+				for i := range p.Devices {
+					p.Devices[i].Speed = c.speeds[i]
+				}
+				p.Profile = simProfile(costs, c.mb)
+				d := p.Profile.Devices["cpu"]
+				d.SampleFirstMS, d.SampleLastMS = firstMS, lastMS
+				d.EncodeFirstMS = d.EncodeMS + float64(costs.encodeWarm)/1e6
+				d.DecodeFirstMS = d.DecodeMS + float64(costs.decodeWarm)/1e6
+				p.Profile.Devices["cpu"] = d
+				hop := plan.LinkCosts{ReceiveUS: receiveUS}
+				if handoff == plan.HandoffBlocking {
+					hop.LatencyUS, hop.BandwidthGBps = latencyUS, bwGBps
+				}
+				p.Profile.Transports["inproc"] = hop
+				want, err := sim.Run(p, sim.Options{Trace: true})
+				if err != nil {
+					t.Fatalf("sim: %v", err)
+				}
+				hooks := &testHooks{
+					host: func(role string, n int) {
+						switch role {
+						case "first":
+							time.Sleep(time.Duration(n) * time.Duration(firstMS*1e6))
+						case "last":
+							time.Sleep(time.Duration(n) * time.Duration(lastMS*1e6))
+						case "receive":
+							time.Sleep(time.Duration(hop.ReceiveNS()))
+						}
+					},
+					xfer: func(n int) { time.Sleep(time.Duration(hop.TransferNS(int64(n) * p.Model.LatentBytes()))) },
+				}
+				synctest.Test(t, func(t *testing.T) {
+					res, err := runPlan(t, p, fakeFactory(costs), Options{hooks: hooks})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n := countKind(want.Timeline.Spans, timeline.KindHost); n == 0 {
+						t.Fatal("the simulator made no host spans: the case tests nothing")
+					}
+					diffSpans(t, "exec vs sim", res.Timeline.Spans, want.Timeline.Spans)
+					ws := append([]timeline.Sample(nil), want.Timeline.Samples...)
+					sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
+					if !reflect.DeepEqual(res.Timeline.Samples, ws) {
+						t.Errorf("samples\n got %+v\nwant %+v", res.Timeline.Samples, ws)
+					}
+				})
+			})
+		}
+	}
+}
+
+func countKind(spans []timeline.Span, k timeline.Kind) int {
+	n := 0
+	for _, s := range spans {
+		if s.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
 // TestInterrupt cancels a run after its first sample and checks both
 // modes: finish completes the admitted samples, abandon drops them; no
 // partial output is ever left and the timeline is returned.

@@ -16,8 +16,23 @@ import (
 // not depend on how samples are batched or on which stage runs a step.
 type fakeModel struct {
 	unet, firstCall, encode, decode time.Duration // per call; encode/decode per sample
-	failAt                          int           // fail the failAt-th UNet call (1-based); 0: never
-	calls                           int           // one stage, one goroutine: no lock needed
+	// the extra time of the first encode and decode call (their warm-up)
+	encodeWarm, decodeWarm time.Duration
+	// speed divides every sleep, as a device's speed does in the simulator
+	// (0: 1), rounded to whole nanoseconds as plan.WorkNS rounds
+	speed             float64
+	failAt            int // fail the failAt-th UNet call (1-based); 0: never
+	calls, encs, decs int // one stage, one goroutine: no lock needed
+}
+
+// sleep sleeps d at the model's speed.
+func (m *fakeModel) sleep(d time.Duration) {
+	if m.speed > 0 {
+		d = time.Duration(math.Round(float64(d) / m.speed))
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
 }
 
 var errFake = errors.New("fake model: injected failure")
@@ -32,9 +47,7 @@ func (m *fakeModel) UNet(in models.UNetInput, out []float32) error {
 	if n == 1 && m.firstCall > 0 {
 		d = m.firstCall
 	}
-	if d > 0 {
-		time.Sleep(d)
-	}
+	m.sleep(d)
 	s := in.Shape
 	frame := s.Channels * s.Height * s.Width
 	for b := 0; b < s.Batch; b++ {
@@ -52,9 +65,12 @@ func (m *fakeModel) UNet(in models.UNetInput, out []float32) error {
 }
 
 func (m *fakeModel) Encode(s models.Shape, images, emb, lat []float32) error {
-	if m.encode > 0 {
-		time.Sleep(time.Duration(s.Batch) * m.encode)
+	m.encs++
+	d := time.Duration(s.Batch) * m.encode
+	if m.encs == 1 {
+		d += m.encodeWarm
 	}
+	m.sleep(d)
 	px := 3 * 64 * s.Height * s.Width
 	frame := s.Channels * s.Height * s.Width
 	for b := 0; b < s.Batch; b++ {
@@ -70,9 +86,12 @@ func (m *fakeModel) Encode(s models.Shape, images, emb, lat []float32) error {
 }
 
 func (m *fakeModel) Decode(s models.Shape, latents, frames []float32) error {
-	if m.decode > 0 {
-		time.Sleep(time.Duration(s.Batch) * m.decode)
+	m.decs++
+	d := time.Duration(s.Batch) * m.decode
+	if m.decs == 1 {
+		d += m.decodeWarm
 	}
+	m.sleep(d)
 	h, w := 8*s.Height, 8*s.Width
 	for b := 0; b < s.Batch; b++ {
 		for f := 0; f < s.Frames; f++ {
@@ -139,7 +158,8 @@ func testPlan(name string, steps, samples, mb int, splits ...[][2]int) *plan.Pla
 // fakeFactory opens a fresh fakeModel per stage with the given costs.
 func fakeFactory(proto fakeModel) Factory {
 	return func(d plan.Device, st plan.Stage) (models.Model, error) {
-		m := &fakeModel{unet: proto.unet, firstCall: proto.firstCall, encode: proto.encode, decode: proto.decode}
+		m := &fakeModel{unet: proto.unet, firstCall: proto.firstCall, encode: proto.encode, decode: proto.decode,
+			encodeWarm: proto.encodeWarm, decodeWarm: proto.decodeWarm, speed: d.Speed}
 		return m, nil
 	}
 }

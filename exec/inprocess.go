@@ -32,6 +32,9 @@ func (oneProcess) run(ctx context.Context, p *plan.Plan, f Factory, opts Options
 	if err != nil {
 		return nil, err
 	}
+	if cl, ok := l.(*chanLink); ok && opts.hooks != nil {
+		cl.h.xfer = opts.hooks.xfer
+	}
 	return runLocal(ctx, p, f, l, opts)
 }
 
@@ -127,7 +130,7 @@ func (r *localRun) build(l link, mods map[string]models.Model) error {
 			if err != nil {
 				return err
 			}
-			w.in, w.emit = in, r.col
+			w.in, w.emit, w.hooks = in, r.col, r.opts.hooks
 			if st.Decode {
 				w.encode, w.finish = r.out.encode, r.out.finish
 			}

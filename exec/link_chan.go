@@ -115,6 +115,7 @@ type chanPipe struct {
 	ready    chan struct{}
 	data     chan delivery
 	now      func() int64
+	xfer     func(n int) // tests only (handoff.xfer)
 }
 
 type delivery struct {
@@ -123,7 +124,7 @@ type delivery struct {
 }
 
 func newChanPipe(h handoff) *chanPipe {
-	l := &chanPipe{blocking: h.blocking, ready: make(chan struct{}, 1)}
+	l := &chanPipe{blocking: h.blocking, ready: make(chan struct{}, 1), xfer: h.xfer}
 	if h.blocking {
 		l.data = make(chan delivery)
 	} else {
@@ -150,6 +151,9 @@ func (l *chanPipe) send(ctx context.Context, b *batch) (int64, bool, interval, e
 	}
 	start := l.now()
 	c := cloneBatch(b)
+	if l.xfer != nil {
+		l.xfer(len(b.items))
+	}
 	d := delivery{b: c, xfer: interval{start, l.now()}}
 	select {
 	case l.data <- d:

@@ -90,6 +90,7 @@ type stageWorker struct {
 	encode func(frames []float32, n int) ([]*models.Video, error) // the decode stage's video encoder
 	finish func(b *batch, videos []*models.Video, done int64)     // the decode stage's sink
 	busy   func(ids []int)                                        // reports the micro-batch taken, nil once idle (tcp)
+	hooks  *testHooks                                             // tests only
 
 	warmed bool
 	// freeAt is the end of the last span of this worker's own work (all
@@ -177,6 +178,7 @@ func (w *stageWorker) process(ctx context.Context, b *batch, avail int64) error 
 			return err
 		}
 	} else if w.prev != "" && w.prev != w.st.Device {
+		w.hooks.hostWork("receive", len(b.items))
 		w.hostSpan(b, avail, w.now(), w.prev)
 	}
 	states, tend, err := w.steps(ctx, b)
@@ -226,6 +228,7 @@ func (w *stageWorker) encodeImages(b *batch, avail int64) error {
 	w.emb = grow(w.emb, n*models.Embedding)
 	w.lat = grow(w.lat, n*frame)
 	ids := b.ids()
+	w.hooks.hostWork("first", n)
 	te := w.now()
 	w.hostSpan(b, avail, te, "")
 	if err := models.EncodeConditioning(w.model, shape, w.images3, w.p.Workload.Seed, ids, w.p.Model.NoiseAug, w.emb, w.lat); err != nil {
@@ -311,6 +314,7 @@ func (w *stageWorker) decodeVideos(b *batch, states []*models.State, t0 int64) e
 	if w.finish != nil {
 		w.finish(b, videos, tend)
 	}
+	w.hooks.hostWork("last", n)
 	w.hostSpan(b, tend, w.now(), "")
 	return nil
 }

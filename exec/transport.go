@@ -117,6 +117,9 @@ type handoff struct {
 	// receiver takes only a sender whose first bytes carry it, and drops
 	// any other connection. Empty within one process.
 	token string
+	// xfer, set only by tests (testHooks), runs inside an in-process
+	// transfer of n samples.
+	xfer func(n int)
 }
 
 // clock is a run's time base: integer nanoseconds since its start, on this
