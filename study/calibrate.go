@@ -624,7 +624,7 @@ func (m *calModel) identify(J [numCalParams][]float64) (fixed [numCalParams]bool
 	defer func() {
 		for i, a := range absorbs {
 			if !fixed[i] && len(a) > 0 {
-				why[i] = "fitted; it may absorb the share of " + joinWords(a) + " (held fixed: not identifiable)"
+				why[i] = "it may absorb the share of " + joinWords(a) + " (held fixed: not identifiable)"
 			}
 		}
 	}()
@@ -710,9 +710,7 @@ func (m *calModel) identify(J [numCalParams][]float64) (fixed [numCalParams]bool
 		fixed[j] = true
 		why[j] = m.collinear(CalParam(j), with, rank, names)
 		if len(with) == 0 {
-			for _, i := range free {
-				with = append(with, i)
-			}
+			with = append(with, free...)
 		}
 		for _, i := range with {
 			if i != j {
