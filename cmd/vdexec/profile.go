@@ -203,6 +203,22 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 	}
 	tw.Flush()
 
+	fmt.Fprintln(w, "\nhost work and warm-up per device kind (from a short run of the plan):")
+	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "device kind	first stage per sample	last stage per sample	first encode	first decode	jitter	drift	")
+	for _, k := range kinds {
+		d := prof.Devices[k]
+		first := func(v float64) string {
+			if v == 0 {
+				return "no warm-up"
+			}
+			return formatMS(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k, formatMS(d.SampleFirstMS), formatMS(d.SampleLastMS),
+			first(d.EncodeFirstMS), first(d.DecodeFirstMS), reports.FormatPercent(d.Jitter), reports.FormatPercent(d.Drift))
+	}
+	tw.Flush()
+
 	fmt.Fprintln(w, "\nmemory per device kind:")
 	for _, k := range kinds {
 		m := prof.Devices[k].Memory
@@ -216,7 +232,7 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 
 	fmt.Fprintf(w, "\nhand-off of one latent (%d bytes):\n", p.Model.LatentBytes())
 	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tlatency\tbandwidth\tthis latent\t")
+	fmt.Fprintln(tw, "transport\tlatency\tbandwidth\tthis latent\treceive\tset-up\t")
 	names := make([]string, 0, len(prof.Transports))
 	for t := range prof.Transports {
 		names = append(names, t)
@@ -224,7 +240,11 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 	sort.Strings(names)
 	for _, t := range names {
 		l := prof.Transports[t]
-		fmt.Fprintf(tw, "%s\t%.3g µs\t%.3g GB/s\t%s\t\n", t, l.LatencyUS, l.BandwidthGBps, reports.FormatNS(l.TransferNS(p.Model.LatentBytes())))
+		recv, setup := "-", "-"
+		if t == string(p.Transport) { // measured in the run of the plan
+			recv, setup = reports.FormatNS(l.ReceiveNS()), formatMS(l.SetupMS)
+		}
+		fmt.Fprintf(tw, "%s\t%.3g µs\t%.3g GB/s\t%s\t%s\t%s\t\n", t, l.LatencyUS, l.BandwidthGBps, reports.FormatNS(l.TransferNS(p.Model.LatentBytes())), recv, setup)
 	}
 	tw.Flush()
 	for _, k := range kinds {
