@@ -327,8 +327,8 @@ func TestMatchesSimulatorWithOverheads(t *testing.T) {
 				p.Profile = simProfile(costs, c.mb)
 				d := p.Profile.Devices["cpu"]
 				d.SampleFirstMS, d.SampleLastMS = firstMS, lastMS
-				d.EncodeFirstMS = d.EncodeMS + float64(costs.encodeWarm)/1e6
-				d.DecodeFirstMS = d.DecodeMS + float64(costs.decodeWarm)/1e6
+				d.EncodeFirstMS = []float64{d.EncodeMS + float64(costs.encodeWarm)/1e6}
+				d.DecodeFirstMS = []float64{d.DecodeMS + float64(costs.decodeWarm)/1e6}
 				p.Profile.Devices["cpu"] = d
 				hop := plan.LinkCosts{ReceiveUS: receiveUS}
 				if handoff == plan.HandoffBlocking {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	osexec "os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -39,6 +40,12 @@ type ProfileOptions struct {
 	// would use, e.g. models/family.Images, so that the timed calls see
 	// real data).
 	Images func(sample int) ([]float32, error)
+	// WorkerCommand starts a worker process for the profile's short run of
+	// the plan when its transport runs one process per device (tcp): as
+	// Options.WorkerCommand, for a run of samples samples (the plan's
+	// workload with that many samples). Nil: the short run stays in this
+	// process, over the transport's link, and a note says so.
+	WorkerCommand func(device, rendezvous string, samples int) (*osexec.Cmd, error)
 	// NVML, when set, measures the memory of devices with provider cuda
 	// on their GPUs (gpu.Open; gpumock in tests). Nil, or NVML failing:
 	// their memory comes from the host's resident set, as a cpu device's
@@ -66,16 +73,20 @@ type ProfileOptions struct {
 //     which the simulator applies to each step, independently;
 //   - encode_ms, decode_ms: per sample, batch 1; decode includes encoding
 //     the sample's GIF and PNG frames, which the decode stage does too;
-//     encode_first_ms, decode_first_ms: the first call of a fresh session
-//     (the only one a first sample meets), when slower than the median;
+//     encode_first_ms, decode_first_ms: a fresh session's first calls
+//     that ran slower than its steady ones (plan.SplitWarm), call by call
+//     the median over the kind's devices;
 //   - host_ms_per_step: median of (sampler step − its UNet call), batch 1;
 //   - transports inproc, tcp when asked, and the plan's own: a hand-off of
 //     a one-value state over the transport's link gives the latency, one of
 //     the plan's latent gives the bandwidth, so that the cost of the plan's
 //     latent is what was measured;
-//   - sample_first_ms, sample_last_ms, and the plan's transport's
-//     receive_us and setup_ms: from a short run of the plan itself in this
-//     process (measureRun);
+//   - from a short run of the plan itself, as it runs (measureRun):
+//     sample_first_ms, sample_last_ms, the plan's transport's latency,
+//     receive_us and setup_ms, the run's encode and decode times, and the
+//     factor by which its steps ran slower (or faster) than the isolated
+//     calls, which scales unet_ms and first_call_ms (contention: the other
+//     stages, the output writer, other processes);
 //   - drift: the UNet calls timed again at the end, (max − min) / mean of
 //     the two passes' means, the largest over the kind's devices;
 //   - memory: weights from the model files' sizes; activations and runtime
@@ -108,10 +119,10 @@ func Profile(ctx context.Context, p *plan.Plan, f Factory, opts ProfileOptions) 
 	if err := pr.measureHandoffs(ctx, prof); err != nil {
 		return nil, err
 	}
-	if err := pr.measureRun(ctx, prof); err != nil {
+	if err := pr.measureDrift(ctx, prof); err != nil {
 		return nil, err
 	}
-	if err := pr.measureDrift(ctx, prof); err != nil {
+	if err := pr.measureRun(ctx, prof); err != nil {
 		return nil, err
 	}
 	prof.Provenance = pr.provenance()
@@ -411,12 +422,13 @@ func (pr *profiler) assemble() *plan.Profile {
 func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 	p, mb := pr.p, pr.p.Layout.MicroBatch
 	c := plan.DeviceCosts{UNetMS: map[int]float64{}, FirstCallMS: map[int]float64{}}
-	var first, enc, dec, host, calls, encFirst, decFirst []float64
+	var first, enc, dec, host, calls []float64
+	var encWarm, decWarm [][]float64
 	for _, pb := range pbs {
-		if len(pb.encWarm) > 0 { // a first sample meets only the first call
-			encFirst = append(encFirst, pb.encWarm[0])
-			decFirst = append(decFirst, pb.decWarm[0])
-		}
+		w, _ := plan.SplitWarm(append(slices.Clone(pb.encWarm), pb.enc...))
+		encWarm = append(encWarm, w)
+		w, _ = plan.SplitWarm(append(slices.Clone(pb.decWarm), pb.dec...))
+		decWarm = append(decWarm, w)
 		steady := mean(pb.unet[1])
 		excess := 0.0
 		for _, w := range pb.warm {
@@ -438,14 +450,11 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 		c.UNetMS[b] = round3(mean(all))
 	}
 	c.FirstCallMS[1] = round3(median(first))
+	encFirst, decFirst := medianCalls(encWarm), medianCalls(decWarm)
 	c.EncodeMS = round3(median(enc))
 	c.DecodeMS = round3(median(dec))
-	if v := round3(median(encFirst)); v > c.EncodeMS {
-		c.EncodeFirstMS = v
-	}
-	if v := round3(median(decFirst)); v > c.DecodeMS {
-		c.DecodeFirstMS = v
-	}
+	c.EncodeFirstMS = round3s(encFirst)
+	c.DecodeFirstMS = round3s(decFirst)
 	c.HostMSPerStep = round3(max(median(host), 0))
 	c.Jitter = round3(relStd(calls))
 	if c.Jitter >= maxJitter {

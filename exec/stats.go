@@ -89,3 +89,33 @@ func rss() int64 {
 	}
 	return res * int64(os.Getpagesize())
 }
+
+// round3s rounds each of v to three decimals (nil stays nil).
+func round3s(v []float64) []float64 {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = round3(x)
+	}
+	return out
+}
+
+// medianCalls is, call by call, the median over the lists of the calls
+// that list i has: as long as the longest list.
+func medianCalls(lists [][]float64) []float64 {
+	var out []float64
+	for i := 0; ; i++ {
+		var at []float64
+		for _, l := range lists {
+			if i < len(l) {
+				at = append(at, l[i])
+			}
+		}
+		if len(at) == 0 {
+			return out
+		}
+		out = append(out, median(at))
+	}
+}

@@ -211,7 +211,12 @@ func (p *Plan) checkTimes(c *checker) {
 			firstMS := max(interpMS(dc.FirstCallMS, mb)-stepMS, 0)
 			msPer := float64(st.Steps())*(stepMS/d.Speed+dc.HostMSPerStep) + float64(mb)*(dc.EncodeMS+dc.DecodeMS)/d.Speed +
 				float64(mb)*(dc.SampleFirstMS+dc.SampleLastMS)
-			firstMS += (max(dc.EncodeFirstMS-dc.EncodeMS, 0) + max(dc.DecodeFirstMS-dc.DecodeMS, 0)) / d.Speed
+			for _, v := range dc.EncodeFirstMS {
+				firstMS += max(v-dc.EncodeMS, 0) / d.Speed
+			}
+			for _, v := range dc.DecodeFirstMS {
+				firstMS += max(v-dc.DecodeMS, 0) / d.Speed
+			}
 			hopNS := 0.0
 			if i+1 < len(pl.Stages) {
 				if h, ok := p.HopCost(st.DevIdx, pl.Stages[i+1].DevIdx); ok {

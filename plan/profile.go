@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -56,10 +57,12 @@ type DeviceCosts struct {
 	EncodeMS    float64         `yaml:"encode_ms"` // per sample
 	DecodeMS    float64         `yaml:"decode_ms"` // per sample
 	// EncodeFirstMS and DecodeFirstMS are a device's first encode and
-	// first decode of one sample, which take their place once (a fresh
-	// session's warm-up, like FirstCallMS for the UNet); 0: no warm-up.
-	EncodeFirstMS float64 `yaml:"encode_first_ms,omitempty"`
-	DecodeFirstMS float64 `yaml:"decode_first_ms,omitempty"`
+	// decode calls, in order, each of one sample: the i-th takes the
+	// place of encode_ms (decode_ms) in the device's i-th call (a fresh
+	// session's warm-up, which may last several calls; one that is not
+	// slower adds nothing). Empty: no warm-up. At most MaxWarmCalls.
+	EncodeFirstMS []float64 `yaml:"encode_first_ms,flow,omitempty"`
+	DecodeFirstMS []float64 `yaml:"decode_first_ms,flow,omitempty"`
 	// HostMSPerStep is per-step host work outside the UNet call (sampler
 	// math, copies), per micro-batch.
 	HostMSPerStep float64 `yaml:"host_ms_per_step"`
@@ -80,6 +83,9 @@ type DeviceCosts struct {
 	Drift  float64     `yaml:"drift,omitempty"`
 	Memory MemoryCosts `yaml:"memory_gb"`
 }
+
+// MaxWarmCalls bounds encode_first_ms and decode_first_ms.
+const MaxWarmCalls = 64
 
 // MemoryCosts are the device memory needs in GB.
 type MemoryCosts struct {
@@ -265,4 +271,51 @@ func (pr *Profile) name() string {
 		return "(built in code)"
 	}
 	return pr.File
+}
+
+// SplitWarm splits a session's calls of one kind (encode or decode), one
+// sample each, in the order they ran (ms), into its warm-up and its steady
+// time: the steady time is the mean of the calls after the warm-up, which
+// is the leading calls slower than 1.1 × the median of all but the first
+// (at most MaxWarmCalls, and never every call). The profile
+// (encode_first_ms, decode_first_ms) and hindsight read calls this way.
+func SplitWarm(calls []float64) (warm []float64, steady float64) {
+	if len(calls) == 0 {
+		return nil, 0
+	}
+	if len(calls) == 1 {
+		return nil, calls[0]
+	}
+	rest := append([]float64(nil), calls[1:]...)
+	slices.Sort(rest)
+	med := rest[len(rest)/2]
+	if len(rest)%2 == 0 {
+		med = (rest[len(rest)/2-1] + rest[len(rest)/2]) / 2
+	}
+	n := 0
+	for n < len(calls)-1 && n < MaxWarmCalls && calls[n] > 1.1*med {
+		n++
+	}
+	sum := 0.0
+	for _, v := range calls[n:] {
+		sum += v
+	}
+	return append([]float64(nil), calls[:n]...), sum / float64(len(calls)-n)
+}
+
+// SplitWarmCalls is SplitWarm for calls of micro-batches: durs[i] is the
+// time of a call of batch[i] samples (ms). The calls are compared by their
+// time per sample; a warm-up call is returned as the time of one sample
+// that carries the call's whole warm-up, durs[i] − (batch[i] − 1) ×
+// steady, which is how WorkNS adds it back to a micro-batch of any size.
+func SplitWarmCalls(durs []float64, batch []int) (warm []float64, steady float64) {
+	per := make([]float64, len(durs))
+	for i, d := range durs {
+		per[i] = d / float64(max(batch[i], 1))
+	}
+	w, steady := SplitWarm(per)
+	for i := range w {
+		w[i] = durs[i] - float64(max(batch[i], 1)-1)*steady
+	}
+	return w, steady
 }

@@ -358,11 +358,12 @@ func (p *Plan) stageNSAt(dv, k int, encode, decode bool, prev, next, mb int) (in
 // not the host's. Each piece is rounded to whole nanoseconds on its own.
 type Work struct {
 	Step, FirstStep, Encode, Decode int64
-	// FirstEncode and FirstDecode are the device's first encode and decode
-	// of the micro-batch: Encode and Decode plus the warm-up that
-	// encode_first_ms and decode_first_ms measured at one sample.
-	FirstEncode, FirstDecode int64
-	First, Last              int64
+	// FirstEncodes and FirstDecodes are the device's first encode and
+	// decode calls of the micro-batch, in order: Encode and Decode plus the
+	// warm-up of each of encode_first_ms and decode_first_ms over the
+	// steady time of one sample (none when not slower).
+	FirstEncodes, FirstDecodes []int64
+	First, Last                int64
 }
 
 // WorkNS returns the Work of a micro-batch of size batch on device dv from
@@ -388,15 +389,29 @@ func (p *Plan) WorkNS(dv, batch int) (Work, bool) {
 	scaled := func(ns int64) int64 { return int64(math.Round(float64(ns) / speed)) }
 	host := ms(dc.HostMSPerStep)
 	return Work{
-		Step:        scaled(step) + host,
-		FirstStep:   scaled(first) + host,
-		Encode:      scaled(int64(batch) * ms(dc.EncodeMS)),
-		Decode:      scaled(int64(batch) * ms(dc.DecodeMS)),
-		FirstEncode: scaled(int64(batch)*ms(dc.EncodeMS) + ms(max(dc.EncodeFirstMS-dc.EncodeMS, 0))),
-		FirstDecode: scaled(int64(batch)*ms(dc.DecodeMS) + ms(max(dc.DecodeFirstMS-dc.DecodeMS, 0))),
-		First:       int64(batch) * ms(dc.SampleFirstMS),
-		Last:        int64(batch) * ms(dc.SampleLastMS),
+		Step:         scaled(step) + host,
+		FirstStep:    scaled(first) + host,
+		Encode:       scaled(int64(batch) * ms(dc.EncodeMS)),
+		Decode:       scaled(int64(batch) * ms(dc.DecodeMS)),
+		FirstEncodes: warmCalls(dc.EncodeFirstMS, dc.EncodeMS, batch, scaled),
+		FirstDecodes: warmCalls(dc.DecodeFirstMS, dc.DecodeMS, batch, scaled),
+		First:        int64(batch) * ms(dc.SampleFirstMS),
+		Last:         int64(batch) * ms(dc.SampleLastMS),
 	}, true
+}
+
+// warmCalls are the first calls of a micro-batch of batch samples whose
+// one-sample times are first (steady: the time of one sample after them),
+// scaled by the device's speed.
+func warmCalls(first []float64, steady float64, batch int, scaled func(int64) int64) []int64 {
+	if len(first) == 0 {
+		return nil
+	}
+	out := make([]int64, len(first))
+	for i, v := range first {
+		out[i] = scaled(int64(batch)*ms(steady) + ms(max(v-steady, 0)))
+	}
+	return out
 }
 
 // StageNS is the expected steady-state time of stage s per micro-batch, in

@@ -418,8 +418,8 @@ func (prof *Profile) validateCosts(c *checker, strict bool) {
 		}
 		nonNeg(c, at+".encode_ms", d.EncodeMS)
 		nonNeg(c, at+".decode_ms", d.DecodeMS)
-		firstNotBelow(c, at+".encode_first_ms", d.EncodeFirstMS, "encode_ms", d.EncodeMS)
-		firstNotBelow(c, at+".decode_first_ms", d.DecodeFirstMS, "decode_ms", d.DecodeMS)
+		checkWarmCalls(c, at+".encode_first_ms", d.EncodeFirstMS)
+		checkWarmCalls(c, at+".decode_first_ms", d.DecodeFirstMS)
 		nonNeg(c, at+".host_ms_per_step", d.HostMSPerStep)
 		nonNeg(c, at+".sample_first_ms", d.SampleFirstMS)
 		nonNeg(c, at+".sample_last_ms", d.SampleLastMS)
@@ -482,13 +482,15 @@ func unknownTransport(key string) string {
 	return fmt.Sprintf("unknown transport %s; a profile measures the plan's transports: %s", fragment(key), strings.Join(names, ", "))
 }
 
-// firstNotBelow checks a first call's time (0: none given): a time in ms,
-// and not below the steady time of the same work, since it is that work
-// plus its warm-up.
-func firstNotBelow(c *checker, path string, v float64, steadyName string, steady float64) {
-	nonNeg(c, path, v)
-	if v > 0 && v < steady {
-		c.add(path, "%g ms is below %s (%g ms); the first call is the work plus its warm-up, so it takes at least as long (0: no warm-up)", v, steadyName, steady)
+// checkWarmCalls checks a list of first calls' times: at most MaxWarmCalls,
+// each a time in ms.
+func checkWarmCalls(c *checker, path string, v []float64) {
+	if len(v) > MaxWarmCalls {
+		c.add(path, "%d first calls, at most %d (the warm-up of a session's first calls)", len(v), MaxWarmCalls)
+		return
+	}
+	for i, x := range v {
+		nonNeg(c, fmt.Sprintf("%s[%d]", path, i), x)
 	}
 }
 

@@ -2,8 +2,9 @@
 # The hand-off-bound CPU experiment: the tiny model at a shape where one
 # UNet call costs about 1–3 ms on one thread (8 frames, 32×32 latent of
 # 128 KiB, a small UNet), 12 steps, latents over TCP between worker
-# processes; 1 and 2 stages. It profiles once (from the 2-stage plan),
-# predicts each plan with that profile, runs each for real, and compares.
+# processes; 1 and 2 stages. For each plan it profiles (vdexec profile,
+# which also runs the plan briefly), predicts with that profile, runs it
+# for real, and compares.
 # Usage: scripts/handoff.sh [OUT_DIR] [SAMPLES]   (make handoff runs it)
 # Needs bin/vdsim, bin/vdexec and Go (to generate the model into OUT_DIR).
 set -euo pipefail
@@ -45,16 +46,14 @@ plan() { # stages → plan file
 p1=$(plan 1)
 p2=$(plan 2)
 
-echo
-echo "== profile (from the 2-stage plan: both workers at once, hand-offs over tcp)"
-"$vdexec" profile --out "$out/profile.yaml" --replace "$p2"
-
 for p in "$p1" "$p2"; do
   n=$(basename "$p" .yaml)
   echo
-  echo "== $n: predict, run, compare"
-  "$vdsim" run --costs "$out/profile.yaml" --out "$out/$n/predicted" --replace --no-dp "$p" >/dev/null
+  echo "== $n: profile, predict, run, compare"
+  "$vdexec" profile --reps 30 --out "$out/$n/profile.yaml" --replace "$p" >"$out/$n.profile.log" 2>&1
+  "$vdsim" run --costs "$out/$n/profile.yaml" --out "$out/$n/predicted" --replace --no-dp "$p" >/dev/null
   "$vdexec" run --out "$out/$n/measured" --replace "$p" >/dev/null 2>"$out/$n.run.log"
-  "$vdsim" compare --plan "$p" --costs "$out/profile.yaml" --out "$out/$n/compare" --replace \
-    "$out/$n/predicted/timeline.json" "$out/$n/measured/timeline.json" | grep -E "^(first-sample latency|steady-state throughput|overall throughput|hindsight)"
+  "$vdsim" compare --plan "$p" --costs "$out/$n/profile.yaml" --out "$out/$n/compare" --replace \
+    "$out/$n/predicted/timeline.json" "$out/$n/measured/timeline.json" |
+    grep -E "^(first-sample latency|steady-state throughput|overall throughput|hindsight)|inside|below|above"
 done

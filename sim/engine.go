@@ -30,11 +30,11 @@ const (
 type cost struct {
 	pre, post          int64 // host work before encode/steps (first-stage samples, receive) and after decode (last-stage samples)
 	enc, dec           int64
-	firstEnc, firstDec int64 // the device's first encode and decode
-	step, warm         int64 // one UNet step (host work included, speed applied); the device's first UNet call
-	run                int64 // the stage's whole step range on a warm device: steps×step
-	runWarm            int64 // the same as the device's first: warm + (steps-1)×step
-	xfer               int64 // hand-off to the next stage, set-up excluded
+	firstEnc, firstDec []int64 // the device's first encode and decode calls
+	step, warm         int64   // one UNet step (host work included, speed applied); the device's first UNet call
+	run                int64   // the stage's whole step range on a warm device: steps×step
+	runWarm            int64   // the same as the device's first: warm + (steps-1)×step
+	xfer               int64   // hand-off to the next stage, set-up excluded
 }
 
 // stageRT is a stage with its costs precomputed by micro-batch size.
@@ -81,12 +81,12 @@ type devRT struct {
 	id         int32 // index in engine.devs
 	state      uint8
 	phase      uint8
-	warmed     bool // had its first UNet call
-	encoded    bool // had its first encode
-	decoded    bool // had its first decode
-	sendBusy   bool // buffered: send stream in use
-	recvBusy   bool // buffered: receive stream in use
-	job        job  // the job it computes
+	warmed     bool  // had its first UNet call
+	encoded    int32 // encode calls so far
+	decoded    int32 // decode calls so far
+	sendBusy   bool  // buffered: send stream in use
+	recvBusy   bool  // buffered: receive stream in use
+	job        job   // the job it computes
 	phaseStart int64
 	sent       job   // the job its transfer in flight carries
 	xStart     int64 // start of that transfer
@@ -334,14 +334,10 @@ func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 		dur = c.pre
 	case ph == phPost:
 		dur = c.post
-	case ph == phEncode && !dv.encoded:
-		dur, dv.encoded = c.firstEnc, true
 	case ph == phEncode:
-		dur = c.enc
-	case ph == phDecode && !dv.decoded:
-		dur, dv.decoded = c.firstDec, true
+		dur = warmOr(c.firstEnc, &dv.encoded, c.enc)
 	case ph == phDecode:
-		dur = c.dec
+		dur = warmOr(c.firstDec, &dv.decoded, c.dec)
 	case dv.jitter > 0:
 		dur = e.jitteredRun(dv, st.steps, c)
 	case dv.warmed:
@@ -353,6 +349,17 @@ func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 	dv.phaseStart = e.now
 	e.seq++ // e.schedule, written out: it is not inlined
 	e.h.push(mkEvent(e.now+dur, e.seq, evPhase, dv.id))
+}
+
+// warmOr is the time of a device's next call, the n-th: first[n] while
+// the device is in its first calls, else steady; it counts the call.
+func warmOr(first []int64, n *int32, steady int64) int64 {
+	i := *n
+	if int(i) < len(first) {
+		*n = i + 1
+		return first[i]
+	}
+	return steady
 }
 
 // jitteredRun is the time of n UNet steps on device dv, each drawn with

@@ -19,7 +19,7 @@ type spec struct {
 	encMS   float64 // on stage 0
 	decMS   float64 // on the last stage
 	// a device's first encode and decode (0: none)
-	encFirstMS, decFirstMS float64
+	encFirstMS, decFirstMS []float64
 	linkUS                 float64 // transfer latency (pure delay when bwGBps is 0)
 	bwGBps                 float64
 	setupMS                float64

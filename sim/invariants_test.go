@@ -54,8 +54,12 @@ func randomSpec(rng *rand.Rand, contention bool) spec {
 		s.lastHostMS = float64(rng.IntN(8)) / 4
 		s.recvUS = float64(rng.IntN(3000))
 		s.setupRankMS = float64(rng.IntN(3))
-		s.encFirstMS = s.encMS + float64(rng.IntN(3)*7)
-		s.decFirstMS = s.decMS + float64(rng.IntN(3)*11)
+		for range rng.IntN(3) {
+			s.encFirstMS = append(s.encFirstMS, s.encMS+float64(rng.IntN(3)*7))
+		}
+		for range rng.IntN(4) {
+			s.decFirstMS = append(s.decFirstMS, max(s.decMS+float64(rng.IntN(3)*11)-2, 0))
+		}
 	}
 	if contention {
 		if rng.IntN(3) == 0 {

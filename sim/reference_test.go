@@ -66,7 +66,7 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 		linkFree := make([]int64, S) // buffered: when link k→k+1 is free
 		used := make([]bool, S)      // link k→k+1 has been set up
 		warm := make([]bool, S)
-		var encoded, decoded bool // the pipeline's own first and last device
+		var encoded, decoded int // calls on the pipeline's own first and last device
 		blocking := s.handoff != "buffered"
 		for i := 0; i < len(ids); {
 			t := max(free[0], rel[ids[i]])
@@ -91,13 +91,14 @@ func reference(s spec) (done map[int]int64, start map[[2]int]int64) {
 				start[[2]int{ids[i], k}] = begin + pre
 				end := begin + pre + stepCost(k, b, !warm[k])
 				warm[k] = true
-				// a device's first encode and decode carry their warm-up
-				warmUp := func(first, steady float64, done *bool) int64 {
-					if *done {
+				// a device's first encode and decode calls carry their warm-up
+				warmUp := func(first []float64, steady float64, done *int) int64 {
+					i := *done
+					if i >= len(first) {
 						return 0
 					}
-					*done = true
-					return int64(math.Round(max(first-steady, 0) * 1e6))
+					*done = i + 1
+					return int64(math.Round(max(first[i]-steady, 0) * 1e6))
 				}
 				if k == 0 {
 					end += scaled(int64(b)*int64(math.Round(s.encMS*1e6))+warmUp(s.encFirstMS, s.encMS, &encoded), k)

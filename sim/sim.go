@@ -188,7 +188,7 @@ func (e *engine) stageCosts(p *plan.Plan, pi, si int, st plan.Stage) (stageRT, e
 	rt := stageRT{
 		pipe: int32(pi), idx: int32(si), dev: int32(st.DevIdx),
 		first: int32(st.First), last: int32(st.Last), steps: int64(st.Steps()),
-		encode: st.Encode && (c.EncodeMS != 0 || c.EncodeFirstMS != 0), decode: st.Decode && (c.DecodeMS != 0 || c.DecodeFirstMS != 0), next: -1, nextDev: -1, prevDev: -1, link: -1,
+		encode: st.Encode && (c.EncodeMS != 0 || len(c.EncodeFirstMS) > 0), decode: st.Decode && (c.DecodeMS != 0 || len(c.DecodeFirstMS) > 0), next: -1, nextDev: -1, prevDev: -1, link: -1,
 		cost: make([]cost, e.mb+1),
 	}
 	for b := 1; b <= e.mb; b++ {
@@ -200,10 +200,10 @@ func (e *engine) stageCosts(p *plan.Plan, pi, si int, st plan.Stage) (stageRT, e
 		cb.step, cb.warm = w.Step, w.FirstStep
 		cb.run, cb.runWarm = rt.steps*w.Step, w.FirstStep+(rt.steps-1)*w.Step
 		if rt.encode {
-			cb.enc, cb.firstEnc = w.Encode, w.FirstEncode
+			cb.enc, cb.firstEnc = w.Encode, w.FirstEncodes
 		}
 		if rt.decode {
-			cb.dec, cb.firstDec = w.Decode, w.FirstDecode
+			cb.dec, cb.firstDec = w.Decode, w.FirstDecodes
 		}
 		if st.Encode {
 			cb.pre = w.First

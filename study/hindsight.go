@@ -1,8 +1,10 @@
 package study
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/vdpp/vdpp/plan"
@@ -110,14 +112,11 @@ type spent struct {
 
 // deviceSpent is what one device spent.
 type deviceSpent struct {
-	stepNS   map[int]float64 // batch → Σ per-step time over steady spans
-	stepN    map[int]int
-	warm     []timeline.Span
-	enc, dec float64 // Σ time per sample
-	nEnc     int
-	nDec     int
-	// the device's first encode and decode spans (earliest start)
-	firstEnc, firstDec *timeline.Span
+	stepNS map[int]float64 // batch → Σ per-step time over steady spans
+	stepN  map[int]int
+	warm   []timeline.Span
+	// encode and decode spans, to be read in the order they ran
+	enc, dec []timeline.Span
 }
 
 // readSpent sums the spans of measured per device of p.
@@ -142,13 +141,9 @@ func readSpent(p *plan.Plan, measured *timeline.Timeline) (*spent, error) {
 			a.stepNS[b] += dur / float64(s.LastStep-s.FirstStep+1)
 			a.stepN[b]++
 		case timeline.KindEncode:
-			a.enc += dur / float64(b)
-			a.nEnc++
-			a.firstEnc = earlier(a.firstEnc, &s)
+			a.enc = append(a.enc, s)
 		case timeline.KindDecode:
-			a.dec += dur / float64(b)
-			a.nDec++
-			a.firstDec = earlier(a.firstDec, &s)
+			a.dec = append(a.dec, s)
 		case timeline.KindSend:
 			sp.sendNS += dur
 			sp.nSend++
@@ -182,38 +177,19 @@ func (a *deviceSpent) costs() (c plan.DeviceCosts, ok bool) {
 	if len(c.FirstCallMS) == 0 {
 		c.FirstCallMS = nil
 	}
-	c.EncodeMS, c.EncodeFirstMS = firstAndRest(a.enc, a.nEnc, a.firstEnc)
-	c.DecodeMS, c.DecodeFirstMS = firstAndRest(a.dec, a.nDec, a.firstDec)
+	c.EncodeFirstMS, c.EncodeMS = callsOf(a.enc)
+	c.DecodeFirstMS, c.DecodeMS = callsOf(a.dec)
 	return c, true
 }
 
-// earlier returns whichever of a and the copy of s starts first.
-func earlier(a *timeline.Span, s *timeline.Span) *timeline.Span {
-	if a != nil && a.Start <= s.Start {
-		return a
+// callsOf reads a device's encode (or decode) spans as its calls, in the
+// order they ran: its warm-up calls and its steady time per sample
+// (plan.SplitWarmCalls), in ms.
+func callsOf(spans []timeline.Span) (warm []float64, steadyMS float64) {
+	slices.SortFunc(spans, func(x, y timeline.Span) int { return cmp.Compare(x.Start, y.Start) })
+	durs, batch := make([]float64, len(spans)), make([]int, len(spans))
+	for i, s := range spans {
+		durs[i], batch[i] = float64(s.End-s.Start)/1e6, len(s.Samples)
 	}
-	c := *s
-	return &c
-}
-
-// firstAndRest splits n encode (or decode) spans whose per-sample times
-// sum to sum ns into the steady time per sample, in ms (the mean of the
-// spans after the device's first), and the first call's time of one
-// sample (the steady time plus the first span's excess over its samples'
-// steady time; 0 when it had none). With one span, that span is the
-// steady time.
-func firstAndRest(sum float64, n int, first *timeline.Span) (steadyMS, firstMS float64) {
-	if n == 0 || first == nil {
-		return 0, 0
-	}
-	b := float64(max(len(first.Samples), 1))
-	dur := float64(first.End - first.Start)
-	if n == 1 {
-		return dur / b / 1e6, 0
-	}
-	steady := (sum - dur/b) / float64(n-1)
-	if excess := dur - b*steady; excess > 0 {
-		return steady / 1e6, (steady + excess) / 1e6
-	}
-	return steady / 1e6, 0
+	return plan.SplitWarmCalls(durs, batch)
 }

@@ -42,11 +42,13 @@ func TestHindsightReproducesRun(t *testing.T) {
 		prof.Devices = map[string]plan.DeviceCosts{}
 		for k, d := range p.Profile.Devices {
 			d.SampleFirstMS, d.SampleLastMS = 0.7, 1.3
+			// Warm-up calls well above 1.1 × the steady time, as
+			// plan.SplitWarm reads them.
 			if d.EncodeMS > 0 {
-				d.EncodeFirstMS = d.EncodeMS + 5
+				d.EncodeFirstMS = []float64{2*d.EncodeMS + 5, 1.5*d.EncodeMS + 3}
 			}
 			if d.DecodeMS > 0 {
-				d.DecodeFirstMS = d.DecodeMS + 9
+				d.DecodeFirstMS = []float64{3*d.DecodeMS + 9, 2*d.DecodeMS + 4}
 			}
 			prof.Devices[k] = d
 		}

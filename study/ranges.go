@@ -262,8 +262,8 @@ func scaleCosts(c plan.DeviceCosts, s float64) plan.DeviceCosts {
 	c.UNetMS, c.FirstCallMS = scale(c.UNetMS), scale(c.FirstCallMS)
 	c.EncodeMS *= s
 	c.DecodeMS *= s
-	c.EncodeFirstMS *= s
-	c.DecodeFirstMS *= s
+	c.EncodeFirstMS = scaleCalls(c.EncodeFirstMS, s)
+	c.DecodeFirstMS = scaleCalls(c.DecodeFirstMS, s)
 	return c
 }
 
@@ -360,4 +360,16 @@ func (c *Comparison) AddRange(runs int, w Watch) error {
 	}
 	c.Range, c.RangeChecks = r, r.Check(&c.Measured.Metrics)
 	return nil
+}
+
+// scaleCalls is v with each call's time multiplied by s (a copy).
+func scaleCalls(v []float64, s float64) []float64 {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x * s
+	}
+	return out
 }

@@ -130,6 +130,11 @@ func profileAction(c *cli.Context) error {
 	if hasCUDA(p) {
 		popts.NVML = gpu.Open(c.String(flagNVMLLib))
 	}
+	if exec.WorkerProcesses(p.Transport) {
+		if popts.WorkerCommand, err = workerLauncherSamples(c, args); err != nil {
+			return err
+		}
+	}
 	prof, err := exec.Profile(c.Context, p, ort.Factory(p, true), popts)
 	if err != nil {
 		return err
@@ -208,11 +213,14 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 	fmt.Fprintln(tw, "device kind	first stage per sample	last stage per sample	first encode	first decode	jitter	drift	")
 	for _, k := range kinds {
 		d := prof.Devices[k]
-		first := func(v float64) string {
-			if v == 0 {
+		first := func(v []float64) string {
+			switch len(v) {
+			case 0:
 				return "no warm-up"
+			case 1:
+				return formatMS(v[0])
 			}
-			return formatMS(v)
+			return fmt.Sprintf("%s, then %d slow calls", formatMS(v[0]), len(v)-1)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k, formatMS(d.SampleFirstMS), formatMS(d.SampleLastMS),
 			first(d.EncodeFirstMS), first(d.DecodeFirstMS), reports.FormatPercent(d.Jitter), reports.FormatPercent(d.Drift))

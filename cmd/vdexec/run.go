@@ -334,6 +334,16 @@ func (w *signalWatch) stop() {
 // plan (the same file, or the built-in one), the same what-if flags and
 // the same ONNX Runtime library.
 func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous string) (*osexec.Cmd, error), error) {
+	l, err := workerLauncherSamples(c, args)
+	if err != nil {
+		return nil, err
+	}
+	return func(device, rendezvous string) (*osexec.Cmd, error) { return l(device, rendezvous, 0) }, nil
+}
+
+// workerLauncherSamples is workerLauncher for a run of samples samples
+// (0: as the plan and flags say), as vdexec profile's short run needs.
+func workerLauncherSamples(c *cli.Context, args []string) (func(device, rendezvous string, samples int) (*osexec.Cmd, error), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("run: transport tcp: find this program to start workers: %w", err)
@@ -352,10 +362,17 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 		}
 	}
 	timeout := c.Duration(flagTimeout)
-	return func(device, rendezvous string) (*osexec.Cmd, error) {
+	if timeout <= 0 { // a command without --timeout (profile)
+		timeout = exec.DefaultTimeout
+	}
+	return func(device, rendezvous string, samples int) (*osexec.Cmd, error) {
 		a := []string{"worker", "--plan", planArg, "--device", device, "--rendezvous", rendezvous,
 			"--" + flagORTLib, ort.Library(), "--" + flagTimeout, timeout.String()}
-		cmd := osexec.Command(self, append(a, fwd...)...)
+		a = append(a, fwd...)
+		if samples > 0 { // the last --samples wins
+			a = append(a, fmt.Sprintf("--samples=%d", samples))
+		}
+		cmd := osexec.Command(self, a...)
 		cmd.Stdout = os.Stderr
 		return cmd, nil
 	}, nil
