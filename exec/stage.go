@@ -172,21 +172,26 @@ func (w *stageWorker) span(k timeline.Kind, b *batch, first, last int, start, en
 // (waking up, unpacking the micro-batch: a receive, with the sender as
 // peer); on the last, after the decode (handing the outputs on).
 func (w *stageWorker) process(ctx context.Context, b *batch, avail int64) error {
+	// Each span starts where the one before ends, so that no time of
+	// the stage's falls between its spans.
 	t0 := w.now()
+	ts := t0
 	if w.st.Encode {
-		if err := w.encodeImages(b, avail); err != nil {
+		var err error
+		if ts, err = w.encodeImages(b, avail); err != nil {
 			return err
 		}
 	} else if w.prev != "" && w.prev != w.st.Device {
 		w.hooks.hostWork("receive", len(b.items))
-		w.hostSpan(b, avail, w.now(), w.prev)
+		ts = w.now()
+		w.hostSpan(b, avail, ts, w.prev)
 	}
-	states, tend, err := w.steps(ctx, b)
+	states, tend, err := w.steps(ctx, b, ts)
 	if err != nil {
 		return err
 	}
 	if w.st.Decode {
-		return w.decodeVideos(b, states, t0)
+		return w.decodeVideos(b, states, t0, tend)
 	}
 	for _, it := range b.items {
 		it.timings = append(it.timings, StageTiming{Stage: w.st.Index, Device: w.st.Device, Start: t0, End: tend})
@@ -206,7 +211,7 @@ func (w *stageWorker) hostSpan(b *batch, start, end int64, peer string) {
 // encode call (a host span), then the encode span. The image latent is
 // that of the image noised at model.noise_aug, from the sample's own noise
 // augmentation stream (models.EncodeConditioning).
-func (w *stageWorker) encodeImages(b *batch, avail int64) error {
+func (w *stageWorker) encodeImages(b *batch, avail int64) (end int64, err error) {
 	n, c := len(b.items), w.scfg
 	frame := c.Channels * c.Height * c.Width
 	shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
@@ -215,10 +220,10 @@ func (w *stageWorker) encodeImages(b *batch, avail int64) error {
 	for i, it := range b.items {
 		img, err := w.images(it.id)
 		if err != nil {
-			return fmt.Errorf("conditioning image of sample %d: %w", it.id, err)
+			return 0, fmt.Errorf("conditioning image of sample %d: %w", it.id, err)
 		}
 		if len(img) != px {
-			return fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)
+			return 0, fmt.Errorf("conditioning image of sample %d has %d values, want %d (3×%d×%d)", it.id, len(img), px, 8*c.Height, 8*c.Width)
 		}
 		copy(w.images3[i*px:], img)
 	}
@@ -232,7 +237,7 @@ func (w *stageWorker) encodeImages(b *batch, avail int64) error {
 	te := w.now()
 	w.hostSpan(b, avail, te, "")
 	if err := models.EncodeConditioning(w.model, shape, w.images3, w.p.Workload.Seed, ids, w.p.Model.NoiseAug, w.emb, w.lat); err != nil {
-		return fmt.Errorf("encode: %w", err)
+		return 0, fmt.Errorf("encode: %w", err)
 	}
 	for i, it := range b.items {
 		it.state.Cond = models.Conditioning{
@@ -240,13 +245,15 @@ func (w *stageWorker) encodeImages(b *batch, avail int64) error {
 			ImageLatent: append([]float32(nil), w.lat[i*frame:(i+1)*frame]...),
 		}
 	}
-	w.span(timeline.KindEncode, b, -1, -1, te, w.now(), "", false)
-	return nil
+	end = w.now()
+	w.span(timeline.KindEncode, b, -1, -1, te, end, "", false)
+	return end, nil
 }
 
-// steps runs the stage's step range on b and returns its states and the
-// end of its step span; a cancellation stops it at a step boundary.
-func (w *stageWorker) steps(ctx context.Context, b *batch) ([]*models.State, int64, error) {
+// steps runs the stage's step range on b from ts (the end of the span
+// before, or now) and returns its states and the end of its step span; a
+// cancellation stops it at a step boundary.
+func (w *stageWorker) steps(ctx context.Context, b *batch, ts int64) ([]*models.State, int64, error) {
 	states := make([]*models.State, len(b.items))
 	for i, it := range b.items {
 		if it.state == nil {
@@ -257,7 +264,6 @@ func (w *stageWorker) steps(ctx context.Context, b *batch) ([]*models.State, int
 		}
 		states[i] = it.state
 	}
-	ts := w.now()
 	warm := !w.warmed
 	done := int(w.st.First) - 1
 	for s := w.st.First; s <= w.st.Last; s++ {
@@ -281,10 +287,10 @@ func (w *stageWorker) steps(ctx context.Context, b *batch) ([]*models.State, int
 // decodeVideos decodes the final latents of b, encodes the videos (part of
 // the decode span: the profile's decode_ms measures both), records the
 // samples as done and hands the videos to the output writer (only the file
-// writes run in the background). t0 is the start of the stage's work.
-func (w *stageWorker) decodeVideos(b *batch, states []*models.State, t0 int64) error {
+// writes run in the background). t0 is the start of the stage's work,
+// td the end of its steps, where the decode span starts.
+func (w *stageWorker) decodeVideos(b *batch, states []*models.State, t0, td int64) error {
 	n, c := len(b.items), w.scfg
-	td := w.now()
 	shape := models.Shape{Batch: n, Frames: c.Frames, Channels: c.Channels, Height: c.Height, Width: c.Width}
 	ll := c.LatentLen()
 	w.lats = grow(w.lats, n*ll)
@@ -327,10 +333,15 @@ func (w *stageWorker) handOn(ctx context.Context, b *batch, tend int64) error {
 	if err != nil {
 		return &linkError{fmt.Errorf("hand-off to %s: %w", w.peer, err)}
 	}
+	start := xfer.start
 	if waited && readyAt > tend {
 		w.span(timeline.KindWait, b, -1, -1, tend, readyAt, w.peer, false)
+	} else {
+		// The sender's own time before the transfer (the hand-off's
+		// set-up) is part of its send.
+		start = min(tend, start)
 	}
-	w.span(timeline.KindSend, b, -1, -1, xfer.start, xfer.end, w.peer, false)
+	w.span(timeline.KindSend, b, -1, -1, start, xfer.end, w.peer, false)
 	w.idle()
 	return nil
 }

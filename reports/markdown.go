@@ -591,9 +591,10 @@ func (r *Report) writeErrors(md *mdWriter) {
 	if r.Hindsight != nil {
 		md.table("lrrr"+strings.Repeat("r", len(header)-2), append(header, "hindsight", "hindsight error"), rows)
 		md.line("")
-		md.line("*Hindsight* is the same simulation with the costs this run actually spent, read off its own spans " +
-			"(step time per device, warm-up, encode, decode, hand-off). It is not a prediction: its error is the " +
-			"pipeline model's own (scheduling, hand-offs, waits); the rest of the prediction's error came from the cost profile.")
+		md.line("*Hindsight* is the same simulation with the costs this run actually spent, read off its own spans: " +
+			"each piece of work of each sample (host work, encode, steps, decode, hand-off) as long as it took in the run. " +
+			"It is not a prediction: its error is the pipeline model's own (scheduling, hand-offs, waits); the rest of the " +
+			"prediction's error came from the costs.")
 	} else {
 		md.table("lrrr"+strings.Repeat("r", len(header)-4), header, rows)
 	}

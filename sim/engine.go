@@ -127,6 +127,7 @@ type engine struct {
 	nextRelT int64 // its release time
 
 	rec     timeline.Recorder
+	replay  Replay // see Options.Replay
 	check   func(done, total int) error // see Options.Check
 	meta    timeline.Meta
 	ids     [][]int // sample ids of jobs in flight, only when recording
@@ -345,10 +346,25 @@ func (e *engine) startPhase(dv *devRT, st *stageRT, ph uint8) {
 	default:
 		dur = c.runWarm
 	}
+	if e.replay != nil {
+		dur = e.replayed(st, dv.job, phaseKind[ph], ph == phPost, dur)
+	}
 	dv.phase = ph
 	dv.phaseStart = e.now
 	e.seq++ // e.schedule, written out: it is not inlined
 	e.h.push(mkEvent(e.now+dur, e.seq, evPhase, dv.id))
+}
+
+// phaseKind is the span kind each phase makes.
+var phaseKind = [...]timeline.Kind{phPre: timeline.KindHost, phEncode: timeline.KindEncode, phStep: timeline.KindStep, phDecode: timeline.KindDecode, phPost: timeline.KindHost}
+
+// replayed is the replayed time of job jb's work of kind k at stage st
+// (after: a host span after the model work), else dur.
+func (e *engine) replayed(st *stageRT, jb job, k timeline.Kind, after bool, dur int64) int64 {
+	if v, ok := e.replay[ReplayKey{Pipeline: int(st.pipe), Stage: int(st.idx), Sample: e.ids[jb.ids][0], Kind: k, After: after}]; ok {
+		return v
+	}
+	return dur
 }
 
 // warmOr is the time of a device's next call, the n-th: first[n] while
@@ -513,6 +529,9 @@ func (e *engine) startXfer(dv *devRT, jb job, readyAt int64) {
 	if l := &e.links[st.link]; !l.used {
 		l.used = true
 		dur += l.setup
+	}
+	if e.replay != nil {
+		dur = e.replayed(st, jb, timeline.KindSend, false, dur)
 	}
 	to := &e.devs[st.nextDev]
 	if e.blocking {

@@ -26,6 +26,24 @@ type Options struct {
 	// seed; arrivals still draw from the workload's seed, so the same
 	// workload runs with other draws of jitter (as predicted ranges do).
 	JitterSeed *uint64
+	// Replay, if set, gives pieces of work the durations a measured run
+	// spent on them, by micro-batch (study.Hindsight replays a run this
+	// way); work it lacks costs what the profile says. It needs Trace.
+	Replay Replay
+}
+
+// Replay is the time, in ns, of pieces of work by micro-batch.
+type Replay map[ReplayKey]int64
+
+// ReplayKey names a piece of work of a micro-batch: the micro-batch by its
+// pipeline, its stage and its first sample; the work by the kind of span
+// it makes (encode, step, decode, send, host). After tells a host span
+// after the model work (the last stage's output handling) from the one
+// before it (preparation, receive).
+type ReplayKey struct {
+	Pipeline, Stage, Sample int
+	Kind                    timeline.Kind
+	After                   bool
 }
 
 // CheckEvery is how many events the engine processes between calls of
@@ -101,6 +119,12 @@ func Run(p *plan.Plan, opts Options) (*Result, error) {
 	}
 	e.rec = rec
 	e.check = opts.Check
+	if opts.Replay != nil {
+		if !opts.Trace {
+			return nil, fmt.Errorf("sim: plan %q: a replay needs Options.Trace (it names micro-batches by their samples)", p.Name)
+		}
+		e.replay = opts.Replay
+	}
 	if opts.JitterSeed != nil {
 		e.jitRng = rand.New(rand.NewPCG(*opts.JitterSeed, streamJitter))
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -27,6 +28,11 @@ type Comparison struct {
 	// executor, or when it failed (HindsightErr says why).
 	Hindsight    *timeline.Summary
 	HindsightErr error
+	// HindsightMean is the plan simulated with the measured run's mean
+	// costs (Hindsight's profile, without the replay): what the best
+	// profile of that run would have predicted. Its difference from
+	// Hindsight is what the run's variation from sample to sample cost.
+	HindsightMean *timeline.Summary
 	// Range is the plan's predicted range for the prediction's samples,
 	// and RangeChecks where the measured headline metrics fell against it;
 	// both nil until AddRange (which needs the plan and its profile).
@@ -122,6 +128,9 @@ func compare(pred, meas *timeline.Timeline, predName, measName string, p *plan.P
 		var h *Run
 		if h, c.HindsightErr = SimulateHindsight(p, meas, date); h != nil {
 			c.Hindsight = h.Summary()
+			if hm, err := Simulate(h.Plan, false); err == nil {
+				c.HindsightMean = hm.Summary()
+			}
 		}
 	}
 	return c, nil
@@ -218,8 +227,10 @@ func compareBaseline(p *plan.Plan, samples int) (*timeline.Summary, string) {
 }
 
 // SimulateHindsight simulates p again with the costs the measured run
-// spent (Hindsight, its profile dated date), for as many samples as the
-// measurement has.
+// spent, for as many samples as the measurement has: each piece of work
+// of each micro-batch as long as it took in the run (ReplayOf), and the
+// run's mean costs (Hindsight, its profile dated date) for any the run did
+// not do (a micro-batch formed otherwise).
 func SimulateHindsight(p *plan.Plan, measured *timeline.Timeline, date time.Time) (*Run, error) {
 	hp, err := Hindsight(p, measured, date)
 	if err != nil {
@@ -229,5 +240,5 @@ func SimulateHindsight(p *plan.Plan, measured *timeline.Timeline, date time.Time
 	if err := hp.Apply(plan.Overrides{Samples: &n}); err != nil {
 		return nil, fmt.Errorf("study: hindsight: %w", err)
 	}
-	return Simulate(hp, false)
+	return simulateWith(hp, sim.Options{Trace: true, Replay: ReplayOf(measured, hp.Layout.Handoff == plan.HandoffBlocking)})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vdpp/vdpp/plan"
+	"github.com/vdpp/vdpp/sim"
 	"github.com/vdpp/vdpp/timeline"
 )
 
@@ -192,4 +193,72 @@ func callsOf(spans []timeline.Span) (warm []float64, steadyMS float64) {
 		durs[i], batch[i] = float64(s.End-s.Start)/1e6, len(s.Samples)
 	}
 	return plan.SplitWarmCalls(durs, batch)
+}
+
+// ReplayOf is what a measured run spent on each piece of work of each
+// micro-batch, read off its spans, for replaying the run in the simulator
+// (sim.Options.Replay): every encode, step, decode, host and send span,
+// by the micro-batch's pipeline, stage and first sample. Replayed, the run
+// keeps its own variation from sample to sample (a slow stretch, a
+// contended call), which mean costs smooth away: what then differs from
+// the measurement is the pipeline model's scheduling alone.
+//
+// With blocking hand-offs (blocking), the simulator starts a transfer as
+// soon as both ends are free; a real hand-off starts a little later (the
+// waiting side has to wake up). A send is therefore replayed from the
+// later of the sender's end of compute and the receiver's end of its
+// previous work, to the end of the transfer.
+func ReplayOf(measured *timeline.Timeline, blocking bool) sim.Replay {
+	after := measured.HostAfter()
+	r := sim.Replay{}
+	type stageSample struct {
+		pipe, stage, id int
+	}
+	computeEnd := map[stageSample]int64{} // end of a micro-batch's step span at a stage
+	recvStart := map[stageSample]int64{}  // start of its receive at a stage
+	var sends []int
+	ends := map[string][]int64{} // per device, the ends of its own spans (not receives)
+	for i, s := range measured.Spans {
+		if s.Kind != timeline.KindRecv {
+			ends[s.Device] = append(ends[s.Device], s.End)
+		}
+		if len(s.Samples) == 0 {
+			continue
+		}
+		k := stageSample{s.Pipeline, s.Stage, s.Samples[0]}
+		switch s.Kind {
+		case timeline.KindStep:
+			computeEnd[k] = max(computeEnd[k], s.End)
+		case timeline.KindRecv:
+			recvStart[k] = s.Start
+			continue
+		case timeline.KindSend:
+			sends = append(sends, i)
+			continue
+		case timeline.KindEncode, timeline.KindDecode, timeline.KindHost:
+		default:
+			continue
+		}
+		rk := sim.ReplayKey{Pipeline: s.Pipeline, Stage: s.Stage, Sample: s.Samples[0], Kind: s.Kind, After: after[i]}
+		r[rk] += s.End - s.Start // a stage's steps in one span; an interrupted stage's parts add up
+	}
+	for _, e := range ends {
+		slices.Sort(e)
+	}
+	for _, i := range sends {
+		s := measured.Spans[i]
+		k := stageSample{s.Pipeline, s.Stage, s.Samples[0]}
+		start := s.Start
+		if rs, ok := recvStart[stageSample{s.Pipeline, s.Stage + 1, s.Samples[0]}]; blocking && ok {
+			// the receiver's end of work before this receive
+			e := ends[s.Peer]
+			free := int64(0)
+			if j, _ := slices.BinarySearch(e, rs+1); j > 0 {
+				free = e[j-1]
+			}
+			start = min(start, max(computeEnd[k], free))
+		}
+		r[sim.ReplayKey{Pipeline: s.Pipeline, Stage: s.Stage, Sample: s.Samples[0], Kind: timeline.KindSend}] += s.End - start
+	}
+	return r
 }

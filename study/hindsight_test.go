@@ -143,3 +143,73 @@ func TestHindsightFastFirstCall(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayHindsight: replaying a run's own durations (SimulateHindsight)
+// gives the run back exactly when the run followed the model's schedule,
+// and shows a stall that the model does not have (the last stage starting
+// a sample 5 ms after it could).
+func TestReplayHindsight(t *testing.T) {
+	for _, name := range []string{"blocking-3stage", "buffered-3stage"} {
+		p, err := plan.Load(simTestdata + name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := sim.Run(p, sim.Options{Trace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meas := *run.Timeline
+		meas.Meta.Source = "exec"
+		h, err := SimulateHindsight(p, &meas, day)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !equalDone(h.Result.Timeline, &meas) {
+			t.Errorf("%s: replaying the run's own durations does not give it back", name)
+		}
+		// A stall: everything the last device does from its second
+		// sample on starts 5 ms later, and the samples finish later.
+		last := p.Devices[len(p.Devices)-1].Name
+		stalled := meas
+		stalled.Spans = append([]timeline.Span(nil), meas.Spans...)
+		stalled.Samples = append([]timeline.Sample(nil), meas.Samples...)
+		var from int64 = -1
+		for _, s := range stalled.Spans {
+			if s.Device == last && s.Kind == timeline.KindStep && (from < 0 || s.Start < from) {
+				from = s.Start
+			}
+		}
+		from++ // after the first sample's steps started there
+		for i, s := range stalled.Spans {
+			if s.Device == last && s.Start >= from {
+				stalled.Spans[i].Start += 5e6
+				stalled.Spans[i].End += 5e6
+			}
+		}
+		for i := range stalled.Samples {
+			if stalled.Samples[i].Done > from {
+				stalled.Samples[i].Done += 5e6
+			}
+		}
+		h2, err := SimulateHindsight(p, &stalled, day)
+		if err != nil {
+			t.Fatalf("%s stalled: %v", name, err)
+		}
+		if equalDone(h2.Result.Timeline, &stalled) {
+			t.Errorf("%s: the replay reproduces a stall the model does not have", name)
+		}
+	}
+}
+
+func equalDone(a, b *timeline.Timeline) bool {
+	m := map[int]int64{}
+	for _, s := range a.Samples {
+		m[s.ID] = s.Done
+	}
+	for _, s := range b.Samples {
+		if m[s.ID] != s.Done {
+			return false
+		}
+	}
+	return len(a.Samples) == len(b.Samples)
+}

@@ -78,11 +78,18 @@ func SimulateWatched(p *plan.Plan, trace bool, w Watch) (*Run, error) {
 }
 
 func simulate(p *plan.Plan, trace bool, check func(done, total int) error) (*Run, error) {
+	return simulateWith(p, sim.Options{Trace: trace, Check: check})
+}
+
+// simulateWith is simulate with the simulator's options (a metrics
+// accumulator is added as their Recorder).
+func simulateWith(p *plan.Plan, opts sim.Options) (*Run, error) {
 	if p.Profile == nil {
 		return nil, fmt.Errorf("study: plan %s: %w", p.Name, ErrNoProfile)
 	}
 	acc := timeline.NewAccumulator(p.Devices.Names())
-	res, err := sim.Run(p, sim.Options{Trace: trace, Recorder: acc, Check: check})
+	opts.Recorder = acc
+	res, err := sim.Run(p, opts)
 	if err != nil {
 		var me *sim.MemoryError
 		if errors.As(err, &me) {

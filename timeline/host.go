@@ -28,12 +28,11 @@ func stageSampleOf(s *Span) stageSample {
 	return stageSample{s.Device, s.Pipeline, s.Stage, s.Samples[0]}
 }
 
-// HostWork sums the host spans of t per device, in the order of
-// Meta.Devices (devices without host spans are left out). A host span with
-// a peer is a receive (the peer sent the micro-batch); one without is the
-// first stage's preparation when it ends by the start of the stage's
-// model work on its samples, else the last stage's output handling.
-func (t *Timeline) HostWork() []HostWork {
+// HostAfter tells, for each host span of t by index, whether it comes
+// after its stage's model work on its samples (the last stage's output
+// handling) rather than before it (the first stage's preparation, or a
+// receive: a host span with a peer).
+func (t *Timeline) HostAfter() map[int]bool {
 	work := map[stageSample]int64{} // start of the stage's first busy span on a sample
 	for i := range t.Spans {
 		s := &t.Spans[i]
@@ -45,29 +44,43 @@ func (t *Timeline) HostWork() []HostWork {
 			work[k] = s.Start
 		}
 	}
-	by := map[string]*HostWork{}
+	after := map[int]bool{}
 	for i := range t.Spans {
 		s := &t.Spans[i]
 		if s.Kind != KindHost || len(s.Samples) == 0 {
 			continue
 		}
+		start, ok := work[stageSampleOf(s)]
+		after[i] = s.Peer == "" && !(ok && s.End <= start)
+	}
+	return after
+}
+
+// HostWork sums the host spans of t per device, in the order of
+// Meta.Devices (devices without host spans are left out): receives (a host
+// span with a peer, the sender), the first stage's preparation (before the
+// stage's model work) and the last stage's output handling (after it; see
+// HostAfter).
+func (t *Timeline) HostWork() []HostWork {
+	by := map[string]*HostWork{}
+	for i, after := range t.HostAfter() {
+		s := &t.Spans[i]
 		h := by[s.Device]
 		if h == nil {
 			h = &HostWork{Device: s.Device}
 			by[s.Device] = h
 		}
 		d, n := s.End-s.Start, len(s.Samples)
-		start, ok := work[stageSampleOf(s)]
 		switch {
 		case s.Peer != "":
 			h.ReceiveNS += d
 			h.Receives++
-		case ok && s.End <= start:
-			h.FirstNS += d
-			h.FirstSamples += n
-		default:
+		case after:
 			h.LastNS += d
 			h.LastSamples += n
+		default:
+			h.FirstNS += d
+			h.FirstSamples += n
 		}
 	}
 	var out []HostWork

@@ -155,15 +155,22 @@ func writeCompareTable(w io.Writer, cmp *study.Comparison, predFile, measFile st
 	if cmp.Hindsight == nil {
 		return
 	}
+	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", headlineErrors(&cmp.Hindsight.Metrics, q))
+	if cmp.HindsightMean != nil {
+		fmt.Fprintf(w, "  with the run's mean costs instead (no variation from sample to sample): %s\n", headlineErrors(&cmp.HindsightMean.Metrics, q))
+	}
+}
+
+// headlineErrors is the error of h against q in the headline metrics.
+func headlineErrors(h, q *timeline.Metrics) string {
 	var errs []string
-	h := &cmp.Hindsight.Metrics
 	for _, col := range timeline.Headlines() {
 		if col.Key == "throughput" && (h.TooFewSamples || q.TooFewSamples) {
 			col, _ = timeline.LookupColumn("overall_throughput") // no steady state to compare
 		}
 		errs = append(errs, col.ShortLabel()+" "+col.Error(col.Get(h), col.Get(q)))
 	}
-	fmt.Fprintf(w, "hindsight (simulated with the costs this run spent): %s — the pipeline model's own error\n", strings.Join(errs, ", "))
+	return strings.Join(errs, ", ")
 }
 
 // sameDir reports whether a and b name the same folder.
