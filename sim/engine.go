@@ -127,7 +127,7 @@ type engine struct {
 	nextRelT int64 // its release time
 
 	rec     timeline.Recorder
-	replay  Replay // see Options.Replay
+	replay  Replay                      // see Options.Replay
 	check   func(done, total int) error // see Options.Check
 	meta    timeline.Meta
 	ids     [][]int // sample ids of jobs in flight, only when recording
