@@ -204,10 +204,12 @@ func callsOf(spans []timeline.Span) (warm []float64, steadyMS float64) {
 // the measurement is the pipeline model's scheduling alone.
 //
 // With blocking hand-offs (blocking), the simulator starts a transfer as
-// soon as both ends are free; a real hand-off starts a little later (the
-// waiting side has to wake up). A send is therefore replayed from the
-// later of the sender's end of compute and the receiver's end of its
-// previous work, to the end of the transfer.
+// soon as both ends are free and lets both go when it ends; a real
+// hand-off starts a little later (the waiting side has to wake up), and
+// its two ends may learn of its end at different times (over tcp the
+// sender returns after the receiver has the data). A send is therefore
+// replayed from the later of the sender's end of compute and the
+// receiver's end of its previous work, to the end of the receive.
 func ReplayOf(measured *timeline.Timeline, blocking bool) sim.Replay {
 	after := measured.HostAfter()
 	r := sim.Replay{}
@@ -216,6 +218,7 @@ func ReplayOf(measured *timeline.Timeline, blocking bool) sim.Replay {
 	}
 	computeEnd := map[stageSample]int64{} // end of a micro-batch's step span at a stage
 	recvStart := map[stageSample]int64{}  // start of its receive at a stage
+	recvEnd := map[stageSample]int64{}    // end of it
 	var sends []int
 	ends := map[string][]int64{} // per device, the ends of its own spans (not receives)
 	for i, s := range measured.Spans {
@@ -230,7 +233,7 @@ func ReplayOf(measured *timeline.Timeline, blocking bool) sim.Replay {
 		case timeline.KindStep:
 			computeEnd[k] = max(computeEnd[k], s.End)
 		case timeline.KindRecv:
-			recvStart[k] = s.Start
+			recvStart[k], recvEnd[k] = s.Start, s.End
 			continue
 		case timeline.KindSend:
 			sends = append(sends, i)
@@ -248,17 +251,21 @@ func ReplayOf(measured *timeline.Timeline, blocking bool) sim.Replay {
 	for _, i := range sends {
 		s := measured.Spans[i]
 		k := stageSample{s.Pipeline, s.Stage, s.Samples[0]}
-		start := s.Start
-		if rs, ok := recvStart[stageSample{s.Pipeline, s.Stage + 1, s.Samples[0]}]; blocking && ok {
+		dur := s.End - s.Start
+		next := stageSample{s.Pipeline, s.Stage + 1, s.Samples[0]}
+		if rs, ok := recvStart[next]; blocking && ok {
 			// the receiver's end of work before this receive
 			e := ends[s.Peer]
 			free := int64(0)
 			if j, _ := slices.BinarySearch(e, rs+1); j > 0 {
 				free = e[j-1]
 			}
-			start = min(start, max(computeEnd[k], free))
+			start := min(s.Start, max(computeEnd[k], free))
+			if end := recvEnd[next]; end > start {
+				dur = end - start
+			}
 		}
-		r[sim.ReplayKey{Pipeline: s.Pipeline, Stage: s.Stage, Sample: s.Samples[0], Kind: timeline.KindSend}] += s.End - start
+		r[sim.ReplayKey{Pipeline: s.Pipeline, Stage: s.Stage, Sample: s.Samples[0], Kind: timeline.KindSend}] += dur
 	}
 	return r
 }
