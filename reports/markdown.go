@@ -214,13 +214,23 @@ func (r *Report) planName() string {
 // published or estimated numbers rather than measurements on the machine.
 const CostWarning = "prediction from published/estimated costs, not measured on this machine"
 
+// CostWarningFor is the warning for a profile of the given provenance
+// source that was not measured on this machine: CostWarning, or for a
+// calibrated profile a line that says so.
+func CostWarningFor(source string) string {
+	if source == "calibrated" {
+		return "prediction from costs fitted to end-to-end runs (vdsim calibrate), not measured on this machine"
+	}
+	return CostWarning
+}
+
 func (r *Report) costWarning() string {
 	if r.Predicted == nil {
 		return ""
 	}
 	if r.Plan != nil && r.Plan.Profile != nil {
 		if r.Plan.Profile.Provenance.Source != "measured" {
-			return fmt.Sprintf("%s (profile source: %s).", CostWarning, r.Plan.Profile.Provenance.Source)
+			return fmt.Sprintf("%s (profile source: %s).", CostWarningFor(r.Plan.Profile.Provenance.Source), r.Plan.Profile.Provenance.Source)
 		}
 		return ""
 	}

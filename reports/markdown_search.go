@@ -63,7 +63,7 @@ func RenderSearchMarkdown(w io.Writer, r SearchReport) error {
 	md.line("# %s", title)
 	md.line("")
 	if r.Plan != nil && r.Plan.Profile != nil && r.Plan.Profile.Provenance.Source != "measured" {
-		md.line("> **Warning:** %s (profile source: %s).", CostWarning, r.Plan.Profile.Provenance.Source)
+		md.line("> **Warning:** %s (profile source: %s).", CostWarningFor(r.Plan.Profile.Provenance.Source), r.Plan.Profile.Provenance.Source)
 		md.line("")
 	}
 	md.line("Goal: %s.", r.Goal)

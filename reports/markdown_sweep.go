@@ -177,7 +177,7 @@ func RenderSweepMarkdown(w io.Writer, r SweepReport) error {
 	md.line("# %s", title)
 	md.line("")
 	if r.Plan != nil && r.Plan.Profile != nil && r.Plan.Profile.Provenance.Source != "measured" {
-		md.line("> **Warning:** %s (profile source: %s).", CostWarning, r.Plan.Profile.Provenance.Source)
+		md.line("> **Warning:** %s (profile source: %s).", CostWarningFor(r.Plan.Profile.Provenance.Source), r.Plan.Profile.Provenance.Source)
 		md.line("")
 	}
 	if r.Plan != nil {

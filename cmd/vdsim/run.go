@@ -175,7 +175,7 @@ func costsLine(p *plan.Plan) string {
 		}
 		return s
 	}
-	return fmt.Sprintf("warning: %s (profile source: %s, %s)", reports.CostWarning, pv.Source, p.Profile.File)
+	return fmt.Sprintf("warning: %s (profile source: %s, %s)", reports.CostWarningFor(pv.Source), pv.Source, p.Profile.File)
 }
 
 func writeRunTable(w io.Writer, r, dp *study.Run, dpNote string, rng *study.Range) {
