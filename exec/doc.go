@@ -36,17 +36,24 @@
 //     micro-batches and the output writer 64 samples, so memory does not
 //     grow with the workload's sample count (the timeline does, with the
 //     samples that ran).
-//   - At a stage, per micro-batch: if the stage encodes (always the first
+//   - At a stage, per micro-batch: host spans (KindHost) hold the host
+//     work around the model calls, so that the stage's spans follow each
+//     other without gaps: on the first stage from the micro-batch's
+//     arrival to the encode call (taking the samples, their images, the
+//     seeded noise, drawn from (seed, sample id) only); on a later stage
+//     from the end of the transfer to its first step (a receive: the
+//     sender is the span's peer); on the last stage after the decode
+//     (handing the outputs on). If the stage encodes (always the first
 //     stage), an encode span (conditioning images → embedding and image
-//     latent; the seeded noise is drawn here, from (seed, sample id) only);
-//     then one step span covering the stage's whole step range, flagged
+//     latent); then one step span covering the stage's whole step range, flagged
 //     Warmup when it contains the device's first UNet call; if the stage
 //     decodes (always the last), a decode span covering the decoder and
 //     the encoding of the videos (GIF and PNG frames, when outputs are
 //     written), after which the encoded videos go to an output writer
 //     goroutine (writing files does not stall the stage) and the sample
 //     records are emitted with Done = end of decode; otherwise a hand-off
-//     to the next stage.
+//     to the next stage. A send span starts at the end of the steps when
+//     the sender did not wait (its own set-up of the hand-off included).
 //   - Hand-off of the micro-batch's sampler states (latent, conditioning,
 //     next step index, seed, sample id). Blocking (the default): the
 //     receiver signals when it is idle and waiting for input; the sender,
@@ -157,7 +164,12 @@
 // real sampling trajectory (steps 0, 1, …, the last, then again from the
 // same noise) from the caller's conditioning (ProfileOptions.Images; a
 // synthetic pattern without it). It measures the hand-off of each
-// transport it is asked for over that transport's link.
+// transport it is asked for over that transport's link. Then it runs the
+// plan itself for about 3 s as it runs (worker processes for tcp, with
+// ProfileOptions.WorkerCommand) and reads off that run's spans the host
+// work per sample, the plan transport's hand-off, the warm-up of fresh
+// sessions and how much slower the calls were with every stage busy
+// (readRun); last, the UNet calls again, for drift.
 // unet_ms is the mean call time (the mean, not the median, is what sums to
 // a run's time); median, min and max go to the notes; jitter is the
 // relative standard deviation of the batch-1 calls. decode_ms includes
