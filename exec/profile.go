@@ -512,7 +512,7 @@ func (pr *profiler) measureDrift(ctx context.Context, prof *plan.Profile) error 
 	return nil
 }
 
-// fileGB is the size of a model file of the plan in GB (0 when unnamed or
+// fileGB is the size of a model file of the plan in GiB (0 when unnamed or
 // unreadable).
 func fileGB(p *plan.Plan, rel string) float64 {
 	if rel == "" {
@@ -522,7 +522,7 @@ func fileGB(p *plan.Plan, rel string) float64 {
 	if err != nil {
 		return 0
 	}
-	return float64(fi.Size()) / 1e9
+	return gpu.GiB(uint64(fi.Size()))
 }
 
 // measureHandoffs measures the hand-off over the link of transport

@@ -118,12 +118,12 @@ func (pr *profiler) memory(pb *probe) (runtime, act float64, label string) {
 				whose = "the whole GPU's (nvmlDeviceGetMemoryInfo; other processes' allocations count too)"
 			}
 			label = fmt.Sprintf("NVML used memory of GPU %d, %s, divided among its %d stage(s)", d.Index, whose, k)
-			return float64(g[0]) / 1e9 / float64(k), float64(g[1]) / 1e9 / float64(k*mb), label
+			return gpu.GiB(uint64(max(g[0], 0))) / float64(k), gpu.GiB(uint64(max(g[1], 0))) / float64(k*mb), label
 		}
 	}
 	if label == "" {
 		label = "host RSS (CPU)"
 	}
 	label += fmt.Sprintf(", the process's resident set divided among %d device(s) (rough: one process, shared allocator)", n)
-	return max(float64(pr.rssOpen-pr.rss0), 0) / 1e9 / float64(n), max(float64(pr.rssRun-pr.rssOpen), 0) / 1e9 / float64(n*mb), label
+	return gpu.GiB(uint64(max(pr.rssOpen-pr.rss0, 0))) / float64(n), gpu.GiB(uint64(max(pr.rssRun-pr.rssOpen, 0))) / float64(n*mb), label
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/vdpp/vdpp/plan"
 )
 
-const gb = 1_000_000_000
+const gb = 1 << 30 // memory_gb is in GiB
 
 // onGPU wraps a model: its first UNet call puts act bytes more in use on
 // a mock GPU, as a CUDA session's arena grows with its first activations.
@@ -51,7 +51,7 @@ func notesWith(notes, prefix string) []string {
 	return out
 }
 
-// The GPU's memory in use by this process rises by 2 GB per session
+// The GPU's memory in use by this process rises by 2 GiB per session
 // opened and 1 GB per session's first call, while another process takes
 // 5 GB there: a5000's runtime is 4 GB / 2 stages = 2 GB and its
 // activations 2 GB / (2 stages × micro-batch 2) = 0.5 GB per sample; the

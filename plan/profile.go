@@ -87,7 +87,8 @@ type DeviceCosts struct {
 // MaxWarmCalls bounds encode_first_ms and decode_first_ms.
 const MaxWarmCalls = 64
 
-// MemoryCosts are the device memory needs in GB.
+// MemoryCosts are the device memory needs in GiB (2³⁰ bytes), the unit of
+// a device's memory_gb (24 for a 24 GiB card).
 type MemoryCosts struct {
 	UNet                 float64 `yaml:"unet"`
 	Encoder              float64 `yaml:"encoder"`

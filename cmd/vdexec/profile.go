@@ -230,7 +230,7 @@ func writeProfileSummary(w io.Writer, p *plan.Plan, prof *plan.Profile) {
 	fmt.Fprintln(w, "\nmemory per device kind:")
 	for _, k := range kinds {
 		m := prof.Devices[k].Memory
-		fmt.Fprintf(w, "  %s: runtime %.3g GB, activations %.3g GB per sample\n", k, m.Runtime, m.ActivationsPerSample)
+		fmt.Fprintf(w, "  %s: runtime %.3g GiB, activations %.3g GiB per sample\n", k, m.Runtime, m.ActivationsPerSample)
 	}
 	for _, l := range strings.Split(pv.Notes, "\n") {
 		if strings.Contains(l, " memory: ") {
