@@ -111,7 +111,7 @@ func TestProfileSummaryMemory(t *testing.T) {
 	}
 	var b strings.Builder
 	writeProfileSummary(&b, p, prof)
-	for _, w := range []string{"a5000: runtime 2 GB, activations 0.5 GB per sample", "  gpu0 memory: NVML used memory of GPU 3, this process's"} {
+	for _, w := range []string{"a5000: runtime 2 GiB, activations 0.5 GiB per sample", "  gpu0 memory: NVML used memory of GPU 3, this process's"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("summary lacks %q:\n%s", w, b.String())
 		}
