@@ -164,12 +164,12 @@
 // real sampling trajectory (steps 0, 1, …, the last, then again from the
 // same noise) from the caller's conditioning (ProfileOptions.Images; a
 // synthetic pattern without it). It measures the hand-off of each
-// transport it is asked for over that transport's link. Then it runs the
-// plan itself for about 3 s as it runs (worker processes for tcp, with
-// ProfileOptions.WorkerCommand) and reads off that run's spans the host
-// work per sample, the plan transport's hand-off, the warm-up of fresh
-// sessions and how much slower the calls were with every stage busy
-// (readRun); last, the UNet calls again, for drift.
+// transport it is asked for over that transport's link. Then it times the
+// UNet calls again, for drift; last, it runs the plan itself for about 3 s
+// as it runs (worker processes for tcp, with ProfileOptions.WorkerCommand)
+// and reads off that run's spans the host work per sample, the plan
+// transport's hand-off, the warm-up of fresh sessions and how much slower
+// the calls were with every stage busy (readRun).
 // unet_ms is the mean call time (the mean, not the median, is what sums to
 // a run's time); median, min and max go to the notes; jitter is the
 // relative standard deviation of the batch-1 calls. decode_ms includes

@@ -87,8 +87,10 @@ type ProfileOptions struct {
 //     factor by which its steps ran slower (or faster) than the isolated
 //     calls, which scales unet_ms and first_call_ms (contention: the other
 //     stages, the output writer, other processes);
-//   - drift: the UNet calls timed again at the end, (max − min) / mean of
-//     the two passes' means, the largest over the kind's devices;
+//   - drift: the UNet calls timed again after the isolated measurements
+//     (before the run of the plan, which may close the sessions), (max −
+//     min) / mean of the two passes' means, the largest over the kind's
+//     devices;
 //   - memory: weights from the model files' sizes; activations and runtime
 //     overhead from the memory in use before and after opening the
 //     sessions and after measuring: on a cuda device its GPU's used memory
@@ -481,8 +483,9 @@ func (pr *profiler) deviceCosts(pbs []*probe) plan.DeviceCosts {
 // maxJitter is the largest jitter a profile takes (plan's rule: below 1).
 const maxJitter = 0.999
 
-// measureDrift times the batch-1 UNet calls again, after everything else,
-// and sets each kind's drift: (max − min) / mean of the two passes' means,
+// measureDrift times the batch-1 UNet calls again, after the other
+// isolated measurements (before the run of the plan), and sets each kind's
+// drift: (max − min) / mean of the two passes' means,
 // the largest over the kind's devices.
 func (pr *profiler) measureDrift(ctx context.Context, prof *plan.Profile) error {
 	if err := pr.all(ctx, func(pb *probe) error {

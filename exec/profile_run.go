@@ -247,8 +247,12 @@ func (pr *profiler) readRun(tl *timeline.Timeline, prof *plan.Profile, how strin
 				b := max(len(s.warm[0].Samples), 1)
 				c.FirstCallMS = map[int]float64{b: round3(max(ms, c.UNetMS[b]))}
 			}
-			c.EncodeFirstMS = round3s(medianCalls(s.encWarm))
-			c.DecodeFirstMS = round3s(medianCalls(s.decWarm))
+			if len(s.enc) > 0 { // the run encoded on this kind: its first calls replace the isolated ones
+				c.EncodeFirstMS = round3s(medianCalls(s.encWarm))
+			}
+			if len(s.dec) > 0 {
+				c.DecodeFirstMS = round3s(medianCalls(s.decWarm))
+			}
 			note += fmt.Sprintf(" %s first calls from the run's fresh sessions (first UNet call, encode, decode);", k)
 		}
 		prof.Devices[k] = c
@@ -259,18 +263,22 @@ func (pr *profiler) readRun(tl *timeline.Timeline, prof *plan.Profile, how strin
 			c.ReceiveUS = round3(float64(recvNS) / float64(recvs) / 1e3)
 		}
 		excess, rest := sends(tl)
-		c.SetupMS = round3(excess / 1e6)
-		if len(rest) > 0 {
+		if len(rest) > 0 { // a link sent twice at least: its first send against the others
+			c.SetupMS = round3(excess / 1e6)
 			bytes := float64(max(pr.p.Model.LatentBytes(), 1)) * float64(mb)
 			perByte := 0.0
 			if c.BandwidthGBps > 0 && !math.IsInf(c.BandwidthGBps, 0) {
 				perByte = bytes / c.BandwidthGBps
 			}
 			c.LatencyUS = round3(max(mean(rest)-perByte, 0) / 1e3)
+			note += fmt.Sprintf(" transport %s: send %.3f µs a hand-off over %d (latency %.3f µs after the bandwidth's share), set-up %.3f ms;",
+				t, mean(rest)/1e3, len(rest), c.LatencyUS, c.SetupMS)
+		}
+		if recvs > 0 {
+			note += fmt.Sprintf(" receive %.3f µs over %d;", c.ReceiveUS, recvs)
 		}
 		prof.Transports[t] = c
-		note += fmt.Sprintf(" transport %s: send %.3f µs a hand-off over %d (latency %.3f µs after the bandwidth's share), receive %.3f µs over %d, set-up %.3f ms; setup_ms_per_rank not measured (one rank count)",
-			t, mean(rest)/1e3, len(rest), c.LatencyUS, c.ReceiveUS, recvs, c.SetupMS)
+		note += " setup_ms_per_rank not measured (one rank count)"
 	}
 	pr.notes = append(pr.notes, note)
 }

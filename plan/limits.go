@@ -212,10 +212,10 @@ func (p *Plan) checkTimes(c *checker) {
 			msPer := float64(st.Steps())*(stepMS/d.Speed+dc.HostMSPerStep) + float64(mb)*(dc.EncodeMS+dc.DecodeMS)/d.Speed +
 				float64(mb)*(dc.SampleFirstMS+dc.SampleLastMS)
 			for _, v := range dc.EncodeFirstMS {
-				firstMS += max(v-dc.EncodeMS, 0) / d.Speed
+				firstMS += max(v-dc.EncodeMS, 0) // divided by the speed below
 			}
 			for _, v := range dc.DecodeFirstMS {
-				firstMS += max(v-dc.DecodeMS, 0) / d.Speed
+				firstMS += max(v-dc.DecodeMS, 0)
 			}
 			hopNS := 0.0
 			if i+1 < len(pl.Stages) {

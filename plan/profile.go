@@ -79,7 +79,8 @@ type DeviceCosts struct {
 	// Drift is the relative uncertainty of the costs' scale: how much the
 	// mean UNet call moved between repeated profile passes, (max − min) /
 	// mean over the passes (0: not measured). Predicted ranges draw a cost
-	// scale within ±Drift.
+	// scale within ±Drift: a run may be as far from the profile as one
+	// pass was from the other.
 	Drift  float64     `yaml:"drift,omitempty"`
 	Memory MemoryCosts `yaml:"memory_gb"`
 }
@@ -223,7 +224,7 @@ func (l LinkCosts) TransferNS(b int64) int64 {
 // ranks (devices on the plan's pipelines): SetupMS + SetupMSPerRank ×
 // (ranks − 2), never below SetupMS.
 func (l LinkCosts) SetupNS(ranks int) int64 {
-	return ms(l.SetupMS + l.SetupMSPerRank*float64(max(ranks-2, 0)))
+	return int64(math.Round(min(l.SetupNSFloat(ranks), MaxTimeNS))) // a valid plan is far below; an unchecked profile does not overflow
 }
 
 // SetupNSFloat is SetupNS unrounded, for bounds that must not overflow.
@@ -309,14 +310,22 @@ func SplitWarm(calls []float64) (warm []float64, steady float64) {
 // time per sample; a warm-up call is returned as the time of one sample
 // that carries the call's whole warm-up, durs[i] − (batch[i] − 1) ×
 // steady, which is how WorkNS adds it back to a micro-batch of any size.
+// A batch missing from batch counts as 1; a warm-up call is never below
+// the steady time (an outlier among the later calls can raise their mean).
 func SplitWarmCalls(durs []float64, batch []int) (warm []float64, steady float64) {
+	b := func(i int) float64 {
+		if i < len(batch) {
+			return float64(max(batch[i], 1))
+		}
+		return 1
+	}
 	per := make([]float64, len(durs))
 	for i, d := range durs {
-		per[i] = d / float64(max(batch[i], 1))
+		per[i] = d / b(i)
 	}
 	w, steady := SplitWarm(per)
 	for i := range w {
-		w[i] = durs[i] - float64(max(batch[i], 1)-1)*steady
+		w[i] = max(durs[i]-(b(i)-1)*steady, steady)
 	}
 	return w, steady
 }

@@ -34,4 +34,10 @@ func TestSplitWarm(t *testing.T) {
 	if !slices.Equal(w, []float64{24}) || s != 4 {
 		t.Errorf("SplitWarmCalls = %v, %v; want [24], 4", w, s)
 	}
+	// An outlier among the later calls raises their mean above a warm-up
+	// call's share: the warm-up call is never below the steady time.
+	w, s = SplitWarmCalls([]float64{4.8, 4, 4, 4, 40}, []int{4, 4, 4, 4, 4})
+	if len(w) != 1 || w[0] < s {
+		t.Errorf("SplitWarmCalls with an outlier = %v, %v; want one call of at least the steady time", w, s)
+	}
 }

@@ -72,7 +72,10 @@ type Result struct {
 	Memory []DeviceMemory
 	// Events is the number of events the engine processed.
 	Events int64
-	// Makespan is the time the last sample completed, in ns from the start.
+	// Makespan is the time the last sample completed (the end of its
+	// decode), in ns from the start; the output handling after it
+	// (sample_last_ms) is not counted here; the timeline's makespan
+	// (timeline.Metrics) runs to the end of the last span.
 	Makespan int64
 	// Samples is the number of samples simulated.
 	Samples int

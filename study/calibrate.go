@@ -284,6 +284,7 @@ func newCalModel(p *plan.Plan, runs []CalRun, opt CalibrateOptions) (*calModel, 
 		m.link = l
 	} else if l, ok := p.Profile.Links[p.Links.Default]; ok {
 		m.link = l
+		m.notes = append(m.notes, fmt.Sprintf("the starting profile prices hops by link kind; the calibrated one prices every hop with the fitted cost of transport %s (link kind %s's costs as the start), so per-link differences (overrides) are not kept", m.transport, p.Links.Default))
 	} else {
 		m.link = plan.LinkCosts{BandwidthGBps: math.Inf(1)}
 	}
@@ -480,9 +481,8 @@ func (m *calModel) residuals(pred [][numCalMetrics]float64) []float64 {
 }
 
 // jacobian returns the residuals at x and their derivatives by the
-// parameters not fixed (forward differences in the parameters' scale;
-// backward where a step would leave the bounds), as columns per
-// parameter (nil for a fixed one).
+// parameters not fixed (forward differences in the parameters' scale),
+// as columns per parameter (nil for a fixed one).
 func (m *calModel) jacobian(x [numCalParams]float64, fixed [numCalParams]bool) ([numCalParams][]float64, []float64, error) {
 	var J [numCalParams][]float64
 	pred, err := m.predict(x)

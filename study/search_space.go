@@ -372,9 +372,17 @@ func firstPath(q *plan.Plan, pl plan.Pipeline, b int) (path, once int64, parts [
 		work := int64(st.Steps()) * w.Step
 		if st.Encode {
 			work += w.First + w.Encode
+			if len(w.FirstEncodes) > 0 {
+				once += w.FirstEncodes[0] - w.Encode // never negative (plan.WorkNS)
+			}
 		}
 		if st.Decode {
-			work += w.Decode + w.Last
+			// The samples are done at the end of the decode: the output
+			// handling after it (w.Last) is not on their path.
+			work += w.Decode
+			if len(w.FirstDecodes) > 0 {
+				once += w.FirstDecodes[0] - w.Decode
+			}
 		}
 		if i > 0 {
 			work += q.ReceiveNS(pl.Stages[i-1].DevIdx, st.DevIdx)

@@ -24,15 +24,17 @@ func searchPlan(t *testing.T, rng *rand.Rand, samples int, jitter float64) *plan
 model: {family: tiny, frames: 2, latent: {channels: 4, height: 8, width: 8}, dtype: fp32}
 devices:
   a: {unet_ms: {1: %.1f, 2: %.1f}, first_call_ms: {1: %.1f}, encode_ms: %.1f, decode_ms: %.1f, host_ms_per_step: 0.5, jitter: %g,
+      sample_first_ms: %.1f, sample_last_ms: %.1f, decode_first_ms: [%.1f],
       memory_gb: {unet: 3, runtime: 1, activations_per_sample: 2, encoder: 1, decoder: 1}}
-  b: {unet_ms: {1: %.1f}, encode_ms: %.1f, decode_ms: %.1f, jitter: %g,
+  b: {unet_ms: {1: %.1f}, encode_ms: %.1f, decode_ms: %.1f, jitter: %g, sample_last_ms: %.1f, encode_first_ms: [%.1f, 9],
       memory_gb: {unet: 3, runtime: 1, activations_per_sample: 2, encoder: 1, decoder: 1}}
 links:
-  pcie: {latency_us: %.0f, bandwidth_gbps: 0.001, setup_ms: %.1f}
-  slow: {latency_us: %.0f, bandwidth_gbps: 0.0005}
+  pcie: {latency_us: %.0f, bandwidth_gbps: 0.001, setup_ms: %.1f, receive_us: %.0f, setup_ms_per_rank: 2}
+  slow: {latency_us: %.0f, bandwidth_gbps: 0.0005, receive_us: %.0f}
 `, 10+rng.Float64()*20, 15+rng.Float64()*40, 30+rng.Float64()*40, rng.Float64()*10, rng.Float64()*30, jitter,
-		10+rng.Float64()*20, rng.Float64()*10, rng.Float64()*30, jitter,
-		rng.Float64()*3000, rng.Float64()*20, rng.Float64()*8000)
+		rng.Float64()*3, rng.Float64()*20, 40*rng.Float64(),
+		10+rng.Float64()*20, rng.Float64()*10, rng.Float64()*30, jitter, rng.Float64()*20, 20*rng.Float64(),
+		rng.Float64()*3000, rng.Float64()*20, rng.Float64()*2000, rng.Float64()*8000, rng.Float64()*2000)
 	n := 2 + rng.IntN(3)
 	var devs []string
 	for i := range n {

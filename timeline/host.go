@@ -30,18 +30,19 @@ func stageSampleOf(s *Span) stageSample {
 
 // HostAfter tells, for each host span of t by index, whether it comes
 // after its stage's model work on its samples (the last stage's output
-// handling) rather than before it (the first stage's preparation, or a
-// receive: a host span with a peer).
+// handling: some busy span of the stage on its first sample ended by its
+// start) rather than before it (the first stage's preparation, also when
+// the model work never started, or a receive: a host span with a peer).
 func (t *Timeline) HostAfter() map[int]bool {
-	work := map[stageSample]int64{} // start of the stage's first busy span on a sample
+	done := map[stageSample]int64{} // end of the stage's earliest-ending busy span on a sample
 	for i := range t.Spans {
 		s := &t.Spans[i]
 		if !Busy(s.Kind) || len(s.Samples) == 0 {
 			continue
 		}
 		k := stageSampleOf(s)
-		if v, ok := work[k]; !ok || s.Start < v {
-			work[k] = s.Start
+		if v, ok := done[k]; !ok || s.End < v {
+			done[k] = s.End
 		}
 	}
 	after := map[int]bool{}
@@ -50,8 +51,8 @@ func (t *Timeline) HostAfter() map[int]bool {
 		if s.Kind != KindHost || len(s.Samples) == 0 {
 			continue
 		}
-		start, ok := work[stageSampleOf(s)]
-		after[i] = s.Peer == "" && !(ok && s.End <= start)
+		end, ok := done[stageSampleOf(s)]
+		after[i] = s.Peer == "" && ok && end <= s.Start
 	}
 	return after
 }

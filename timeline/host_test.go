@@ -41,3 +41,14 @@ func TestHostWorkRoles(t *testing.T) {
 		}
 	}
 }
+
+// A preparation whose model work never started (an interrupted run) is
+// still a preparation, not output handling.
+func TestHostAfterWithoutModelWork(t *testing.T) {
+	tl := &Timeline{Meta: Meta{Devices: []string{"a"}}, Spans: []Span{
+		{Device: "a", Kind: KindHost, Samples: []int{0}, FirstStep: -1, LastStep: -1, Start: 0, End: 5},
+	}}
+	if after := tl.HostAfter(); after[0] {
+		t.Errorf("HostAfter = %v: a lone preparation counted as output handling", after)
+	}
+}
