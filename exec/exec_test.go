@@ -277,12 +277,7 @@ func TestMatchesSimulator(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					diffSpans(t, "exec vs sim", res.Timeline.Spans, want.Timeline.Spans)
-					ws := append([]timeline.Sample(nil), want.Timeline.Samples...)
-					sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
-					if !reflect.DeepEqual(res.Timeline.Samples, ws) {
-						t.Errorf("samples\n got %+v\nwant %+v", res.Timeline.Samples, ws)
-					}
+					sameAsSim(t, res.Timeline, want.Timeline)
 				})
 			})
 		}
@@ -360,15 +355,22 @@ func TestMatchesSimulatorWithOverheads(t *testing.T) {
 					if n := countKind(want.Timeline.Spans, timeline.KindHost); n == 0 {
 						t.Fatal("the simulator made no host spans: the case tests nothing")
 					}
-					diffSpans(t, "exec vs sim", res.Timeline.Spans, want.Timeline.Spans)
-					ws := append([]timeline.Sample(nil), want.Timeline.Samples...)
-					sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
-					if !reflect.DeepEqual(res.Timeline.Samples, ws) {
-						t.Errorf("samples\n got %+v\nwant %+v", res.Timeline.Samples, ws)
-					}
+					sameAsSim(t, res.Timeline, want.Timeline)
 				})
 			})
 		}
+	}
+}
+
+// sameAsSim checks that a run's spans and sample records are the
+// simulator's.
+func sameAsSim(t *testing.T, got, want *timeline.Timeline) {
+	t.Helper()
+	diffSpans(t, "exec vs sim", got.Spans, want.Spans)
+	ws := append([]timeline.Sample(nil), want.Samples...)
+	sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
+	if !reflect.DeepEqual(got.Samples, ws) {
+		t.Errorf("samples\n got %+v\nwant %+v", got.Samples, ws)
 	}
 }
 
