@@ -53,14 +53,16 @@ type openModel struct{ models.Model }
 
 // measureRun runs the plan itself, briefly (its workload with runSamples
 // samples), as it runs: for a transport with one process per device (tcp)
-// in worker processes when ProfileOptions.WorkerCommand is set (they open
-// their own sessions; the profiler's are closed first), else in this
-// process with the sessions already open, over the transport's link. It
+// in worker processes when ProfileOptions.WorkerCommand is set and the
+// samples are released at once (they open their own sessions; the
+// profiler's are closed first), else in this process with the sessions
+// already open, over the transport's link, every sample released at once. It
 // writes the outputs to a temporary folder and reads off the run's spans
 // what single calls do not show (readRun).
 func (pr *profiler) measureRun(ctx context.Context, prof *plan.Profile) error {
 	q := pr.p.Clone()
 	q.Workload.Samples = runSamples(q, prof)
+	batch := q.Workload.Arrival.Kind == plan.ArrivalBatch
 	dir, err := os.MkdirTemp("", "vdpp-profile-run-")
 	if err != nil {
 		return fmt.Errorf("exec: profile: run: %w", err)
@@ -72,7 +74,7 @@ func (pr *profiler) measureRun(ctx context.Context, prof *plan.Profile) error {
 	}
 	var res *Result
 	how := "in this process"
-	if WorkerProcesses(q.Transport) && pr.opts.WorkerCommand != nil {
+	if WorkerProcesses(q.Transport) && pr.opts.WorkerCommand != nil && batch {
 		how = "in worker processes"
 		pr.close() // the workers open their own sessions: free the device memory first
 		n := q.Workload.Samples
@@ -81,9 +83,15 @@ func (pr *profiler) measureRun(ctx context.Context, prof *plan.Profile) error {
 		}
 		res, err = Run(ctx, q, func(plan.Device, plan.Stage) (models.Model, error) { return nil, nil }, opts)
 	} else {
-		if WorkerProcesses(q.Transport) {
+		switch {
+		case WorkerProcesses(q.Transport) && !batch:
+			how = "in this process, over the transport's link, with every sample released at once (the workers of a run take the plan's arrivals, which could make this run last as long as the workload)"
+		case WorkerProcesses(q.Transport):
 			how = "in this process (no worker command given), over the transport's link"
 		}
+		// Arrivals spread over time would stretch the run: the profile
+		// wants the cost of the work, not the workload's pace.
+		q.Workload.Arrival = plan.Arrival{Kind: plan.ArrivalBatch}
 		lent := map[string]models.Model{}
 		for _, pb := range pr.probes {
 			if _, ok := lent[pb.dev.Name]; !ok {

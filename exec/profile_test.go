@@ -158,3 +158,20 @@ func TestProfileRefusesUnresolvedPlan(t *testing.T) {
 		t.Fatalf("profile of a plan with micro_batch 0: err %v", err)
 	}
 }
+
+// The profile's run of the plan releases every sample at once: a workload
+// that arrives slowly (one sample a minute here) would otherwise make the
+// profile last as long as the workload.
+func TestProfileRunIgnoresArrivalPace(t *testing.T) {
+	p := testPlan("prof-slow-arrivals", 3, 4, 1, [][2]int{{0, 1}, {2, 2}})
+	p.Workload.Arrival = plan.Arrival{Kind: plan.ArrivalPoisson, Rate: 1.0 / 60}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prof, err := Profile(ctx, p, fakeFactory(fakeModel{}), ProfileOptions{Reps: 1, Warmup: 1, Images: fakeImages(p)})
+	if err != nil {
+		t.Fatalf("profile of a slowly arriving workload: %v", err)
+	}
+	if !strings.Contains(prof.Provenance.Notes, "a run of the plan with") {
+		t.Errorf("no note of the run of the plan:\n%s", prof.Provenance.Notes)
+	}
+}
