@@ -92,7 +92,8 @@ func (c *controlConn) recvMax(m any, limit uint32) error {
 	return json.Unmarshal(p, m)
 }
 
-// tailBuffer keeps the last 4 KiB written to it (a worker's stderr).
+// tailBuffer keeps the last 4 KiB written to it (a worker's stderr); a
+// nil one is empty.
 type tailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
@@ -109,6 +110,9 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string {
+	if t == nil { // an external worker's: not this process's child
+		return ""
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.buf))

@@ -32,6 +32,15 @@ func (processPerDevice) describe() string { return "one process per device" }
 func (processPerDevice) workers() bool { return true }
 
 func (processPerDevice) check(p *plan.Plan, _ Factory, opts *Options) error {
+	if opts.ExternalWorkers {
+		switch {
+		case opts.WorkerCommand != nil:
+			return fmt.Errorf("exec: plan %s: external workers and a worker command (Options.WorkerCommand) exclude each other: the coordinator starts the workers or waits for them, not both", p.Name)
+		case opts.Token == "":
+			return fmt.Errorf("exec: plan %s: external workers need the run's token (Options.Token): only workers that hold it may join", p.Name)
+		}
+		return nil
+	}
 	if opts.WorkerCommand == nil {
 		return fmt.Errorf("exec: plan %s: transport %s needs a worker command (Options.WorkerCommand) to start one process per device", p.Name, p.Transport)
 	}
@@ -45,8 +54,13 @@ func (processPerDevice) run(ctx context.Context, p *plan.Plan, _ Factory, opts O
 	}
 	defer c.ln.Close()
 	defer c.stopGreeting()
-	if err := c.launch(); err != nil {
-		return nil, c.abort(err)
+	if opts.Listening != nil {
+		opts.Listening(c.ln.Addr().String())
+	}
+	if !opts.ExternalWorkers {
+		if err := c.launch(); err != nil {
+			return nil, c.abort(err)
+		}
 	}
 	go c.acceptLoop()
 	c.timer = time.NewTimer(opts.Timeout) // bounds the rendezvous, later the abandon
@@ -67,10 +81,12 @@ func (processPerDevice) run(ctx context.Context, p *plan.Plan, _ Factory, opts O
 
 // EnvWorkerToken is the environment variable through which the
 // coordinator hands the worker processes it starts the run's token: 32
-// random bytes (hex) that a worker's hello must carry. The rendezvous
-// listens on loopback, where any local process can connect; a connection
-// without the token is dropped (and logged) without failing the run. The
-// token never appears on a command line.
+// random bytes (hex) that a worker's hello must carry. With external
+// workers (Options.ExternalWorkers) the user gives the coordinator and
+// every worker the same token, in this variable or a file. Any process
+// that reaches the rendezvous can connect; a connection without the
+// token is dropped (and logged) without failing the run. The token never
+// appears on a command line.
 const EnvWorkerToken = "VDPP_WORKER_TOKEN"
 
 // helloTimeout bounds how long a connection to the rendezvous may stay
@@ -133,17 +149,25 @@ type coordinator struct {
 }
 
 func newCoordinator(p *plan.Plan, opts Options) (*coordinator, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("exec: tcp rendezvous: %w", err)
 	}
-	tok := make([]byte, 32)
-	if _, err := rand.Read(tok); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("exec: tcp rendezvous: token: %w", err)
+	token := opts.Token
+	if token == "" {
+		tok := make([]byte, 32)
+		if _, err := rand.Read(tok); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("exec: tcp rendezvous: token: %w", err)
+		}
+		token = hex.EncodeToString(tok)
 	}
 	c := &coordinator{
-		p: p, opts: opts, hash: p.Hash(), token: hex.EncodeToString(tok), ln: ln, workers: map[string]*workerState{},
+		p: p, opts: opts, hash: p.Hash(), token: token, ln: ln, workers: map[string]*workerState{},
 		hellos: make(chan greeting), stopAccept: make(chan struct{}),
 		finished: map[string]bool{}, readerDone: map[string]bool{},
 	}
@@ -189,11 +213,16 @@ func (c *coordinator) launch() error {
 	return nil
 }
 
-// kill kills every worker process that has not exited.
+// kill kills every worker process that has not exited; an external
+// worker, which the coordinator cannot kill, loses its control
+// connection, which makes it abandon its stage.
 func (c *coordinator) kill() {
 	for _, w := range c.workers {
-		if w.cmd != nil && w.cmd.Process != nil && !w.exited {
+		switch {
+		case w.cmd != nil && w.cmd.Process != nil && !w.exited:
 			w.cmd.Process.Kill()
+		case c.opts.ExternalWorkers && w.ctl != nil:
+			w.ctl.conn.Close()
 		}
 	}
 }
@@ -268,10 +297,17 @@ func (c *coordinator) greet(conn net.Conn) {
 		why = "its first message is not a hello"
 	case subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.token)) != 1:
 		why = "its hello lacks this run's token"
+		// A worker with the wrong token learns why it is refused (never
+		// what the token is).
+		cc.send(control{Type: "assign", Error: "wrong token: this run's workers need the token the coordinator was given (" + EnvWorkerToken + " or a token file)"})
 	}
 	if why != "" {
 		conn.Close()
-		c.logf("exec: tcp rendezvous: dropped a connection from %s: %s; only the workers this run starts hold its token (%s)", conn.RemoteAddr(), why, EnvWorkerToken)
+		holders := "only the workers this run starts hold its token"
+		if c.opts.ExternalWorkers {
+			holders = "only workers given the run's token may join"
+		}
+		c.logf("exec: tcp rendezvous: dropped a connection from %s: %s; %s (%s)", conn.RemoteAddr(), why, holders, EnvWorkerToken)
 		return
 	}
 	select {
@@ -311,7 +347,11 @@ func (c *coordinator) reader(dev string, cc *controlConn) {
 // died is the error of a worker process that exited when it should not
 // have: its stage, exit status, samples and the tail of its stderr.
 func (c *coordinator) died(w *workerState, when string) error {
-	msg := fmt.Sprintf("exec: worker for device %s (stage %d of pipeline %d) exited %s", w.stage.Device, w.stage.Index, w.stage.Pipeline, when)
+	what := "exited"
+	if c.opts.ExternalWorkers {
+		what = "closed its connection" // its process is someone else's
+	}
+	msg := fmt.Sprintf("exec: worker for device %s (stage %d of pipeline %d) %s %s", w.stage.Device, w.stage.Index, w.stage.Pipeline, what, when)
 	if w.exitErr != nil {
 		msg += " (" + w.exitErr.Error() + ")"
 	}
@@ -364,7 +404,7 @@ func (c *coordinator) rendezvous(ctx context.Context) error {
 				return err
 			}
 		case <-c.timer.C:
-			return fmt.Errorf("exec: tcp rendezvous: timed out after %v waiting for the workers of devices %v (%s); check the worker command", c.opts.Timeout, missing, phase)
+			return fmt.Errorf("exec: tcp rendezvous: timed out after %v waiting for the workers of devices %v (%s); %s", c.opts.Timeout, missing, phase, c.startHint())
 		case <-ctx.Done():
 			return fmt.Errorf("exec: tcp rendezvous: %w", context.Cause(ctx))
 		}
@@ -424,12 +464,25 @@ func (c *coordinator) rendezvousEvent(ev event) error {
 	case ev.exit:
 		w.exited, w.exitErr = true, ev.err
 		return c.died(w, "during the rendezvous")
+	case ev.err != nil && c.opts.ExternalWorkers:
+		// No process to wait for: a lost connection is the worker's end.
+		w.exited = true
+		return c.died(w, "during the rendezvous")
 	case ev.msg != nil && ev.msg.Type == "ready":
 		w.hello.Type = "ready"
 	case ev.msg != nil && ev.msg.Type == "result" && ev.msg.Error != "":
 		return fmt.Errorf("exec: worker for device %s: %s", ev.dev, ev.msg.Error)
 	}
 	return nil
+}
+
+// startHint says, in a rendezvous time-out, who was to start the
+// missing workers.
+func (c *coordinator) startHint() string {
+	if !c.opts.ExternalWorkers {
+		return "check the worker command"
+	}
+	return fmt.Sprintf("external workers: start `vdexec worker` for each of them (ranks 1 to %d, in plan order %v) with --coordinator %s and this run's token", len(c.order), c.order, c.ln.Addr())
 }
 
 // emptyResult is the result of a run before any sample ran, with its
@@ -493,6 +546,9 @@ func (c *coordinator) runEvent(ev event) {
 		w.exited, w.exitErr = true, ev.err
 	case ev.err != nil:
 		c.readerDone[ev.dev] = true
+		if c.opts.ExternalWorkers {
+			w.exited = true // no process to wait for
+		}
 	case ev.msg.Type == "busy":
 		w.busy = ev.msg.Samples // empty once the worker is idle again
 	case ev.msg.Type == "done":

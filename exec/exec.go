@@ -74,6 +74,24 @@ type Options struct {
 	// must call RunWorker with the same plan, this device and this
 	// rendezvous address.
 	WorkerCommand func(device, rendezvous string) (*osexec.Cmd, error)
+	// Listen is the address (HOST:PORT) the coordinator of the
+	// process-per-device layout binds for its rendezvous; "" is
+	// 127.0.0.1:0 (loopback, a free port). Workers on other hosts need an
+	// address they can reach (0.0.0.0:PORT, or this host's IP).
+	Listen string
+	// ExternalWorkers: the coordinator starts no worker process
+	// (WorkerCommand stays nil); someone else (Slurm, Kubernetes,
+	// torchrun, a person) starts one `vdexec worker` per stage device,
+	// and the coordinator waits, within Timeout, for all of them to join.
+	// Token is then required.
+	ExternalWorkers bool
+	// Token is the run's shared secret (EnvWorkerToken) that every
+	// worker's hello and data link must carry; "" draws a random one,
+	// which only workers the coordinator starts can know.
+	Token string
+	// Listening, if set, is called once with the address the coordinator
+	// listens on, before it waits for workers.
+	Listening func(addr string)
 	// Timeout bounds the rendezvous of the process-per-device layout, and
 	// how long workers told to abandon may take to exit before they are
 	// killed (default DefaultTimeout).

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// tcpLink is the TCP link: one connection per hand-off, on the loopback
-// interface (the process-per-device layout runs its workers on one host).
+// tcpLink is the TCP link: one connection per hand-off. Its inlets
+// listen on the handoff's host: the address a worker reaches its
+// coordinator from, so loopback when all run on one host.
 // Micro-batches travel as binary frames (wire.go); in blocking mode the
 // receiver signals ready and acknowledges each micro-batch.
 type tcpLink struct{ h handoff }
@@ -21,7 +22,11 @@ type tcpLink struct{ h handoff }
 func newTCPLink(h handoff) link { return tcpLink{h} }
 
 func (l tcpLink) listen() (inlet, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host := l.h.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}

@@ -83,14 +83,19 @@ func WorkerProcesses(t plan.Transport) bool {
 
 // newLink returns the link of the plan's transport, for the plan's
 // hand-off mode; token is the run's secret where stages run in separate
-// processes ("" within one).
+// processes ("" within one). Its inlets listen on loopback.
 func newLink(p *plan.Plan, token string) (link, error) {
+	return newLinkAt(p, token, "")
+}
+
+// newLinkAt is newLink with inlets that listen on host ("": loopback).
+func newLinkAt(p *plan.Plan, token, host string) (link, error) {
 	s, err := transportFor(p.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("exec: plan %s: %w", p.Name, err)
 	}
 	h := handoffOf(p)
-	h.token = token
+	h.token, h.host = token, host
 	return s.link(h), nil
 }
 
@@ -117,6 +122,10 @@ type handoff struct {
 	// receiver takes only a sender whose first bytes carry it, and drops
 	// any other connection. Empty within one process.
 	token string
+	// host is the IP address a TCP inlet listens on: the one this
+	// process reaches its coordinator from, so that workers on other
+	// hosts reach it too; "" is loopback (127.0.0.1).
+	host string
 	// xfer, set only by tests (testHooks), runs inside an in-process
 	// transfer of n samples.
 	xfer func(n int)

@@ -29,7 +29,9 @@ type WorkerConfig struct {
 	// Timeout bounds the rendezvous (default DefaultTimeout).
 	Timeout time.Duration
 	// Token is the run's token that the hello carries; "" takes it from
-	// $VDPP_WORKER_TOKEN (EnvWorkerToken), where the coordinator puts it.
+	// $VDPP_WORKER_TOKEN (EnvWorkerToken), where the coordinator puts it
+	// (or, for external workers, the user). A worker without one is
+	// refused by the coordinator.
 	Token string
 }
 
@@ -116,11 +118,9 @@ func newWorker(cfg WorkerConfig) (*worker, error) {
 	if err := conditioningDefaults(p, &w.opts); err != nil {
 		return nil, err
 	}
-	l, err := newLink(p, w.token)
-	if err != nil {
-		return nil, err
+	if err := CheckTransport(p.Transport); err != nil {
+		return nil, fmt.Errorf("exec: plan %s: %w", p.Name, err)
 	}
-	w.link = l
 	if w.timeout <= 0 {
 		w.timeout = DefaultTimeout
 	}
@@ -154,6 +154,12 @@ func (w *worker) join(ctx context.Context) error {
 		return fmt.Errorf("%s: rendezvous %s: %w", w.where, w.addr, err)
 	}
 	w.conn, w.cc = c, newControlConn(c)
+	// The stage's inlet listens on the address this host reaches the
+	// coordinator from (loopback when the coordinator is on loopback):
+	// the other workers reach it there.
+	if w.link, err = newLinkAt(w.p, w.token, localHost(c)); err != nil {
+		return err
+	}
 	hello := control{Type: "hello", Device: w.st.Device, PlanHash: w.p.Hash(), PID: os.Getpid(), Token: w.token}
 	if w.st.Index > 0 {
 		if w.in, err = w.link.listen(); err != nil {
@@ -181,6 +187,15 @@ func (w *worker) join(ctx context.Context) error {
 		return fmt.Errorf("%s: the coordinator refused this worker: %s", w.where, w.asg.Error)
 	}
 	return nil
+}
+
+// localHost is the IP address of this end of connection c ("" when it
+// is not a TCP connection).
+func localHost(c net.Conn) string {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap().String()
+	}
+	return ""
 }
 
 // report sends a failure to the coordinator and returns it.
