@@ -148,8 +148,7 @@ func (w *worker) close() {
 // join says hello to the coordinator, with the plan's hash and the address
 // of this stage's inlet, and reads the assignment.
 func (w *worker) join(ctx context.Context) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", w.addr)
+	c, err := dialRetry(ctx, w.addr)
 	if err != nil {
 		return fmt.Errorf("%s: rendezvous %s: %w", w.where, w.addr, err)
 	}
@@ -187,6 +186,31 @@ func (w *worker) join(ctx context.Context) error {
 		return fmt.Errorf("%s: the coordinator refused this worker: %s", w.where, w.asg.Error)
 	}
 	return nil
+}
+
+// dialRetry dials the coordinator at addr until it answers or ctx ends:
+// a cluster's launcher starts every rank at once, so a worker may look
+// for its coordinator before the coordinator listens.
+func dialRetry(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	wait := 100 * time.Millisecond
+	for tries := 1; ; tries++ {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if tries > 1 {
+				return nil, fmt.Errorf("%w (tried %d times until the time-out)", err, tries)
+			}
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // localHost is the IP address of this end of connection c ("" when it

@@ -6,6 +6,7 @@
 //	vdexec run [PLAN] [--out DIR]          run it: videos, timeline, trace, Gantt chart, metrics
 //	vdexec profile [PLAN] [-o FILE]        measure a cost profile for vdsim
 //	vdexec doctor [PLAN]                   what this machine has and what the plan needs
+//	vdexec rank [PLAN] [--out DIR]         one rank of a cluster job (rank 0 coordinates)
 //
 // Without PLAN the built-in plan configs/tiny-cpu-2stage.yaml is used (the
 // tiny model on two CPU workers); its model files are found from the
@@ -68,6 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		profileCommand(),
 		doctorCommand(),
 		workerCommand(),
+		rankCommand(),
 	}
 	if err := cliutil.Finish(app); err != nil {
 		panic(err) // a programming error in the flag definitions, caught by the tests

@@ -126,7 +126,7 @@ func TestBadInput(t *testing.T) {
 		{"svd family", []string{"run", svd}, []string{"model.family svd", "tiny"}},
 		{"missing model file", []string{"validate", missingModels}, []string{"model.onnx.unet", "not found", "none/"}},
 		{"missing model file run", []string{"run", missingModels, "--out", filepath.Join(dir, "out")}, []string{"model.onnx.unet", "not found"}},
-		{"worker without device", []string{"worker", "--plan", planFile}, []string{"--device and --rendezvous are required"}},
+		{"worker without device", []string{"worker", "--plan", planFile}, []string{"--device and --coordinator are required"}},
 		{"worker unknown device", []string{"worker", "--plan", planFile, "--device", "gpu9", "--rendezvous", "127.0.0.1:1"}, []string{`"gpu9"`, "runs no stage", "cpu0, cpu1"}},
 		{"missing library", []string{"validate", planFile, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, []string{"libonnxruntime.so"}},
 	}

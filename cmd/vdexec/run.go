@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	osexec "os/exec"
 	"os/signal"
@@ -41,6 +42,8 @@ const (
 	flagTimeout     = "timeout"
 	flagJSON        = "json"
 	flagReplace     = "replace"
+	flagListen      = "listen"
+	flagExternal    = "external-workers"
 )
 
 // runOutputs are the patterns of what a run writes in its output folder
@@ -76,6 +79,11 @@ func runCommand() *cli.Command {
 		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, flagTimeout),
 			Usage: "transport tcp: how long to wait for the worker processes to start and connect"},
 		&cli.BoolFlag{Name: flagJSON, EnvVars: cliutil.Env(envPrefix, flagJSON), Usage: "print the metrics as JSON (as in metrics.json) instead of a table"},
+		&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:0", EnvVars: cliutil.Env(envPrefix, flagListen),
+			Usage: "transport tcp: the `ADDR` (host:port, port 0: any free one) the coordinator listens on for its workers; workers on other hosts need one they reach, such as 0.0.0.0:29500"},
+		&cli.BoolFlag{Name: flagExternal, EnvVars: cliutil.Env(envPrefix, flagExternal),
+			Usage: "transport tcp: start no worker; wait (--timeout) for a `vdexec worker` per stage device, started by a cluster's launcher or by hand with the run's token ($" + exec.EnvWorkerToken + " or --" + flagTokenFile + ")"},
+		tokenFileFlag("run"),
 	)
 	return &cli.Command{
 		Name:      "run",
@@ -88,7 +96,8 @@ func runCommand() *cli.Command {
 			"Each finished sample gets DIR/sample_NNNNN/ (PNG frames, video.gif, sample.json); at the end " +
 			"DIR/timeline.json, trace.json, gantt.png and metrics.json are written (atomically) and the metrics " +
 			"printed, with the executor's own overhead per step. Transport tcp starts one `vdexec worker` " +
-			"process per device on this host. Ctrl-C stops admitting samples (see --on-interrupt) and still " +
+			"process per device on this host; with --external-workers it starts none and waits for workers that a " +
+			"cluster's launcher started (see `vdexec rank` and `vdexec launch`). Ctrl-C stops admitting samples (see --on-interrupt) and still " +
 			"writes the timeline; a second Ctrl-C exits at once.",
 		Flags:  flags,
 		Action: runAction,
@@ -103,11 +112,18 @@ func runAction(c *cli.Context) error {
 		}
 		return err
 	}
+	return runPlanArgs(c, args, "run", "")
+}
+
+// runPlanArgs runs the plan of args as `vdexec run` does; cmd names the
+// command in messages, and a listen address other than "" makes the run
+// wait for external workers there (`vdexec rank` at rank 0).
+func runPlanArgs(c *cli.Context, args []string, cmd, listen string) error {
 	p, err := loadPlanArgs(c, args)
 	if err != nil {
 		return err
 	}
-	rf, err := runFlags(c, p)
+	rf, err := runFlags(c, p, cmd, listen)
 	if err != nil {
 		return err
 	}
@@ -157,6 +173,9 @@ type runSetup struct {
 	out      string           // --out, made ready by outdir.Prepare
 	images   *models.ImageSet // the conditioning images
 	prepared outdir.Prepared  // what making --out ready removed
+	listen   string           // --listen ("": as exec's default)
+	external bool             // --external-workers
+	token    string           // the user's token, with external workers
 }
 
 // runFlags checks run's flags and, before any work, what the run needs:
@@ -164,12 +183,15 @@ type runSetup struct {
 // their element types are the plan's dtype, the ONNX Runtime library loads
 // and the output folder is ready (new or empty, or with --replace cleared
 // of an earlier run's outputs, and writable).
-func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
+func runFlags(c *cli.Context, p *plan.Plan, cmd, listen string) (runSetup, error) {
 	rf := runSetup{mode: c.String(flagOnInterrupt), out: c.String(flagOut)}
 	if rf.mode != exec.InterruptFinish && rf.mode != exec.InterruptAbandon {
-		return rf, cliutil.Usage(fmt.Errorf("run: --%s %q: want %s or %s", flagOnInterrupt, rf.mode, exec.InterruptFinish, exec.InterruptAbandon))
+		return rf, cliutil.Usage(fmt.Errorf("%s: --%s %q: want %s or %s", cmd, flagOnInterrupt, rf.mode, exec.InterruptFinish, exec.InterruptAbandon))
 	}
-	if err := checkTimeout("run", c); err != nil {
+	if err := checkTimeout(cmd, c); err != nil {
+		return rf, err
+	}
+	if err := externalFlags(c, p, cmd, listen, &rf); err != nil {
 		return rf, err
 	}
 	if c.IsSet(flagTimeout) && !exec.WorkerProcesses(p.Transport) {
@@ -202,6 +224,51 @@ func runFlags(c *cli.Context, p *plan.Plan) (runSetup, error) {
 	return rf, nil
 }
 
+// externalFlags checks --listen, --external-workers and --token-file
+// (listen other than "": `vdexec rank` at rank 0, which always waits for
+// external workers there).
+func externalFlags(c *cli.Context, p *plan.Plan, cmd, listen string, rf *runSetup) error {
+	rf.external = c.Bool(flagExternal) || listen != ""
+	rf.listen = listen
+	if listen == "" && c.IsSet(flagListen) {
+		rf.listen = c.String(flagListen)
+		if err := checkListen(rf.listen); err != nil {
+			return cliutil.Usage(fmt.Errorf("%s: %s %q: %w", cmd, cliutil.Source(c, flagListen), rf.listen, err))
+		}
+	}
+	workers := exec.WorkerProcesses(p.Transport)
+	switch {
+	case rf.external && !workers:
+		return cliutil.Usage(fmt.Errorf("%s: external workers need a plan with transport tcp; plan %s has transport %s, whose stages run in this process", cmd, p.Name, p.Transport))
+	case !rf.external && c.IsSet(flagTokenFile):
+		return cliutil.Usage(fmt.Errorf("%s: %s is for --%s only: the workers `vdexec run` starts get a fresh token of their own", cmd, cliutil.Source(c, flagTokenFile), flagExternal))
+	case c.IsSet(flagListen) && !workers:
+		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport tcp only; this plan's transport is %s, so it has no effect\n", cliutil.Source(c, flagListen), p.Transport)
+	}
+	if rf.external {
+		tok, err := userToken(os.Getenv, c.String(flagTokenFile), "--"+flagTokenFile)
+		if err != nil {
+			return cliutil.Usage(fmt.Errorf("%s: %w", cmd, err))
+		}
+		rf.token = tok
+	}
+	return nil
+}
+
+// checkListen checks the syntax of a listen address: HOST:PORT with a
+// port from 0 (any free one) to 65535; the host may be empty (every
+// interface).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT, such as 0.0.0.0:29500 (%v)", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || !isDigits(port) {
+		return fmt.Errorf("want HOST:PORT with a port from 0 (any free one) to 65535; %q is not one", port)
+	}
+	return nil
+}
+
 // checkTimeout checks --timeout of cmd (run or worker): a positive
 // duration, else a usage error.
 func checkTimeout(cmd string, c *cli.Context) error {
@@ -225,6 +292,16 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 	}
 	if rf.images != nil {
 		opts.Images, opts.Conditioning = rf.images.Image, rf.images.Label
+	}
+	opts.Listen = rf.listen
+	if rf.external {
+		opts.ExternalWorkers, opts.Token = true, rf.token
+		devs := stageDevices(p)
+		opts.Listening = func(addr string) {
+			pr.printf("vdexec: coordinator listening on %s; waiting up to %v for %d external workers (ranks 1 to %d: %s)\n",
+				addr, opts.Timeout, len(devs), len(devs), strings.Join(devs, ", "))
+		}
+		return opts, nil
 	}
 	if exec.WorkerProcesses(p.Transport) {
 		var err error

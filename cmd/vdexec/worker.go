@@ -20,28 +20,49 @@ import (
 
 // Flag names of worker.
 const (
-	flagPlan       = "plan"
-	flagDevice     = "device"
-	flagRendezvous = "rendezvous"
+	flagPlan            = "plan"
+	flagDevice          = "device"
+	flagCoordinator     = "coordinator"
+	flagRendezvous      = "rendezvous" // the old name of --coordinator
+	flagCoordinatorPort = "coordinator-port"
+	flagTokenFile       = "token-file"
 )
 
-// workerCommand is the hidden entry point of the worker processes that
-// `vdexec run` starts for transport tcp, one per stage device.
+// tokenFileFlag is --token-file of a command (run, worker, rank).
+func tokenFileFlag(cmd string) cli.Flag {
+	return &cli.StringFlag{Name: flagTokenFile, EnvVars: cliutil.Env(envPrefix, cmd+"-token-file"),
+		Usage: "`FILE` whose first line is the run's token (shared by the coordinator and every worker started by someone else); default: $" + exec.EnvWorkerToken}
+}
+
+// coordinatorPortFlag is --coordinator-port of a command (worker, rank).
+func coordinatorPortFlag(cmd string) cli.Flag {
+	return &cli.IntFlag{Name: flagCoordinatorPort, Value: defaultCoordinatorPort, EnvVars: cliutil.Env(envPrefix, cmd+"-coordinator-port"),
+		Usage: "the coordinator's port where the launcher gives only its host (" + envLWSLeader + ") or no address at all (rank 0 of `vdexec rank` without " + envMasterPort + ")"}
+}
+
+// workerCommand is the entry point of the worker processes: `vdexec run`
+// starts them for transport tcp, one per stage device, or a cluster's
+// launcher does, for `vdexec run --external-workers`.
 func workerCommand() *cli.Command {
 	flags := append(cliutil.WhatIfFlags(envPrefix, true),
 		ortLibFlag(),
 		imagesFlag(),
 		&cli.StringFlag{Name: flagPlan, EnvVars: cliutil.Env(envPrefix, "worker-plan"), Usage: "plan `FILE` (empty: the built-in plan), the coordinator's"},
-		&cli.StringFlag{Name: flagDevice, EnvVars: cliutil.Env(envPrefix, "worker-device"), Usage: "the device `NAME` this worker runs"},
-		&cli.StringFlag{Name: flagRendezvous, EnvVars: cliutil.Env(envPrefix, "worker-rendezvous"), Usage: "the coordinator's `ADDR` (host:port)"},
-		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, "worker-timeout"), Usage: "how long to wait for the rendezvous"},
+		&cli.StringFlag{Name: flagDevice, EnvVars: cliutil.Env(envPrefix, "worker-device"), Usage: "the device `NAME` this worker runs (default: the stage device of the launcher's rank: " + envRank + ", " + envSlurmProcID + " or " + envLWSIndex + ")"},
+		&cli.StringFlag{Name: flagCoordinator, Aliases: []string{flagRendezvous}, EnvVars: append(cliutil.Env(envPrefix, "worker-coordinator"), cliutil.Env(envPrefix, "worker-rendezvous")...),
+			Usage: "the coordinator's `ADDR` (host:port; default: " + envMasterAddr + ":" + envMasterPort + ", or " + envLWSLeader + " and --" + flagCoordinatorPort + ")"},
+		coordinatorPortFlag("worker"),
+		tokenFileFlag("worker"),
+		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, "worker-timeout"), Usage: "how long to wait for the rendezvous (the coordinator is dialled again until then)"},
 	)
 	return &cli.Command{
-		Name:   "worker",
-		Usage:  "run one stage of a plan as a worker process of `vdexec run` (transport tcp)",
-		Hidden: true,
-		Description: "Started by `vdexec run` for plans with transport tcp, one process per device; it " +
-			"connects to the coordinator at --rendezvous, which checks that both loaded the same plan.",
+		Name:  "worker",
+		Usage: "run one stage of a plan as a worker of a coordinator (transport tcp)",
+		Description: "Started by `vdexec run` for plans with transport tcp, one process per device; or, for " +
+			"`vdexec run --external-workers`, by a cluster's launcher (Slurm, Kubernetes, torchrun): the device " +
+			"then comes from the launcher's rank (rank r ≥ 1 runs the r-th stage device in plan order; rank 0 is " +
+			"the coordinator) and the coordinator's address from its variables. The worker connects to the " +
+			"coordinator, which checks the run's token and that both loaded the same plan.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			args, err := cliutil.Positional(c)
@@ -54,53 +75,107 @@ func workerCommand() *cli.Command {
 			if len(args) > 0 {
 				return cliutil.Usage(fmt.Errorf("worker: unexpected arguments %q: the plan comes with --%s", args, flagPlan))
 			}
-			dev, addr := c.String(flagDevice), c.String(flagRendezvous)
-			if dev == "" || addr == "" {
-				return cliutil.Usage(errors.New("worker: --device and --rendezvous are required (this command is started by `vdexec run` for transport tcp)"))
-			}
-			if err := checkHostPort(addr); err != nil {
-				return cliutil.Usage(fmt.Errorf("worker: %s %q: %w", cliutil.Source(c, flagRendezvous), addr, err))
-			}
-			if err := checkTimeout("worker", c); err != nil {
-				return err
-			}
 			var planArgs []string
 			if f := c.String(flagPlan); f != "" {
 				planArgs = []string{f}
 			}
-			p, err := loadPlanArgs(c, planArgs)
-			if err != nil {
-				return err
-			}
-			if !runsStage(p, dev) {
-				return fmt.Errorf("worker: device %q runs no stage of plan %s (its devices: %s)", dev, p.Name, deviceNames(p))
-			}
-			imgs, _, err := conditioning(c, p)
-			if err != nil {
-				return err
-			}
-			if err := initORT(c); err != nil {
-				return err
-			}
-			// Ctrl-C in a terminal reaches the whole process group: the
-			// coordinator decides what happens, so the worker ignores it.
-			// SIGTERM still stops it.
-			signal.Ignore(os.Interrupt)
-			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM)
-			defer stop()
-			cfg := exec.WorkerConfig{
-				Plan:       p,
-				Device:     dev,
-				Rendezvous: addr,
-				Factory:    ort.Factory(p, false),
-				Timeout:    c.Duration(flagTimeout),
-			}
-			if imgs != nil {
-				cfg.Images, cfg.Conditioning = imgs.Image, imgs.Label
-			}
-			return exec.RunWorker(ctx, cfg)
+			return startWorker(c, "worker", planArgs)
 		},
 	}
+}
+
+// hasRank reports whether a launcher's rank variable is set.
+func hasRank(getenv func(string) string) bool {
+	for _, s := range rankSources {
+		if getenv(s.rank) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// workerAddr is the coordinator's address: --coordinator, else the
+// launcher's variables.
+func workerAddr(c *cli.Context, cmd string) (string, error) {
+	if addr := c.String(flagCoordinator); c.IsSet(flagCoordinator) {
+		if err := checkHostPort(addr); err != nil {
+			return "", cliutil.Usage(fmt.Errorf("%s: %s %q: %w", cmd, cliutil.Source(c, flagCoordinator), addr, err))
+		}
+		return addr, nil
+	}
+	port := c.Int(flagCoordinatorPort)
+	if port < 1 || port > 65535 {
+		return "", cliutil.Usage(fmt.Errorf("%s: %s %d: want a port from 1 to 65535", cmd, cliutil.Source(c, flagCoordinatorPort), port))
+	}
+	addr, from, ok, err := coordinatorFromEnv(os.Getenv, port)
+	switch {
+	case err != nil:
+		return "", cliutil.Usage(fmt.Errorf("%s: %w", cmd, err))
+	case !ok:
+		return "", nil
+	}
+	if err := checkHostPort(addr); err != nil {
+		return "", cliutil.Usage(fmt.Errorf("%s: the coordinator from %s %q: %w", cmd, from, addr, err))
+	}
+	return addr, nil
+}
+
+// startWorker runs a worker (`vdexec worker`, or `vdexec rank` at a rank
+// ≥ 1) of the plan in planArgs: the coordinator's address, the token and
+// the device are checked before the plan and ONNX Runtime load.
+func startWorker(c *cli.Context, cmd string, planArgs []string) error {
+	addr, err := workerAddr(c, cmd)
+	if err != nil {
+		return err
+	}
+	devFlag := c.String(flagDevice)
+	if addr == "" || (devFlag == "" && !hasRank(os.Getenv)) {
+		return cliutil.Usage(fmt.Errorf("%s: --%s and --%s are required: the coordinator's HOST:PORT (alias --%s; or %s and %s from torchrun, or %s from a LeaderWorkerSet) and the device NAME (or a launcher's rank in %s, %s or %s); `vdexec run` starts its workers itself for transport tcp",
+			cmd, flagDevice, flagCoordinator, flagRendezvous, envMasterAddr, envMasterPort, envLWSLeader, envRank, envSlurmProcID, envLWSIndex))
+	}
+	if err := checkTimeout(cmd, c); err != nil {
+		return err
+	}
+	p, err := loadPlanArgs(c, planArgs)
+	if err != nil {
+		return err
+	}
+	dev, err := workerDevice(os.Getenv, p, devFlag, "--"+flagDevice)
+	if err != nil {
+		return cliutil.Usage(fmt.Errorf("%s: %w", cmd, err))
+	}
+	if !runsStage(p, dev) {
+		return fmt.Errorf("%s: device %q runs no stage of plan %s (its devices: %s)", cmd, dev, p.Name, deviceNames(p))
+	}
+	token, err := userToken(os.Getenv, c.String(flagTokenFile), "--"+flagTokenFile)
+	if err != nil {
+		return cliutil.Usage(fmt.Errorf("%s: %w", cmd, err))
+	}
+	imgs, _, err := conditioning(c, p)
+	if err != nil {
+		return err
+	}
+	if err := initORT(c); err != nil {
+		return err
+	}
+	// Ctrl-C in a terminal reaches the whole process group: the
+	// coordinator decides what happens, so the worker ignores it.
+	// SIGTERM still stops it.
+	signal.Ignore(os.Interrupt)
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM)
+	defer stop()
+	cfg := exec.WorkerConfig{
+		Plan:       p,
+		Device:     dev,
+		Rendezvous: addr,
+		Factory:    ort.Factory(p, false),
+		Timeout:    c.Duration(flagTimeout),
+		Token:      token,
+	}
+	if imgs != nil {
+		cfg.Images, cfg.Conditioning = imgs.Image, imgs.Label
+	}
+	return exec.RunWorker(ctx, cfg)
 }
 
 // runsStage reports whether device dev runs a stage of p.
