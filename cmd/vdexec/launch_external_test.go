@@ -39,7 +39,7 @@ func (s *syncBuffer) String() string {
 // launcherVars are the variables a cluster's launcher sets, removed from
 // the environment of the processes these tests start.
 var launcherVars = []string{envRank, envWorldSize, envMasterAddr, envMasterPort, envSlurmProcID, envSlurmNTasks,
-	envLWSIndex, envLWSSize, envLWSLeader, "LOCAL_RANK", exec.EnvWorkerToken}
+	envLWSIndex, envLWSSize, envLWSLeader, envAgentStore, "LOCAL_RANK", exec.EnvWorkerToken}
 
 // vdexecProc starts this test binary as vdexec with args, in an
 // environment without launcher variables or VDEXEC_ settings, plus env;

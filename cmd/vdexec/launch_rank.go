@@ -29,8 +29,8 @@ func rankCommand() *cli.Command {
 		Description: "The rank comes from the launcher: " + envRank + " (torchrun), " + envSlurmProcID + " (Slurm srun) or " +
 			envLWSIndex + " (Kubernetes LeaderWorkerSet), the first one set in that order. Rank 0 runs `vdexec run " +
 			"--external-workers` with the same flags, listening on --listen (default: every interface, port " + envMasterPort +
-			" or --" + flagCoordinatorPort + "); rank r ≥ 1 runs `vdexec worker` for the r-th stage device in plan order, " +
-			"dialling " + envMasterAddr + ":" + envMasterPort + ", or " + envLWSLeader + " and --" + flagCoordinatorPort +
+			" (the next port under torchrun, whose own store holds " + envMasterPort + ") or --" + flagCoordinatorPort + "); rank r ≥ 1 runs `vdexec worker` for the r-th stage device in plan order, " +
+			"dialling " + envMasterAddr + " at that port, or " + envLWSLeader + " and --" + flagCoordinatorPort +
 			". Every rank needs the same token ($VDPP_WORKER_TOKEN or --" + flagTokenFile + "), and the same plan file, " +
 			"model files and --out folder path (a shared file system: the decode stage's worker writes the sample folders, the coordinator the timeline).",
 		Flags: flags,
@@ -58,11 +58,14 @@ func rankCommand() *cli.Command {
 			}
 			listen := c.String(flagListen)
 			if !c.IsSet(flagListen) {
-				port := os.Getenv(envMasterPort)
-				if port == "" {
-					port = strconv.Itoa(c.Int(flagCoordinatorPort))
+				port, _, ok, err := masterPort(os.Getenv)
+				if err != nil {
+					return cliutil.Usage(fmt.Errorf("rank: %w", err))
 				}
-				listen = ":" + port
+				if !ok {
+					port = c.Int(flagCoordinatorPort)
+				}
+				listen = ":" + strconv.Itoa(port)
 			}
 			if err := checkListen(listen); err != nil {
 				return cliutil.Usage(fmt.Errorf("rank: the coordinator's listen address %q: %w", listen, err))

@@ -122,18 +122,45 @@ func workerDevice(getenv func(string) string, p *plan.Plan, flagDev, flagName st
 	return devs[r.rank-1], nil
 }
 
-// coordinatorFromEnv is the coordinator's address from a launcher's
-// variables: MASTER_ADDR:MASTER_PORT (torchrun, or an sbatch script that
-// sets them), else LWS_LEADER_ADDRESS:port. ok false: none is set.
-func coordinatorFromEnv(getenv func(string) string, port int) (addr, from string, ok bool, err error) {
-	ma, mp := getenv(envMasterAddr), getenv(envMasterPort)
-	switch {
-	case ma != "" && mp != "":
-		if n, err := strconv.Atoi(mp); err != nil || !isDigits(mp) || n < 1 || n > 65535 {
-			return "", "", true, fmt.Errorf("%s=%q: want a port from 1 to 65535", envMasterPort, mp)
+// envAgentStore is set to "True" by torchrun in the processes it starts:
+// its agent holds a store at MASTER_ADDR:MASTER_PORT, so the coordinator
+// takes the next port.
+const envAgentStore = "TORCHELASTIC_USE_AGENT_STORE"
+
+// masterPort is the coordinator's port from MASTER_PORT (ok false: not
+// set): MASTER_PORT itself, or MASTER_PORT+1 under torchrun, whose agent
+// listens on MASTER_PORT.
+func masterPort(getenv func(string) string) (port int, from string, ok bool, err error) {
+	mp := getenv(envMasterPort)
+	if mp == "" {
+		return 0, "", false, nil
+	}
+	n, err := strconv.Atoi(mp)
+	if err != nil || !isDigits(mp) || n < 1 || n > 65535 {
+		return 0, "", true, fmt.Errorf("%s=%q: want a port from 1 to 65535", envMasterPort, mp)
+	}
+	if getenv(envAgentStore) == "True" {
+		if n == 65535 {
+			return 0, "", true, fmt.Errorf("%s=%d: under torchrun the coordinator takes the port after %s (torchrun's own store listens there), and there is none", envMasterPort, n, envMasterPort)
 		}
-		return net.JoinHostPort(ma, mp), envMasterAddr + ":" + envMasterPort, true, nil
-	case ma != "" || mp != "":
+		return n + 1, envMasterPort + "+1 (torchrun's store holds " + envMasterPort + ")", true, nil
+	}
+	return n, envMasterPort, true, nil
+}
+
+// coordinatorFromEnv is the coordinator's address from a launcher's
+// variables: MASTER_ADDR and MASTER_PORT (torchrun, or an sbatch script
+// that sets them; see masterPort), else LWS_LEADER_ADDRESS:port. ok
+// false: none is set.
+func coordinatorFromEnv(getenv func(string) string, port int) (addr, from string, ok bool, err error) {
+	ma := getenv(envMasterAddr)
+	mp, pfrom, pok, err := masterPort(getenv)
+	switch {
+	case err != nil:
+		return "", "", true, err
+	case ma != "" && pok:
+		return net.JoinHostPort(ma, strconv.Itoa(mp)), envMasterAddr + ":" + pfrom, true, nil
+	case ma != "" || pok:
 		return "", "", true, fmt.Errorf("%s and %s go together (torchrun sets both); only one is set", envMasterAddr, envMasterPort)
 	case getenv(envLWSLeader) != "":
 		return net.JoinHostPort(getenv(envLWSLeader), strconv.Itoa(port)), fmt.Sprintf("%s:%d", envLWSLeader, port), true, nil

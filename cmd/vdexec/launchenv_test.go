@@ -95,6 +95,9 @@ func TestCoordinatorFromEnv(t *testing.T) {
 		want string // address, "none", or "error: fragment"
 	}{
 		{"torchrun", []string{"MASTER_ADDR=node1", "MASTER_PORT=29400"}, "node1:29400"},
+		{"under torchrun: the port after its store's", []string{"MASTER_ADDR=node1", "MASTER_PORT=29500", "TORCHELASTIC_USE_AGENT_STORE=True"}, "node1:29501"},
+		{"slurm script's MASTER_PORT as it is", []string{"MASTER_ADDR=node1", "MASTER_PORT=29500", "SLURM_PROCID=1"}, "node1:29500"},
+		{"torchrun's last port", []string{"MASTER_ADDR=node1", "MASTER_PORT=65535", "TORCHELASTIC_USE_AGENT_STORE=True"}, "error: there is none"},
 		{"torchrun ipv6", []string{"MASTER_ADDR=fd00::1", "MASTER_PORT=29400"}, "[fd00::1]:29400"},
 		{"lws", []string{"LWS_LEADER_ADDRESS=vdpp-0.vdpp.default"}, "vdpp-0.vdpp.default:29500"},
 		{"torchrun before lws", []string{"MASTER_ADDR=a", "MASTER_PORT=1", "LWS_LEADER_ADDRESS=b"}, "a:1"},

@@ -7,6 +7,7 @@
 //	vdexec profile [PLAN] [-o FILE]        measure a cost profile for vdsim
 //	vdexec doctor [PLAN]                   what this machine has and what the plan needs
 //	vdexec rank [PLAN] [--out DIR]         one rank of a cluster job (rank 0 coordinates)
+//	vdexec launch [PLAN] --emit KIND       write that job for Slurm, Kubernetes or torchrun
 //
 // Without PLAN the built-in plan configs/tiny-cpu-2stage.yaml is used (the
 // tiny model on two CPU workers); its model files are found from the
@@ -70,6 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		doctorCommand(),
 		workerCommand(),
 		rankCommand(),
+		launchCommand(),
 	}
 	if err := cliutil.Finish(app); err != nil {
 		panic(err) // a programming error in the flag definitions, caught by the tests
