@@ -146,9 +146,19 @@ func TestExternalWorkersUnderLaunchers(t *testing.T) {
 		cmd *osexec.Cmd
 		out *syncBuffer
 	}
+	// The torchrun rank reads the token from the file that the jobs name
+	// in $VDEXEC_RANK_TOKEN_FILE; the others from $VDPP_WORKER_TOKEN.
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var procs []proc
-	for _, w := range workers {
-		cmd, out := vdexecProc(t, append(w.env, tokEnv), w.args...)
+	for i, w := range workers {
+		tok := tokEnv
+		if i == 0 {
+			tok = "VDEXEC_RANK_TOKEN_FILE=" + tokFile
+		}
+		cmd, out := vdexecProc(t, append(w.env, tok), w.args...)
 		procs = append(procs, proc{cmd, out})
 	}
 	if err := waitProc(t, coord, 120*time.Second); err != nil {

@@ -17,7 +17,11 @@ import (
 func rankCommand() *cli.Command {
 	var flags []cli.Flag
 	for _, f := range runCommand().Flags {
-		if f.Names()[0] != flagExternal { // a rank 0 always waits for external workers
+		switch f.Names()[0] {
+		case flagExternal: // a rank 0 always waits for external workers
+		case flagTokenFile:
+			flags = append(flags, tokenFileFlag("rank")) // $VDEXEC_RANK_TOKEN_FILE, as the jobs say
+		default:
 			flags = append(flags, f)
 		}
 	}
@@ -26,8 +30,8 @@ func rankCommand() *cli.Command {
 		Name:      "rank",
 		Usage:     "run one rank of a cluster job: the coordinator at rank 0, a stage's worker at the others",
 		ArgsUsage: "[PLAN]",
-		Description: "The rank comes from the launcher: " + envRank + " (torchrun), " + envSlurmProcID + " (Slurm srun) or " +
-			envLWSIndex + " (Kubernetes LeaderWorkerSet), the first one set in that order. Rank 0 runs `vdexec run " +
+		Description: "The rank comes from the launcher: " + envRank + " (torchrun), " + envLWSIndex + " (Kubernetes LeaderWorkerSet) or " +
+			envSlurmProcID + " (Slurm srun), the first one set in that order. Rank 0 runs `vdexec run " +
 			"--external-workers` with the same flags, listening on --listen (default: every interface, port " + envMasterPort +
 			" (the next port under torchrun, whose own store holds " + envMasterPort + ") or --" + flagCoordinatorPort + "); rank r ≥ 1 runs `vdexec worker` for the r-th stage device in plan order, " +
 			"dialling " + envMasterAddr + " at that port, or " + envLWSLeader + " and --" + flagCoordinatorPort +

@@ -37,7 +37,7 @@ func tokenFileFlag(cmd string) cli.Flag {
 // coordinatorPortFlag is --coordinator-port of a command (worker, rank).
 func coordinatorPortFlag(cmd string) cli.Flag {
 	return &cli.IntFlag{Name: flagCoordinatorPort, Value: defaultCoordinatorPort, EnvVars: cliutil.Env(envPrefix, cmd+"-coordinator-port"),
-		Usage: "the coordinator's port where the launcher gives only its host (" + envLWSLeader + ") or no address at all (rank 0 of `vdexec rank` without " + envMasterPort + ")"}
+		Usage: "the coordinator's port where the launcher gives only its host (" + envLWSLeader + ") or no address at all (rank 0 of vdexec rank without " + envMasterPort + ")"}
 }
 
 // workerCommand is the entry point of the worker processes: `vdexec run`
@@ -50,7 +50,7 @@ func workerCommand() *cli.Command {
 		&cli.StringFlag{Name: flagPlan, EnvVars: cliutil.Env(envPrefix, "worker-plan"), Usage: "plan `FILE` (empty: the built-in plan), the coordinator's"},
 		&cli.StringFlag{Name: flagDevice, EnvVars: cliutil.Env(envPrefix, "worker-device"), Usage: "the device `NAME` this worker runs (default: the stage device of the launcher's rank: " + envRank + ", " + envSlurmProcID + " or " + envLWSIndex + ")"},
 		&cli.StringFlag{Name: flagCoordinator, Aliases: []string{flagRendezvous}, EnvVars: append(cliutil.Env(envPrefix, "worker-coordinator"), cliutil.Env(envPrefix, "worker-rendezvous")...),
-			Usage: "the coordinator's `ADDR` (host:port; default: " + envMasterAddr + ":" + envMasterPort + ", or " + envLWSLeader + " and --" + flagCoordinatorPort + ")"},
+			Usage: "the coordinator's `ADDR` (host:port; default: " + envMasterAddr + " at " + envMasterPort + ", the next port under torchrun, or " + envLWSLeader + " at --" + flagCoordinatorPort + ")"},
 		coordinatorPortFlag("worker"),
 		tokenFileFlag("worker"),
 		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, "worker-timeout"), Usage: "how long to wait for the rendezvous (the coordinator is dialled again until then)"},
