@@ -97,8 +97,10 @@
 //
 // inproc: the states are deep-copied on the way, as a transfer would.
 // tcp: one worker process per stage device, started by
-// Options.WorkerCommand; each process calls RunWorker. The coordinator
-// (Run) listens on 127.0.0.1:0; each worker says hello with the plan's
+// Options.WorkerCommand (or, with Options.ExternalWorkers, by a cluster's
+// launcher); each process calls RunWorker. The coordinator (Run) listens
+// on Options.Listen (127.0.0.1:0 by default); each worker says hello with
+// the run's token and the plan's
 // hash (plan.Plan.Hash) and the address of its inlet; the coordinator
 // refuses unknown or duplicate devices and mismatched plans, assigns each
 // worker the address of its next stage's inlet and the output directory,
