@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -234,6 +235,18 @@ func (l LinkCosts) SetupNSFloat(ranks int) float64 {
 
 // ReceiveNS is the receiver's host time per hand-off.
 func (l LinkCosts) ReceiveNS() int64 { return int64(math.Round(l.ReceiveUS * 1e3)) }
+
+// Clone returns a copy of the profile whose Devices, Links and Transports
+// maps are its own, so that a caller can replace their entries (a
+// DeviceCosts value's own maps and slices are still shared: replace them,
+// do not write into them).
+func (pr *Profile) Clone() *Profile {
+	q := *pr
+	q.Devices = maps.Clone(pr.Devices)
+	q.Links = maps.Clone(pr.Links)
+	q.Transports = maps.Clone(pr.Transports)
+	return &q
+}
 
 // ProvenanceString renders the profile's provenance in one line, as a
 // timeline's Meta.Profile records it: source, date, machine, runtime,

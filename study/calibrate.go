@@ -374,18 +374,9 @@ func checkCalRun(r CalRun, steps int) error {
 // profile is the starting profile with the parameters x (ms); fitting
 // turns jitter off.
 func (m *calModel) profile(x [numCalParams]float64, fitting bool) *plan.Profile {
-	pr := *m.prof
-	pr.Devices = make(map[string]plan.DeviceCosts, len(m.prof.Devices))
-	for k, v := range m.prof.Devices {
-		pr.Devices[k] = v
-	}
-	pr.Links = make(map[string]plan.LinkCosts, len(m.prof.Links))
-	for k, v := range m.prof.Links {
-		pr.Links[k] = v
-	}
-	pr.Transports = make(map[string]plan.LinkCosts, len(m.prof.Transports)+1)
-	for k, v := range m.prof.Transports {
-		pr.Transports[k] = v
+	pr := m.prof.Clone()
+	if pr.Transports == nil {
+		pr.Transports = map[string]plan.LinkCosts{}
 	}
 	dc := pr.Devices[m.kind]
 	ratio := x[CalStep] / m.start[CalStep]
@@ -412,7 +403,7 @@ func (m *calModel) profile(x [numCalParams]float64, fitting bool) *plan.Profile 
 	l.SetupMS = x[CalSetup]
 	l.SetupMSPerRank = x[CalSetupPerRank]
 	pr.Transports[m.transport] = l
-	return &pr
+	return pr
 }
 
 // predict simulates every run with the parameters x and returns the

@@ -230,8 +230,7 @@ func rangeKinds(p *plan.Plan) []string {
 func rangeRun(p *plan.Plan, kinds []string, k int) (*plan.Plan, uint64) {
 	rng := rand.New(rand.NewPCG(p.Workload.Seed, streamRange+uint64(k)))
 	seed := rng.Uint64()
-	prof := *p.Profile
-	prof.Devices = maps.Clone(p.Profile.Devices)
+	prof := p.Profile.Clone()
 	for _, kind := range kinds {
 		u := 2*rng.Float64() - 1 // drawn for every kind, so that each kind's draw does not depend on the others' drift
 		c, ok := prof.Devices[kind]
@@ -241,7 +240,7 @@ func rangeRun(p *plan.Plan, kinds []string, k int) (*plan.Plan, uint64) {
 		prof.Devices[kind] = scaleCosts(c, 1+c.Drift*u)
 	}
 	q := p.Clone()
-	q.Profile = &prof
+	q.Profile = prof
 	return q, seed
 }
 
