@@ -253,7 +253,7 @@ func (pr *profiler) readRun(tl *timeline.Timeline, prof *plan.Profile, how strin
 			// first calls are the warm-up a run meets.
 			if ms, ok := warmFirstCall(s.warm, c.UNetMS, c.HostMSPerStep); ok {
 				b := max(len(s.warm[0].Samples), 1)
-				c.FirstCallMS = map[int]float64{b: round3(max(ms, c.UNetMS[b]))}
+				c.FirstCallMS = map[int]float64{b: round3(ms)}
 			}
 			if len(s.enc) > 0 { // the run encoded on this kind: its first calls replace the isolated ones
 				c.EncodeFirstMS = round3s(medianCalls(s.encWarm))
@@ -292,9 +292,8 @@ func (pr *profiler) readRun(tl *timeline.Timeline, prof *plan.Profile, how strin
 }
 
 // warmFirstCall is the first UNet call that the devices' first step spans
-// carry, their median, in ms: a span less its other steps at the steady
-// step time (unet_ms at its micro-batch size plus host time), less the
-// host time of its first step; false without spans or costs.
+// carry (plan.FirstCallMS), their median, in ms; false without spans or
+// costs.
 func warmFirstCall(warm []timeline.Span, unet map[int]float64, host float64) (float64, bool) {
 	var firsts []float64
 	for _, w := range warm {
@@ -303,8 +302,7 @@ func warmFirstCall(warm []timeline.Span, unet map[int]float64, host float64) (fl
 		if !ok || b != max(len(warm[0].Samples), 1) {
 			continue
 		}
-		n := float64(w.LastStep - w.FirstStep + 1)
-		firsts = append(firsts, float64(w.End-w.Start)/1e6-(n-1)*(step+host)-host)
+		firsts = append(firsts, plan.FirstCallMS(float64(w.End-w.Start)/1e6, w.LastStep-w.FirstStep+1, step, host))
 	}
 	if len(firsts) == 0 {
 		return 0, false

@@ -342,3 +342,13 @@ func SplitWarmCalls(durs []float64, batch []int) (warm []float64, steady float64
 	}
 	return w, steady
 }
+
+// FirstCallMS is the first UNet call that a device's first step span
+// carries (spanMS for steps steps): the span less its other steps at the
+// steady step time (stepMS + hostMS each) and the first step's host time,
+// never below stepMS (a first call that ran faster than the steady ones
+// is a steady one; a profile's first call is never below its step time).
+// The profile and hindsight read warm-up spans with it.
+func FirstCallMS(spanMS float64, steps int, stepMS, hostMS float64) float64 {
+	return max(spanMS-float64(steps-1)*(stepMS+hostMS)-hostMS, stepMS)
+}

@@ -167,10 +167,8 @@ func (a *deviceSpent) costs() (c plan.DeviceCosts, ok bool) {
 			steady = float64(w.End-w.Start) / steps / 1e6
 			c.UNetMS[b] = steady
 		}
-		// A first call that ran faster than the steady ones (noise)
-		// counts as a steady one: no warm-up, and a profile's first call
-		// is never below its step time (plan's rule).
-		c.FirstCallMS[b] = max(float64(w.End-w.Start)/1e6-(steps-1)*steady, steady)
+		// steady includes the host time (the hindsight profile has none).
+		c.FirstCallMS[b] = plan.FirstCallMS(float64(w.End-w.Start)/1e6, int(steps), steady, 0)
 	}
 	if len(c.UNetMS) == 0 {
 		return c, false // a device that ran no step
