@@ -26,12 +26,21 @@ type control struct {
 	DataAddr string `json:"data_addr,omitempty"`
 	PID      int    `json:"pid,omitempty"`
 	Token    string `json:"token,omitempty"` // the run's token (EnvWorkerToken)
+	Host     string `json:"host,omitempty"`  // the worker's host name (os.Hostname)
 
 	// assign (coordinator → worker)
 	Downstream  string `json:"downstream,omitempty"`
 	OutDir      string `json:"out_dir,omitempty"`
 	OnInterrupt string `json:"on_interrupt,omitempty"`
 	Error       string `json:"error,omitempty"` // assign: refused; result: the failure
+	// assign, transport nccl: the run's communicator (the coordinator's
+	// ncclGetUniqueId), its size, this worker's rank, and the ranks of
+	// the stages before and after it (-1: none).
+	CommID   []byte `json:"comm_id,omitempty"`
+	CommSize int    `json:"comm_size,omitempty"`
+	Rank     int    `json:"rank,omitempty"`
+	PrevRank int    `json:"prev_rank,omitempty"`
+	NextRank int    `json:"next_rank,omitempty"`
 
 	// start (coordinator → worker): the run's start on the host's
 	// wall clock, in ns since the Unix epoch
