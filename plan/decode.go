@@ -462,6 +462,7 @@ type deviceShort struct {
 	Speed    float64  `yaml:"speed"`
 	Provider Provider `yaml:"provider"`
 	Threads  int      `yaml:"threads"`
+	Host     string   `yaml:"host"`
 }
 
 // deviceShortForm expands {count: N, kind: K, ...} into N devices named
@@ -484,10 +485,10 @@ func (d *decoder) deviceShortForm(n *yaml.Node, v reflect.Value, path string) {
 	}
 	devs := make(Devices, s.Count)
 	for i := range devs {
-		devs[i] = Device{Name: fmt.Sprintf("%s%d", prefix, i), Kind: s.Kind, MemoryGB: s.MemoryGB, NUMA: s.NUMA, Speed: s.Speed, Provider: s.Provider, Threads: s.Threads}
+		devs[i] = Device{Name: fmt.Sprintf("%s%d", prefix, i), Kind: s.Kind, MemoryGB: s.MemoryGB, NUMA: s.NUMA, Speed: s.Speed, Provider: s.Provider, Threads: s.Threads, Host: s.Host}
 		item := fmt.Sprintf("%s[%d]", path, i)
 		d.c.pos[item] = Pos{n.Line, n.Column}
-		for _, f := range []string{"kind", "memory_gb", "numa", "speed", "provider", "threads"} {
+		for _, f := range []string{"kind", "memory_gb", "numa", "speed", "provider", "threads", "host"} {
 			if p, ok := d.c.pos[join(path, f)]; ok {
 				d.c.pos[join(item, f)] = p
 			}

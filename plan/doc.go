@@ -13,7 +13,7 @@
 //	  dtype: fp16                # fp16 | fp32
 //	  cfg: {min: 1.0, max: 3.0}  # guidance ramped over frames; leave out for one pass
 //	sampler: {kind: euler-karras, steps: 28, sigma_min: 0.002, sigma_max: 700, rho: 7}
-//	devices: {count: 4, kind: a5000, memory_gb: 24}   # or a list of {name, kind, ...}
+//	devices: {count: 4, kind: a5000, memory_gb: 24}   # or a list of {name, kind, host, ...}
 //	layout:
 //	  replicas: 1                # independent pipelines over the devices
 //	  assignment: even           # even | balanced | explicit
@@ -76,6 +76,18 @@
 // naming a folder is refused. A profile's transports are keyed by the
 // plan's transports (inproc, tcp, nccl): another key is an error at that
 // key, and a bandwidth_gbps left out is reported missing, not as 0.
+//
+// Hosts: a device may name the machine it is on (host: node-a), for runs
+// over several hosts: a host name as the machine's os.Hostname reports it
+// (labels of 1 to 63 ASCII letters, digits and hyphens, not starting or
+// ending with a hyphen, joined by dots, at most MaxHostLen (253)
+// characters) or an IP address without a zone; a name of digits and dots
+// only must be an IP address. Left out, the device is on any host; an
+// empty host written in the file is an error. CheckHost states the rule
+// (HostRule) and Device.RunsOn the match a worker's host is held to
+// (case-insensitive; node-a matches node-a.cluster.local either way
+// round; addresses by value). The short form gives all its devices one
+// host. A what-if resize needs the devices on one host.
 //
 // Step assignment: even splits any step count (28 steps on 3 devices is
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked

@@ -100,6 +100,10 @@ type Device struct {
 	Provider Provider `yaml:"provider"`  // cpu | cuda (exec); default cpu for kind cpu, else cuda
 	Threads  int      `yaml:"threads"`   // cpu: intra-op threads of this device's session (default 1)
 	Index    int      `yaml:"index"`     // cuda: device id (default: position among cuda devices)
+	// Host is the machine the device is on: a host name as the worker's
+	// os.Hostname gives it, or an IP address; "" (the default) is any
+	// host. See CheckHost for the rule and RunsOn for the match.
+	Host string `yaml:"host,omitempty"`
 }
 
 // Layout says how steps are split over devices.

@@ -208,6 +208,11 @@ func (p *Plan) validateDevices(c *checker) {
 		if d.Index < 0 || d.Index >= maxDevices {
 			c.add(at+".index", "must be from 0 to %d, got %d", maxDevices-1, d.Index)
 		}
+		if d.Host != "" || c.has(at+".host") {
+			if why := hostProblem(d.Host); why != "" {
+				c.add(at+".host", "%s", why)
+			}
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ type Overrides struct {
 //
 // Devices N keeps the first min(N, len) devices and adds copies of the
 // first device (named like it: gpu7, gpu8, …) as needed; it needs the
-// devices to be alike (kind, memory, speed, provider, threads) and an even
+// devices to be alike (kind, memory, speed, provider, threads, host) and an even
 // or balanced layout. A data-parallel plan (replicas = devices) stays data
 // parallel, other plans keep their replica count; link overrides naming a
 // device that is gone are dropped.
@@ -156,6 +156,7 @@ func deviceDiff(d, t Device) string {
 	add("speed", d.Speed, t.Speed)
 	add("provider", d.Provider, t.Provider)
 	add("threads", d.Threads, t.Threads)
+	add("host", d.Host, t.Host)
 	return strings.Join(out, ", ")
 }
 
