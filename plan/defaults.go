@@ -23,8 +23,10 @@ const (
 //     fastest in fp32); model.fps 7; model.motion_bucket 127
 //   - sampler: kind euler-karras, sigma_min 0.002, sigma_max 700, rho 7
 //   - devices: name gpuN (cpuN for kind cpu) by position; speed 1;
-//     threads 1; provider cpu for kind cpu, else cuda; cuda index: the
-//     device's position among the cuda devices, unless written
+//     threads 1; provider cpu for kind cpu, else cuda; index (the CUDA
+//     device of a cuda device, and of a cpu device under transport nccl,
+//     see TakesIndex): the device's position among such devices on its
+//     host (devices without a host count together), unless written
 //   - layout: assignment explicit when stages or pipelines are given, else
 //     even; replicas the number of explicit pipelines, else 1; encode_on
 //     first; decode_on last; micro_batch 1; handoff blocking; dispatch
@@ -89,7 +91,6 @@ func (p *Plan) defaultModel() {
 }
 
 func (p *Plan) defaultDevices() {
-	cuda := 0
 	for i := range p.Devices {
 		d := &p.Devices[i]
 		at := fmt.Sprintf("devices[%d].", i)
@@ -112,12 +113,33 @@ func (p *Plan) defaultDevices() {
 				d.Provider = ProviderCPU
 			}
 		}
-		if d.Provider == ProviderCUDA {
-			if p.unset(at+"index", d.Index == 0) {
-				d.Index = cuda
-			}
-			cuda++
+	}
+	p.defaultIndexes()
+}
+
+// TakesIndex reports whether device d runs on a CUDA device, whose id is
+// d.Index: a cuda device, and under transport nccl a cpu device too (its
+// stage computes on the CPU, and NCCL hands its latents through the CUDA
+// device d.Index).
+func (p *Plan) TakesIndex(d Device) bool {
+	return d.Provider == ProviderCUDA || (d.Provider == ProviderCPU && p.Transport == TransportNCCL)
+}
+
+// defaultIndexes gives every device that takes a CUDA index (TakesIndex)
+// and whose index is unset its position among such devices on its host
+// (devices without a host count together), so that each machine's devices
+// number from 0.
+func (p *Plan) defaultIndexes() {
+	next := map[string]int{}
+	for i := range p.Devices {
+		d := &p.Devices[i]
+		if !p.TakesIndex(*d) {
+			continue
 		}
+		if p.unset(fmt.Sprintf("devices[%d].index", i), d.Index == 0) {
+			d.Index = next[d.Host]
+		}
+		next[d.Host]++
 	}
 }
 

@@ -89,6 +89,15 @@
 // round; addresses by value). The short form gives all its devices one
 // host. A what-if resize needs the devices on one host.
 //
+// Transport nccl runs on devices of either provider: a cpu device
+// computes on the CPU and NCCL hands its latents through the CUDA device
+// of its index (how the GPU check and the tests' fake NCCL run). Every
+// device that takes a CUDA device (TakesIndex) gets, unless its index is
+// written, its position among such devices on its host; under nccl two
+// devices on one named host may not share a CUDA device. UseTransport
+// changes a loaded plan's transport as a command-line flag says (vdexec
+// --backend), with those defaults filled again.
+//
 // Step assignment: even splits any step count (28 steps on 3 devices is
 // 10/9/9, earlier stages taking the remainder); explicit ranges are checked
 // each on its own, then to be listed in step order, then to cover every

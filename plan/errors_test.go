@@ -124,8 +124,6 @@ func TestMalformed(t *testing.T) {
 			10, "gpu0", "devices[1].name", []string{`"gpu0" is already used by devices[0]`}},
 		{"override names missing device", minimal + dev3 + "links: {default: pcie4, overrides: [{between: [gpu2, gpu3], kind: cross-socket}]}\n",
 			9, "gpu3", "links.overrides[0].between[1]", []string{`"gpu3" is not in devices`}},
-		{"nccl on cpu", minimal + "devices: {count: 2, kind: cpu}\ntransport: nccl\n",
-			9, "nccl", "transport", []string{"transport nccl needs cuda devices", "cpu0, cpu1"}},
 		{"bad dtype", strings.Replace(minimal, "frames: 14", "frames: 14\n  dtype: bf16", 1) + dev3,
 			5, "bf16", "model.dtype", []string{`"bf16" is not allowed`, "fp16, fp32"}},
 		{"sigma order", strings.Replace(minimal, "steps: 28", "steps: 28, sigma_min: 5, sigma_max: 1", 1) + dev3,

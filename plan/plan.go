@@ -99,7 +99,7 @@ type Device struct {
 	Speed    float64  `yaml:"speed"`     // relative speed factor, default 1 (2 = twice as fast)
 	Provider Provider `yaml:"provider"`  // cpu | cuda (exec); default cpu for kind cpu, else cuda
 	Threads  int      `yaml:"threads"`   // cpu: intra-op threads of this device's session (default 1)
-	Index    int      `yaml:"index"`     // cuda: device id (default: position among cuda devices)
+	Index    int      `yaml:"index"`     // CUDA device id of a cuda device, and of a cpu device under transport nccl (default: position among such devices on its host)
 	// Host is the machine the device is on: a host name as the worker's
 	// os.Hostname gives it, or an IP address; "" (the default) is any
 	// host. See CheckHost for the rule and RunsOn for the match.

@@ -131,17 +131,31 @@ func (p *Plan) validateSampler(c *checker) {
 	}
 }
 
+// validateTransport checks the transport word and, for nccl, that no two
+// devices on one named host use the same CUDA device: NCCL gives each rank
+// its own. Devices of provider cpu are allowed under nccl: they compute on
+// the CPU and NCCL hands their latents through the CUDA device of their
+// index (as the fake NCCL of the tests, and a GPU check, do). Devices
+// without a host may be on different machines, and are not compared.
 func (p *Plan) validateTransport(c *checker) {
-	if oneOfWord(c, "transport", p.Transport) && p.Transport == TransportNCCL {
-		var cpu []string
-		for _, d := range p.Devices {
-			if d.Provider != ProviderCUDA {
-				cpu = append(cpu, d.Name)
-			}
+	if !oneOfWord(c, "transport", p.Transport) || p.Transport != TransportNCCL {
+		return
+	}
+	type slot struct {
+		host  string
+		index int
+	}
+	used := map[slot]int{}
+	for i, d := range p.Devices {
+		if d.Host == "" || !p.TakesIndex(d) {
+			continue
 		}
-		if len(cpu) > 0 {
-			c.add("transport", "transport nccl needs cuda devices, but %s run on provider cpu; use transport inproc or tcp", strings.Join(cpu, ", "))
+		k := slot{strings.ToLower(d.Host), d.Index}
+		if j, dup := used[k]; dup {
+			c.add(fmt.Sprintf("devices[%d].index", i), "device %s uses CUDA device %d on host %s, as %s (devices[%d]) does; transport nccl needs one CUDA device per device of the plan: give it another index", d.Name, d.Index, d.Host, p.Devices[j].Name, j)
+			continue
 		}
+		used[k] = i
 	}
 }
 

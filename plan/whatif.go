@@ -106,6 +106,24 @@ func (p *Plan) Apply(o Overrides) error {
 	return nil
 }
 
+// UseTransport changes the plan's transport to t, as a command-line flag
+// says (flag, such as "--backend nccl", names it in messages), fills the
+// device indexes that now default (a cpu device under nccl takes the
+// position among such devices on its host, see EnsureDefaults), then
+// validates and resolves the plan as Apply does. An index written in the
+// file is kept. On error the plan is left as it was.
+func (p *Plan) UseTransport(t Transport, flag string) error {
+	q := p.Clone()
+	q.Transport = t
+	q.defaultIndexes()
+	over := map[string]string{"transport": flag}
+	if err := q.recheckOver(over); err != nil {
+		return err
+	}
+	*p = *q
+	return nil
+}
+
 // flagText is how messages name a what-if flag with its value.
 func flagText(name string, v int) string { return fmt.Sprintf("--%s %d", name, v) }
 
@@ -180,7 +198,7 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 	prefix := strings.TrimRight(t.Name, "0123456789")
 	cuda := 0
 	for _, d := range p.Devices {
-		if d.Provider == ProviderCUDA {
+		if p.TakesIndex(d) {
 			cuda = max(cuda, d.Index+1)
 		}
 	}
@@ -192,7 +210,7 @@ func (p *Plan) resizeDevices(n int, keepDP bool) error {
 		} else {
 			d := t
 			d.Name = fmt.Sprintf("%s%d", prefix, i)
-			if d.Provider == ProviderCUDA {
+			if p.TakesIndex(d) {
 				d.Index = cuda
 				cuda++
 			}
