@@ -434,20 +434,56 @@ func (c *coordinator) join(g greeting) error {
 		cc.send(control{Type: "assign", Error: "plan mismatch"})
 		return fmt.Errorf("exec: tcp rendezvous: plan mismatch: the worker for device %s runs a plan with hash %s, the coordinator %s (start workers with the same plan file)", h.Device, h.PlanHash, c.hash)
 	}
+	if d := c.p.Devices[w.stage.DevIdx]; !d.RunsOn(h.Host) && !d.RunsOn(remoteHost(conn)) {
+		cc.send(control{Type: "assign", Error: "wrong host: device " + d.Name + " runs on host " + d.Host})
+		return fmt.Errorf("exec: tcp rendezvous: the worker for device %s joined from host %q (%s), but the plan puts %s on host %s (devices[].host): start it there, or change the plan", h.Device, h.Host, remoteHost(conn), d.Name, d.Host)
+	}
 	refused = false
 	w.ctl, w.hello = cc, h
 	go c.reader(h.Device, cc)
 	return nil
 }
 
+// remoteHost is the IP address of the far end of c ("" when not TCP).
+func remoteHost(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap().String()
+	}
+	return ""
+}
+
 // assign tells every worker where its next stage listens, where outputs
-// go and what an interruption means.
+// go and what an interruption means; for a transport with a communicator
+// (nccl), also the communicator's id and the worker's rank in it: its
+// place in c.order, the plan's stages pipeline by pipeline.
 func (c *coordinator) assign() error {
+	var commID []byte
+	if spec, err := transportFor(c.p.Transport); err != nil {
+		return fmt.Errorf("exec: tcp rendezvous: %w", err)
+	} else if spec.commID != nil {
+		if commID, err = spec.commID(); err != nil {
+			return err
+		}
+	}
+	rank := map[string]int{}
+	for i, dev := range c.order {
+		rank[dev] = i
+	}
 	for _, dev := range c.order {
 		w := c.workers[dev]
 		a := control{Type: "assign", OutDir: c.opts.OutDir, OnInterrupt: c.opts.OnInterrupt}
-		if st := w.stage; st.Index+1 < len(c.p.Pipelines[st.Pipeline].Stages) {
-			a.Downstream = c.workers[c.p.Pipelines[st.Pipeline].Stages[st.Index+1].Device].hello.DataAddr
+		stages := c.p.Pipelines[w.stage.Pipeline].Stages
+		if st := w.stage; st.Index+1 < len(stages) {
+			a.Downstream = c.workers[stages[st.Index+1].Device].hello.DataAddr
+		}
+		if commID != nil {
+			a.CommID, a.CommSize, a.Rank, a.PrevRank, a.NextRank = commID, len(c.order), rank[dev], -1, -1
+			if st := w.stage; st.Index > 0 {
+				a.PrevRank = rank[stages[st.Index-1].Device]
+			}
+			if st := w.stage; st.Index+1 < len(stages) {
+				a.NextRank = rank[stages[st.Index+1].Device]
+			}
 		}
 		if err := w.ctl.send(a); err != nil {
 			return fmt.Errorf("exec: tcp rendezvous: assign device %s: %w", dev, err)

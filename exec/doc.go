@@ -86,7 +86,8 @@
 //	transport  link                                  process layout
 //	inproc     chanLink: channels (link_chan.go)     oneProcess: goroutines of this process (inprocess.go)
 //	tcp        tcpLink: loopback TCP (link_tcp.go)   processPerDevice: a worker process per device (coordinator.go, worker.go)
-//	nccl       not in this build: refused before any work, saying what to use (CheckTransport)
+//	nccl       ncclLink: NCCL send/recv, TCP beside  processPerDevice, as tcp
+//	           it (link_nccl.go, exec/nccl)
 //
 // A link connects ends before the run's clock starts (listen gives an
 // address, the stage before dials it, accept waits for it: a rendezvous can
@@ -120,10 +121,26 @@
 // anywhere) a worker that has not exited within Options.Timeout is killed
 // and the error names it.
 //
-// To add a transport (NCCL, say), touch:
+// nccl: the layout of tcp, and every hand-off keeps its TCP connection
+// for the small frames (ready, ack, end, and each micro-batch's length),
+// while the micro-batch's bytes go by ncclSend/ncclRecv on one
+// communicator per run. The coordinator makes it (ncclGetUniqueId, which
+// needs NCCL loaded in the coordinator's process too) and hands its id
+// and each worker's rank (its stage's place, pipeline by pipeline) in the
+// assignment; every worker joins it (ncclCommInitRank, on the CUDA device
+// of its plan device's index) before it connects its hand-offs. exec/nccl
+// loads libnccl and libcudart at run time and makes all of a process's
+// CUDA and NCCL calls on one locked OS thread; a failed or cancelled NCCL
+// operation aborts the communicator, so no rank hangs. Where the
+// libraries do not load, CheckTransport (and Run, before any work) says
+// which and what to use instead. The tests run it against
+// internal/fakenccl, a test double of the two libraries' C ABI.
+//
+// To add a transport, touch:
 //
 //   - transport.go: its entry in transports (its link, and the process
-//     layout it runs in), in place of the "not in this build" entry;
+//     layout it runs in; what it needs at run time, and a communicator
+//     the workers join, where it has them);
 //   - a new link_<name>.go: the link, its inlet and outlet, and the source
 //     and sender they open (the wire format is the link's own; blocking
 //     and buffered hand-offs as in the existing links);
@@ -131,8 +148,8 @@
 //     TestLinksCarryBatches;
 //   - doc.go: the table above.
 //
-// Nothing else: vdexec asks CheckTransport whether a plan's transport is
-// in this build and WorkerProcesses whether to give a worker command;
+// Nothing else: vdexec asks CheckTransport whether a plan's transport can
+// run here and WorkerProcesses whether to give a worker command;
 // Profile measures the plan's own transport over its link.
 //
 // A new process layout (workers on several hosts started by Slurm,

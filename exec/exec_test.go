@@ -16,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/vdpp/vdpp/exec/nccl"
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/sim"
@@ -522,12 +523,10 @@ func TestRefusesBeforeWork(t *testing.T) {
 		edit func(p *plan.Plan)
 		want string
 	}{
-		{"nccl", func(p *plan.Plan) {
+		{"nccl without NCCL", func(p *plan.Plan) {
+			t.Setenv(nccl.EnvNCCLLib, "/nonexistent/libnccl.so.2")
 			p.Transport = plan.TransportNCCL
-			for i := range p.Devices {
-				p.Devices[i].Kind, p.Devices[i].Provider = "gpu", plan.ProviderCUDA
-			}
-		}, "nccl is not available"},
+		}, "transport nccl cannot run here"},
 		{"tcp without command", func(p *plan.Plan) { p.Transport = "tcp" }, "WorkerCommand"},
 		{"missing model file", func(p *plan.Plan) { p.Model.ONNX.UNet = "/nonexistent/unet.onnx" }, `model.onnx.unet: model file "/nonexistent/unet.onnx" not found`},
 		{"shared device", func(p *plan.Plan) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,7 @@ type tcpInlet struct {
 	h    handoff
 	ln   net.Listener
 	conn net.Conn
+	bulk bulk // nil: micro-batches travel on conn
 }
 
 func (in *tcpInlet) addr() string { return in.ln.Addr().String() }
@@ -155,7 +157,7 @@ func (in *tcpInlet) greet(c net.Conn, good chan net.Conn) {
 }
 
 func (in *tcpInlet) open(ctx context.Context, clk clock) source {
-	return newTCPReceiver(ctx, in.conn, in.h.blocking, clk)
+	return newTCPReceiver(ctx, in.conn, in.h.blocking, clk, in.bulk)
 }
 
 func (in *tcpInlet) close() error {
@@ -170,10 +172,11 @@ func (in *tcpInlet) close() error {
 type tcpOutlet struct {
 	h    handoff
 	conn net.Conn
+	bulk bulk // nil: micro-batches travel on conn
 }
 
 func (out *tcpOutlet) open(ctx context.Context, clk clock) sender {
-	return newTCPSender(ctx, out.conn, out.h.blocking, clk)
+	return newTCPSender(ctx, out.conn, out.h.blocking, clk, out.bulk)
 }
 
 func (out *tcpOutlet) close() error { return out.conn.Close() }
@@ -186,10 +189,21 @@ type tcpSender struct {
 	clk      clock
 	sig      chan byte // frames from the receiver: ready, ack
 	sigErr   chan error
+	bulk     bulk
 }
 
-func newTCPSender(ctx context.Context, conn net.Conn, blocking bool, clk clock) *tcpSender {
-	s := &tcpSender{conn: conn, w: bufio.NewWriterSize(conn, 1<<16), blocking: blocking, clk: clk, sig: make(chan byte, 4), sigErr: make(chan error, 1)}
+// bulk carries a micro-batch's bytes outside the TCP connection (NCCL):
+// the connection then carries only their length, in a frameBulk, and
+// keeps its other frames (ready, ack, end).
+type bulk interface {
+	// send sends b to the other end; it returns once b has gone.
+	send(ctx context.Context, b []byte) error
+	// recv receives exactly len(b) bytes into b.
+	recv(ctx context.Context, b []byte) error
+}
+
+func newTCPSender(ctx context.Context, conn net.Conn, blocking bool, clk clock, bk bulk) *tcpSender {
+	s := &tcpSender{conn: conn, w: bufio.NewWriterSize(conn, 1<<16), blocking: blocking, clk: clk, sig: make(chan byte, 4), sigErr: make(chan error, 1), bulk: bk}
 	context.AfterFunc(ctx, func() { conn.Close() })
 	go func() {
 		r := bufio.NewReader(conn)
@@ -243,11 +257,21 @@ func (s *tcpSender) send(ctx context.Context, b *batch) (int64, bool, interval, 
 		readyAt = s.clk.now()
 	}
 	start := s.clk.now()
-	if err := writeFrame(s.w, frameBatch, encodeBatch(b)); err != nil {
+	enc := encodeBatch(b)
+	if s.bulk == nil {
+		if err := writeFrame(s.w, frameBatch, enc); err != nil {
+			return readyAt, waited, interval{}, err
+		}
+	} else if err := writeFrame(s.w, frameBulk, binary.LittleEndian.AppendUint64(nil, uint64(len(enc)))); err != nil {
 		return readyAt, waited, interval{}, err
 	}
 	if err := s.w.Flush(); err != nil {
 		return readyAt, waited, interval{}, err
+	}
+	if s.bulk != nil {
+		if err := s.bulk.send(ctx, enc); err != nil {
+			return readyAt, waited, interval{}, err
+		}
 	}
 	if s.blocking {
 		if err := s.await(ctx, frameAck); err != nil {
@@ -286,11 +310,13 @@ func (s *tcpSender) close() error {
 // micro-batch). Buffered: a goroutine reads frames as they come and the
 // stage dequeues them.
 type tcpReceiver struct {
+	ctx      context.Context
 	conn     net.Conn
 	r        *bufio.Reader
 	blocking bool
 	clk      clock
 	queue    chan recvd
+	bulk     bulk
 }
 
 type recvd struct {
@@ -299,8 +325,8 @@ type recvd struct {
 	err  error
 }
 
-func newTCPReceiver(ctx context.Context, conn net.Conn, blocking bool, clk clock) *tcpReceiver {
-	r := &tcpReceiver{conn: conn, r: bufio.NewReaderSize(conn, 1<<16), blocking: blocking, clk: clk}
+func newTCPReceiver(ctx context.Context, conn net.Conn, blocking bool, clk clock, bk bulk) *tcpReceiver {
+	r := &tcpReceiver{ctx: ctx, conn: conn, r: bufio.NewReaderSize(conn, 1<<16), blocking: blocking, clk: clk, bulk: bk}
 	context.AfterFunc(ctx, func() { conn.Close() })
 	if !blocking {
 		r.queue = make(chan recvd, 64)
@@ -332,6 +358,23 @@ func (r *tcpReceiver) read() recvd {
 		return recvd{err: io.EOF}
 	case frameBatch:
 		b, err := decodeBatch(payload)
+		if err != nil {
+			return recvd{err: err}
+		}
+		return recvd{b: b, xfer: interval{r.clk.at(arrived), r.clk.now()}}
+	case frameBulk:
+		if r.bulk == nil || len(payload) != 8 {
+			break
+		}
+		n := binary.LittleEndian.Uint64(payload)
+		if n == 0 || n > maxFrame {
+			return recvd{err: frameError(fmt.Sprintf("exec: wire: a micro-batch of %d bytes announced (want 1 to %d)", n, maxFrame))}
+		}
+		buf := make([]byte, n)
+		if err := r.bulk.recv(r.ctx, buf); err != nil {
+			return recvd{err: err}
+		}
+		b, err := decodeBatch(buf)
 		if err != nil {
 			return recvd{err: err}
 		}

@@ -544,13 +544,39 @@ func (pr *profiler) measureHandoffs(ctx context.Context, prof *plan.Profile) err
 		if err != nil {
 			return fmt.Errorf("exec: profile: %w", err)
 		}
-		c, err := measureHandoff(ctx, spec.link(handoff{blocking: true, capacity: 1}), pr.scfg, pr.p.Model.LatentBytes(), pr.opts.Reps)
+		h := handoff{blocking: true, capacity: 1}
+		l := spec.link(h)
+		if spec.commID != nil {
+			// Both ends in this process: two ranks of their own
+			// communicator, on the CUDA devices of the plan's first
+			// hand-off.
+			from, to := pr.firstHop()
+			pair, err := newNCCLPair(ctx, h, from, to)
+			if err != nil {
+				return fmt.Errorf("exec: profile: transport %s: %w", t, err)
+			}
+			defer pair.close()
+			l = pair
+		}
+		c, err := measureHandoff(ctx, l, pr.scfg, pr.p.Model.LatentBytes(), pr.opts.Reps)
 		if err != nil {
 			return err
 		}
 		prof.Transports[string(t)] = c
 	}
 	return nil
+}
+
+// firstHop is the devices of the plan's first hand-off (its one device
+// twice when no stage hands off).
+func (pr *profiler) firstHop() (from, to plan.Device) {
+	sts := pr.p.Pipelines[0].Stages
+	from = pr.p.Devices[sts[0].DevIdx]
+	to = from
+	if len(sts) > 1 {
+		to = pr.p.Devices[sts[1].DevIdx]
+	}
+	return from, to
 }
 
 // provenance says where, when and with what the profile was measured.

@@ -27,6 +27,8 @@ const (
 	envPlan    = "VDPP_EXEC_TEST_PLAN"     // handoff mode of tcpPlan, or "other"
 	envCrashAt = "VDPP_EXEC_TEST_CRASH_AT" // device:call — exit(3) at that UNet call
 	envSlowAt  = "VDPP_EXEC_TEST_SLOW_AT"  // call:ms:path — at that UNet call, create path, then sleep ms
+	envNCCL    = "VDPP_EXEC_TEST_NCCL"     // set: the plan's transport is nccl (ncclPlan)
+	envHost    = "VDPP_EXEC_TEST_HOST"     // device:host — the plan puts that device on that host
 )
 
 func TestMain(m *testing.M) {
@@ -56,6 +58,12 @@ func workerMain(dev string) int {
 		p = singleTCPPlan()
 	case "idle":
 		p = idleTCPPlan()
+	}
+	if os.Getenv(envNCCL) != "" {
+		toNCCL(p)
+	}
+	if c := os.Getenv(envHost); c != "" {
+		putOnHost(p, c)
 	}
 	f := fakeFactory(fakeModel{})
 	if c := os.Getenv(envSlowAt); c != "" {
@@ -87,6 +95,43 @@ func workerMain(dev string) int {
 		return 1
 	}
 	return 0
+}
+
+// putOnHost applies a "device:host" setting to p.
+func putOnHost(p *plan.Plan, c string) {
+	dev, host, _ := strings.Cut(c, ":")
+	for i := range p.Devices {
+		if p.Devices[i].Name == dev {
+			p.Devices[i].Host = host
+		}
+	}
+}
+
+// TestTCPWorkerOnWrongHost: a plan that puts a device on a named host
+// refuses a worker for it that joins from another host, naming both; a
+// worker on the named host (here: this one's name) joins.
+func TestTCPWorkerOnWrongHost(t *testing.T) {
+	here, err := os.Hostname()
+	if err != nil {
+		t.Skipf("no host name: %v", err)
+	}
+	elsewhere := "not-" + here
+	p := singleTCPPlan()
+	putOnHost(p, "cpu0:"+elsewhere)
+	_, err = Run(context.Background(), p, nil, Options{Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+elsewhere)})
+	if err == nil {
+		t.Fatal("a worker on the wrong host joined")
+	}
+	for _, want := range []string{"device cpu0", fmt.Sprintf("from host %q", here), "on host " + elsewhere} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	p = singleTCPPlan()
+	putOnHost(p, "cpu0:"+here)
+	if _, err := Run(context.Background(), p, nil, Options{OutDir: t.TempDir(), Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+here)}); err != nil {
+		t.Errorf("a worker on its device's host: %v", err)
+	}
 }
 
 // crashModel kills its process at its at-th UNet call, as a crashed

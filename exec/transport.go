@@ -24,13 +24,18 @@ import (
 
 // transportSpec is what a plan's transport word selects.
 type transportSpec struct {
-	// link makes the transport's link for the given hand-off; nil: the
-	// transport is not in this build.
+	// link makes the transport's link for the given hand-off.
 	link func(h handoff) link
 	// layout runs the stages.
 	layout layout
-	// missing says why the transport is not in this build.
-	missing string
+	// available, where set, says whether the transport can run on this
+	// machine (the libraries it loads at run time are there): nil, or
+	// why not.
+	available func() error
+	// commID, where set, makes the run's communicator, which the link's
+	// ends join (joiner): the coordinator calls it once and hands its
+	// bytes to every worker in the assignment.
+	commID func() ([]byte, error)
 }
 
 // transports is the one place where a plan's transport word (plan.Transport)
@@ -39,11 +44,11 @@ type transportSpec struct {
 var transports = map[plan.Transport]transportSpec{
 	plan.TransportInproc: {link: newChanLink, layout: oneProcess{}},
 	plan.TransportTCP:    {link: newTCPLink, layout: processPerDevice{}},
-	plan.TransportNCCL:   {missing: "no CUDA/NCCL"},
+	plan.TransportNCCL:   {link: newNCCLLink, layout: processPerDevice{}, available: ncclAvailable, commID: ncclCommID},
 }
 
-// transportFor returns what transport t selects, or why this build cannot
-// run it.
+// transportFor returns what transport t selects, or why it cannot run
+// here (unknown; its libraries do not load).
 func transportFor(t plan.Transport) (transportSpec, error) {
 	s, ok := transports[t]
 	switch {
@@ -53,21 +58,30 @@ func transportFor(t plan.Transport) (transportSpec, error) {
 			words = append(words, string(w))
 		}
 		return transportSpec{}, fmt.Errorf("transport %q is unknown: want %s", t, strings.Join(words, ", "))
-	case s.link == nil:
-		var use []string
-		for _, w := range t.Values() {
-			if a := transports[w]; a.link != nil {
-				use = append(use, fmt.Sprintf("%s (%s)", w, a.layout.describe()))
-			}
+	case s.available != nil:
+		if err := s.available(); err != nil {
+			return transportSpec{}, fmt.Errorf("%w; or use transport: %s", err, strings.Join(otherTransports(t), " or "))
 		}
-		return transportSpec{}, fmt.Errorf("transport %s is not available in this build (%s); use transport: %s", t, s.missing, strings.Join(use, " or "))
 	}
 	return s, nil
 }
 
-// CheckTransport reports whether this build runs transport t: nil, or an
-// error that says why not and which transports it has (with the process
-// layout each runs in).
+// otherTransports lists the transports other than t that need nothing
+// loaded at run time, with the process layout each runs in.
+func otherTransports(t plan.Transport) []string {
+	var use []string
+	for _, w := range t.Values() {
+		if a := transports[w]; w != t && a.available == nil {
+			use = append(use, fmt.Sprintf("%s (%s)", w, a.layout.describe()))
+		}
+	}
+	return use
+}
+
+// CheckTransport reports whether transport t can run here: nil, or an
+// error that says why not (unknown; for nccl, NCCL or the CUDA runtime
+// does not load) and which transports can (with the process layout each
+// runs in).
 func CheckTransport(t plan.Transport) error {
 	_, err := transportFor(t)
 	return err
@@ -75,10 +89,10 @@ func CheckTransport(t plan.Transport) error {
 
 // WorkerProcesses reports whether transport t runs its stages in worker
 // processes that Run starts with Options.WorkerCommand (false: in this
-// process, or t is not in this build).
+// process, or t is unknown).
 func WorkerProcesses(t plan.Transport) bool {
-	s, err := transportFor(t)
-	return err == nil && s.layout.workers()
+	s, ok := transports[t]
+	return ok && s.layout.workers()
 }
 
 // newLink returns the link of the plan's transport, for the plan's

@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vdpp/vdpp/exec/nccl"
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 )
 
 // TestTransportFor: the one table picks the link and the process layout
-// of each transport, and refuses the ones this build lacks with a message
-// that says what to use instead.
+// of each transport, and refuses an unknown one, or nccl where its
+// libraries do not load, with a message that says what to use instead.
 func TestTransportFor(t *testing.T) {
+	useFakeNCCL(t)
 	h := handoff{blocking: true, capacity: 2}
 	for _, c := range []struct {
 		t      plan.Transport
@@ -27,6 +29,7 @@ func TestTransportFor(t *testing.T) {
 	}{
 		{plan.TransportInproc, &chanLink{}, oneProcess{}},
 		{plan.TransportTCP, tcpLink{}, processPerDevice{}},
+		{plan.TransportNCCL, &ncclLink{}, processPerDevice{}},
 	} {
 		s, err := transportFor(c.t)
 		if err != nil {
@@ -41,23 +44,28 @@ func TestTransportFor(t *testing.T) {
 		if err := CheckTransport(c.t); err != nil {
 			t.Errorf("CheckTransport(%s): %v", c.t, err)
 		}
-		if got, want := WorkerProcesses(c.t), c.t == plan.TransportTCP; got != want {
+		if got, want := WorkerProcesses(c.t), c.t != plan.TransportInproc; got != want {
 			t.Errorf("WorkerProcesses(%s) = %v, want %v", c.t, got, want)
 		}
 	}
-	for tr, want := range map[plan.Transport]string{
-		plan.TransportNCCL: "transport nccl is not available in this build (no CUDA/NCCL); use transport: inproc (one process) or tcp (one process per device)",
-		"pigeon":           `transport "pigeon" is unknown: want inproc, tcp, nccl`,
-	} {
-		if _, err := transportFor(tr); err == nil || err.Error() != want {
-			t.Errorf("transportFor(%s): %v, want %q", tr, err, want)
-		}
-		if err := CheckTransport(tr); err == nil || err.Error() != want {
-			t.Errorf("CheckTransport(%s): %v, want %q", tr, err, want)
-		}
-		if WorkerProcesses(tr) {
-			t.Errorf("WorkerProcesses(%s) for a transport not in this build", tr)
-		}
+	want := `transport "pigeon" is unknown: want inproc, tcp, nccl`
+	if _, err := transportFor("pigeon"); err == nil || err.Error() != want {
+		t.Errorf("transportFor(pigeon): %v, want %q", err, want)
+	}
+	if err := CheckTransport("pigeon"); err == nil || err.Error() != want {
+		t.Errorf("CheckTransport(pigeon): %v, want %q", err, want)
+	}
+	if WorkerProcesses("pigeon") {
+		t.Error("WorkerProcesses(pigeon) for an unknown transport")
+	}
+	// Without NCCL (TestNCCLMissingLibrary has the whole message), nccl is
+	// refused, and still runs in worker processes where it can.
+	t.Setenv(nccl.EnvNCCLLib, "/nonexistent/libnccl.so.2")
+	if _, err := transportFor(plan.TransportNCCL); err == nil || !strings.HasSuffix(err.Error(), "; or use transport: inproc (one process) or tcp (one process per device)") {
+		t.Errorf("transportFor(nccl) without NCCL: %v", err)
+	}
+	if !WorkerProcesses(plan.TransportNCCL) {
+		t.Error("WorkerProcesses(nccl) without NCCL: false, want true (the layout does not depend on the library)")
 	}
 	// Every word of the plan's vocabulary has an entry.
 	for _, tr := range plan.Transport("").Values() {
@@ -72,7 +80,8 @@ func TestTransportFor(t *testing.T) {
 // transfer interval on both ends, and the end of the stream arrives as
 // io.EOF.
 func TestLinksCarryBatches(t *testing.T) {
-	for _, tr := range []plan.Transport{plan.TransportInproc, plan.TransportTCP} {
+	useFakeNCCL(t)
+	for _, tr := range []plan.Transport{plan.TransportInproc, plan.TransportTCP, plan.TransportNCCL} {
 		for _, blocking := range []bool{true, false} {
 			name := string(tr) + map[bool]string{true: "/blocking", false: "/buffered"}[blocking]
 			t.Run(name, func(t *testing.T) {
@@ -80,7 +89,20 @@ func TestLinksCarryBatches(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				carry(t, s.link(handoff{blocking: blocking, capacity: 4}))
+				h := handoff{blocking: blocking, capacity: 4}
+				if s.commID != nil {
+					// Two ranks of one communicator in this process.
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					pair, err := newNCCLPair(ctx, h, plan.Device{Name: "a", Index: 0}, plan.Device{Name: "b", Index: 1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer pair.close()
+					carry(t, pair)
+					return
+				}
+				carry(t, s.link(h))
 			})
 		}
 	}
@@ -279,26 +301,3 @@ func TestLayoutIndependentOfLink(t *testing.T) {
 	}
 }
 
-// TestRunRefusesMissingTransport: a plan whose transport this build lacks
-// fails in Run before any model is opened, saying what to use.
-func TestRunRefusesMissingTransport(t *testing.T) {
-	p := testPlan("nccl", 4, 2, 1, [][2]int{{0, 1}, {2, 3}})
-	p.Transport = plan.TransportNCCL
-	for i := range p.Devices {
-		p.Devices[i].Kind, p.Devices[i].Provider = "gpu", plan.ProviderCUDA
-	}
-	opened := false
-	f := func(plan.Device, plan.Stage) (models.Model, error) { opened = true; return &fakeModel{}, nil }
-	_, err := Run(context.Background(), p, f, Options{Images: fakeImages(p)})
-	if err == nil || !strings.Contains(err.Error(), "exec: plan nccl: transport nccl is not available in this build") || !strings.Contains(err.Error(), "inproc (one process) or tcp (one process per device)") {
-		t.Errorf("nccl: %v", err)
-	}
-	if opened {
-		t.Error("a model was opened for a plan that was refused")
-	}
-	// A worker of such a plan is refused too, before it connects.
-	err = RunWorker(context.Background(), WorkerConfig{Plan: p, Device: "cpu0", Rendezvous: "127.0.0.1:1", Factory: f, Images: fakeImages(p)})
-	if err == nil || !strings.Contains(err.Error(), "not available in this build") {
-		t.Errorf("nccl worker: %v", err)
-	}
-}

@@ -20,6 +20,7 @@ const (
 	frameReady   byte = 'R' // blocking: the receiver is idle and waiting
 	frameAck     byte = 'A' // blocking: the receiver has the micro-batch
 	frameControl byte = 'J' // a control message (JSON)
+	frameBulk    byte = 'N' // a micro-batch's length (uint64); its bytes follow outside the connection (NCCL)
 )
 
 // maxFrame bounds a frame's size (1 GiB): a corrupt length fails clearly.

@@ -19,7 +19,7 @@ func TestBufferedReceiverStopsOnCancel(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		ctx, cancel := context.WithCancel(context.Background())
-		r := newTCPReceiver(ctx, b, false, clock{start: time.Now()})
+		r := newTCPReceiver(ctx, b, false, clock{start: time.Now()}, nil)
 		frame := encodeBatch(&batch{items: []*item{{id: 7, state: &models.State{X: []float32{1, 2}}}}})
 		sent := make(chan int, 1)
 		go func() {

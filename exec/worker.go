@@ -140,6 +140,9 @@ func (w *worker) close() {
 	if w.out != nil {
 		w.out.close()
 	}
+	if j, ok := w.link.(joiner); ok {
+		j.close()
+	}
 	if w.conn != nil {
 		w.conn.Close()
 	}
@@ -160,6 +163,7 @@ func (w *worker) join(ctx context.Context) error {
 		return err
 	}
 	hello := control{Type: "hello", Device: w.st.Device, PlanHash: w.p.Hash(), PID: os.Getpid(), Token: w.token}
+	hello.Host, _ = os.Hostname()
 	if w.st.Index > 0 {
 		if w.in, err = w.link.listen(); err != nil {
 			return fmt.Errorf("%s: %w", w.where, err)
@@ -248,10 +252,17 @@ func (w *worker) open() error {
 	return nil
 }
 
-// connect connects the stage's links: it dials the next stage's inlet and
-// waits for the previous stage to dial this one's, then says it is ready.
+// connect connects the stage's links: it joins the run's communicator
+// where the link has one (nccl; every worker at once), dials the next
+// stage's inlet and waits for the previous stage to dial this one's, then
+// says it is ready.
 func (w *worker) connect(ctx context.Context) error {
 	pl := w.p.Pipelines[w.st.Pipeline]
+	if j, ok := w.link.(joiner); ok {
+		if err := j.join(ctx, w.p, w.st, w.asg); err != nil {
+			return fmt.Errorf("%s: %w", w.where, err)
+		}
+	}
 	w.sw.prev = ""
 	if w.asg.Downstream != "" {
 		out, err := w.link.dial(ctx, w.asg.Downstream)
