@@ -300,4 +300,3 @@ func TestLayoutIndependentOfLink(t *testing.T) {
 		})
 	}
 }
-
