@@ -61,7 +61,8 @@ func doctorCommandWith(deps doctorDeps) *cli.Command {
 		Description: "Reports the ONNX Runtime library that would load (--ort-lib, $" + ort.EnvLib + ", else third_party) and its version and CUDA provider; " +
 			"the NVIDIA driver and every GPU through NVML (name, memory, compute capability, PCIe link, NUMA node, the topology of every pair); " +
 			"whether the CUDA runtime, cuBLAS, cuBLASLt, cuDNN and NCCL load; then, for the plan, whether each device's provider can run here " +
-			"(a cuda device needs a GPU at its index with the free memory the plan's memory table asks, and the CUDA provider). " +
+			"(a cuda device needs a GPU at its index with the free memory the plan's memory table asks, and the CUDA provider) " +
+			"and whether its transport can run (nccl: NCCL and the CUDA runtime load, from --" + flagNCCLLib + " and --" + flagCUDARTLib + " or the loader's path). " +
 			"It exits 1 when the plan cannot run, each problem saying what to install or change. " +
 			"With --" + flagEmitDevices + " it writes the devices and links sections of a plan for this machine's GPUs instead (exit 1 without GPUs).",
 		Flags: append(cliutil.WhatIfFlags(envPrefix, true), ortLibFlag(),
@@ -69,6 +70,7 @@ func doctorCommandWith(deps doctorDeps) *cli.Command {
 				Usage: "NVML library `FILE` to ask about the driver and GPUs (default " + gpu.DefaultLibrary + ", as the driver installs it)"},
 			&cli.BoolFlag{Name: flagEmitDevices, EnvVars: cliutil.Env(envPrefix, flagEmitDevices),
 				Usage: "write the devices and links sections of a plan from this machine's GPUs and their topology (YAML, to stdout)"},
+			ncclLibFlags()[0], ncclLibFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
 			args, err := cliutil.Positional(c)
@@ -76,6 +78,9 @@ func doctorCommandWith(deps doctorDeps) *cli.Command {
 				if cliutil.IsHelp(err) {
 					return nil
 				}
+				return err
+			}
+			if err := setNCCLLibs(c, "doctor"); err != nil {
 				return err
 			}
 			lib := c.String(flagNVMLLib)

@@ -58,16 +58,19 @@ func launchCommand() *cli.Command {
 		&cli.StringFlag{Name: flagImage, Value: "vdpp/vdexec:latest", EnvVars: cliutil.Env(envPrefix, "launch-image"),
 			Usage: "k8s: the container `IMAGE` (with vdexec, ONNX Runtime, the plan and its model files)"},
 		&cli.StringFlag{Name: flagName, EnvVars: cliutil.Env(envPrefix, "launch-name"), Usage: "the job's `NAME` (default: the plan's name)"},
+		backendFlag(),
 	)
 	return &cli.Command{
 		Name:      "launch",
-		Usage:     "write a cluster job that runs a plan with transport tcp: Slurm, Kubernetes (LeaderWorkerSet) or torchrun",
+		Usage:     "write a cluster job that runs a plan with transport " + workerTransports() + ": Slurm, Kubernetes (LeaderWorkerSet) or torchrun",
 		ArgsUsage: "[PLAN]",
 		Description: "The job has one rank per stage device plus the coordinator (rank 0), and every rank runs the same " +
 			"command line, `vdexec rank PLAN ...`, which finds its rank and the coordinator in the launcher's variables. " +
 			"The run's token is never written into the job: it comes from $" + exec.EnvWorkerToken + " (or a token file named " +
 			"by $VDEXEC_RANK_TOKEN_FILE) where the job is submitted, or from a Kubernetes Secret. The plan file, " +
-			"the model files and the --out folder must be at the same paths on every node (a shared file system or the image).",
+			"the model files and the --out folder must be at the same paths on every node (a shared file system or the image). " +
+			"--" + flagBackend + " goes into every rank's command line as the transport it chose (auto: nccl when every device's provider is cuda, " +
+			"else tcp; NCCL is loaded by the ranks, not checked where the job is written).",
 		Flags:  flags,
 		Action: launchAction,
 	}
@@ -104,16 +107,30 @@ func launchAction(c *cli.Context) error {
 			return fmt.Errorf("launch: --%s: %w", flagOutput, err)
 		}
 	}
+	if _, err := backendWord(c, "launch"); err != nil {
+		return err
+	}
 	p, err := loadPlanArgs(c, args)
 	if err != nil {
 		return err
 	}
+	// The job's ranks load NCCL where they run: auto is decided by the
+	// devices' providers here, and every rank gets the choice.
+	backend, err := applyBackendWith(c, p, "launch", func() (string, error) {
+		return "NCCL is loaded by the ranks where they run (not checked where the job is written)", nil
+	})
+	if err != nil {
+		return err
+	}
 	if !exec.WorkerProcesses(p.Transport) {
-		return cliutil.Usage(fmt.Errorf("launch: plan %s has transport %s, whose stages run in one process: a cluster job needs transport tcp (set transport: tcp in the plan)", p.Name, p.Transport))
+		return cliutil.Usage(fmt.Errorf("launch: plan %s has transport %s, whose stages run in one process: a cluster job needs transport %s (set it in the plan, or give --%s)", p.Name, p.Transport, workerTransports(), flagBackend))
 	}
 	j, err := newJob(c, p, args)
 	if err != nil {
 		return err
+	}
+	if backend != "" {
+		j.rank = append(j.rank, "--"+flagBackend+"="+backend)
 	}
 	var data []byte
 	switch emit {

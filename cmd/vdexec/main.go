@@ -21,13 +21,18 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/vdpp/vdpp/cmd/internal/cliutil"
 	"github.com/vdpp/vdpp/configs"
+	"github.com/vdpp/vdpp/exec"
+	"github.com/vdpp/vdpp/exec/nccl"
 	"github.com/vdpp/vdpp/exec/ort"
 	"github.com/vdpp/vdpp/plan"
 )
@@ -118,4 +123,179 @@ func loadPlanArgs(c *cli.Context, args []string) (*plan.Plan, error) {
 // $VDPP_ORT_LIB); ort's errors say how to get one (`make ort`).
 func initORT(c *cli.Context) error {
 	return ort.Init(c.String(flagORTLib))
+}
+
+// workerTransports names the transports whose stages run in worker
+// processes, as exec says ("tcp or nccl"): the ones a run with external
+// workers, --listen, --timeout or a cluster job applies to.
+func workerTransports() string {
+	var w []string
+	for _, t := range plan.Transport("").Values() {
+		if exec.WorkerProcesses(t) {
+			w = append(w, string(t))
+		}
+	}
+	return strings.Join(w, " or ")
+}
+
+// Flags of the NCCL transport.
+const (
+	flagBackend   = "backend"
+	flagNCCLLib   = "nccl-lib"
+	flagCUDARTLib = "cudart-lib"
+)
+
+// The words of --backend, the reference tool's names for the transport.
+const (
+	backendAuto = "auto" // nccl where it can run, else tcp
+	backendNCCL = "nccl" // transport nccl
+	backendGloo = "gloo" // transport tcp
+)
+
+// backendWords lists --backend's words for messages.
+const backendWords = backendAuto + ", " + backendNCCL + " or " + backendGloo
+
+// backendFlag is --backend of run, profile, worker and launch.
+func backendFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagBackend, EnvVars: cliutil.Env(envPrefix, flagBackend),
+		Usage: "the transport as the reference tool's `WORD` for it, instead of the plan's: " + backendNCCL + " (transport nccl), " + backendGloo +
+			" (transport tcp) or " + backendAuto + " (nccl when every device's provider is cuda and NCCL and the CUDA runtime load, else tcp; the run says which and why)"}
+}
+
+// ncclLibFlags are --nccl-lib and --cudart-lib of run, profile, worker and
+// doctor: they set $VDPP_NCCL_LIB and $VDPP_CUDART_LIB for this process
+// and the worker processes it starts.
+func ncclLibFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagNCCLLib, EnvVars: append(cliutil.Env(envPrefix, flagNCCLLib), nccl.EnvNCCLLib),
+			Usage: "NCCL library `FILE` for transport nccl (default: libnccl.so.2 from the loader's path); sets $" + nccl.EnvNCCLLib + ", which the worker processes inherit"},
+		&cli.StringFlag{Name: flagCUDARTLib, EnvVars: append(cliutil.Env(envPrefix, flagCUDARTLib), nccl.EnvCUDARTLib),
+			Usage: "CUDA runtime library `FILE` for transport nccl (default: libcudart.so.13, .12 or .so from the loader's path); sets $" + nccl.EnvCUDARTLib + ", which the worker processes inherit"},
+	}
+}
+
+// setNCCLLibs checks --nccl-lib and --cudart-lib and puts them in the
+// environment ($VDPP_NCCL_LIB, $VDPP_CUDART_LIB), where nccl.Load and the
+// worker processes this one starts find them. A value with a slash is a
+// path and must be a file; one without is a soname for the loader's
+// search path. (An empty value is a usage error before the action, as
+// for every string flag.)
+func setNCCLLibs(c *cli.Context, cmd string) error {
+	for _, f := range []struct{ flag, env, what string }{
+		{flagNCCLLib, nccl.EnvNCCLLib, "the NCCL library (libnccl.so.2)"},
+		{flagCUDARTLib, nccl.EnvCUDARTLib, "the CUDA runtime library (libcudart.so.13)"},
+	} {
+		if !c.IsSet(f.flag) {
+			continue
+		}
+		// Empty and blank values are refused before any action runs
+		// (cliutil's rule for every string flag).
+		v := c.String(f.flag)
+		src := cliutil.Source(c, f.flag)
+		if strings.ContainsRune(v, '/') {
+			fi, err := os.Stat(v)
+			switch {
+			case err != nil:
+				return cliutil.Usage(fmt.Errorf("%s: %s %q: %w", cmd, src, v, errors.Unwrap(err)))
+			case fi.IsDir():
+				return cliutil.Usage(fmt.Errorf("%s: %s %q is a folder: give %s as a FILE", cmd, src, v, f.what))
+			}
+		}
+		if err := os.Setenv(f.env, v); err != nil {
+			return fmt.Errorf("%s: %s: %w", cmd, src, err)
+		}
+	}
+	return nil
+}
+
+// backendWord is --backend's word ("" when not given), checked: an
+// unknown word is a usage error naming the flag and the words.
+func backendWord(c *cli.Context, cmd string) (string, error) {
+	if !c.IsSet(flagBackend) {
+		return "", nil
+	}
+	switch w := c.String(flagBackend); w {
+	case backendAuto, backendNCCL, backendGloo:
+		return w, nil
+	default:
+		return "", cliutil.Usage(fmt.Errorf("%s: %s %q: want %s", cmd, cliutil.Source(c, flagBackend), w, backendWords))
+	}
+}
+
+// loadNCCL is what --backend auto asks of this machine: NCCL and the
+// CUDA runtime load (from $VDPP_NCCL_LIB and $VDPP_CUDART_LIB, else the
+// loader's path); it says what loaded. A variable so that tests can
+// answer.
+var loadNCCL = func() (string, error) {
+	l, err := nccl.Load("", "")
+	if err != nil {
+		return "", err
+	}
+	np, cp := l.Paths()
+	return fmt.Sprintf("NCCL %s (%s) and the CUDA runtime %s (%s) load", l.Version(), np, l.CUDAVersion(), cp), nil
+}
+
+// chooseBackend is the transport that --backend word selects for p:
+// nccl → nccl, gloo → tcp; auto → nccl when every device's provider is
+// cuda and load succeeds, else tcp. why says what decided auto ("" for
+// the other words). load is not called when a device runs on the CPU.
+func chooseBackend(word string, p *plan.Plan, load func() (string, error)) (t plan.Transport, why string) {
+	switch word {
+	case backendNCCL:
+		return plan.TransportNCCL, ""
+	case backendGloo:
+		return plan.TransportTCP, ""
+	}
+	var cpu []string
+	for _, d := range p.Devices {
+		if d.Provider != plan.ProviderCUDA {
+			cpu = append(cpu, fmt.Sprintf("%s (provider %s)", d.Name, d.Provider))
+		}
+	}
+	if len(cpu) > 0 {
+		return plan.TransportTCP, "not every device's provider is cuda: " + strings.Join(cpu, ", ")
+	}
+	what, err := load()
+	if err != nil {
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		return plan.TransportTCP, "every device's provider is cuda, but NCCL does not load: " + line
+	}
+	return plan.TransportNCCL, "every device's provider is cuda, and " + what
+}
+
+// applyBackend sets p's transport as --backend says (nothing when it is
+// not given), printing for auto which transport it chose and why. It
+// returns the word the worker processes get: the chosen transport's,
+// never auto ("" without --backend).
+func applyBackend(c *cli.Context, p *plan.Plan, cmd string) (string, error) {
+	return applyBackendWith(c, p, cmd, loadNCCL)
+}
+
+func applyBackendWith(c *cli.Context, p *plan.Plan, cmd string, load func() (string, error)) (string, error) {
+	word, err := backendWord(c, cmd)
+	if err != nil || word == "" {
+		return "", err
+	}
+	t, why := chooseBackend(word, p, load)
+	flag := "--" + flagBackend + " " + word
+	if word == backendAuto {
+		flag += " (transport " + string(t) + ")"
+		fmt.Fprintf(c.App.ErrWriter, "vdexec: %s --%s auto: transport %s: %s\n", cmd, flagBackend, t, why)
+	}
+	if err := p.UseTransport(t, flag); err != nil {
+		return "", err
+	}
+	return backendFor(t), nil
+}
+
+// backendFor is --backend's word for transport t ("" for inproc, which
+// has none).
+func backendFor(t plan.Transport) string {
+	switch t {
+	case plan.TransportNCCL:
+		return backendNCCL
+	case plan.TransportTCP:
+		return backendGloo
+	}
+	return ""
 }

@@ -49,7 +49,9 @@ func profileCommand() *cli.Command {
 		&cli.StringFlag{Name: flagDate, EnvVars: cliutil.Env(envPrefix, flagDate), Usage: "provenance date `YYYY-MM-DD` (default today)"},
 		&cli.StringFlag{Name: flagNVMLLib, EnvVars: cliutil.Env(envPrefix, flagNVMLLib),
 			Usage: "NVML library `FILE` that measures the memory of cuda devices (default " + gpu.DefaultLibrary + ", as the driver installs it; only plans with cuda devices load it)"},
+		backendFlag(),
 	)
+	flags = append(flags, ncclLibFlags()...)
 	return &cli.Command{
 		Name:      "profile",
 		Usage:     "measure the plan's costs on this machine and write a cost profile for vdsim",
@@ -74,7 +76,17 @@ func profileAction(c *cli.Context) error {
 		}
 		return err
 	}
+	if err := setNCCLLibs(c, "profile"); err != nil {
+		return err
+	}
+	if _, err := backendWord(c, "profile"); err != nil {
+		return err
+	}
 	p, err := loadPlanArgs(c, args)
+	if err != nil {
+		return err
+	}
+	backend, err := applyBackend(c, p, "profile")
 	if err != nil {
 		return err
 	}
@@ -131,7 +143,7 @@ func profileAction(c *cli.Context) error {
 		popts.NVML = gpu.Open(c.String(flagNVMLLib))
 	}
 	if exec.WorkerProcesses(p.Transport) {
-		if popts.WorkerCommand, err = workerLauncherSamples(c, args); err != nil {
+		if popts.WorkerCommand, err = workerLauncherSamples(c, args, backend); err != nil {
 			return err
 		}
 	}

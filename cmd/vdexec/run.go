@@ -77,14 +77,16 @@ func runCommand() *cli.Command {
 		&cli.StringFlag{Name: flagOnInterrupt, Value: exec.InterruptFinish, EnvVars: cliutil.Env(envPrefix, flagOnInterrupt),
 			Usage: "at Ctrl-C: finish (let the samples already admitted complete) or abandon (stop at the next step; in-flight samples produce nothing)"},
 		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, flagTimeout),
-			Usage: "transport tcp: how long to wait for the worker processes to start and connect"},
+			Usage: "transport " + workerTransports() + ": how long to wait for the worker processes to start and connect"},
 		&cli.BoolFlag{Name: flagJSON, EnvVars: cliutil.Env(envPrefix, flagJSON), Usage: "print the metrics as JSON (as in metrics.json) instead of a table"},
 		&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:0", EnvVars: cliutil.Env(envPrefix, flagListen),
-			Usage: "transport tcp: the `ADDR` (host:port, port 0: any free one) the coordinator listens on for its workers; workers on other hosts need one they reach, such as 0.0.0.0:29500"},
+			Usage: "transport " + workerTransports() + ": the `ADDR` (host:port, port 0: any free one) the coordinator listens on for its workers; workers on other hosts need one they reach, such as 0.0.0.0:29500"},
 		&cli.BoolFlag{Name: flagExternal, EnvVars: cliutil.Env(envPrefix, flagExternal),
-			Usage: "transport tcp: start no worker; wait (--timeout) for a `vdexec worker` per stage device, started by a cluster's launcher or by hand with the run's token ($" + exec.EnvWorkerToken + " or --" + flagTokenFile + ")"},
+			Usage: "transport " + workerTransports() + ": start no worker; wait (--timeout) for a `vdexec worker` per stage device, started by a cluster's launcher or by hand with the run's token ($" + exec.EnvWorkerToken + " or --" + flagTokenFile + ")"},
 		tokenFileFlag("run"),
+		backendFlag(),
 	)
+	flags = append(flags, ncclLibFlags()...)
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a plan for real: videos, timeline, Perfetto trace, Gantt chart and metrics",
@@ -95,8 +97,8 @@ func runCommand() *cli.Command {
 			"The output folder must be new or empty (--replace removes an earlier run's outputs first, and only those). " +
 			"Each finished sample gets DIR/sample_NNNNN/ (PNG frames, video.gif, sample.json); at the end " +
 			"DIR/timeline.json, trace.json, gantt.png and metrics.json are written (atomically) and the metrics " +
-			"printed, with the executor's own overhead per step. Transport tcp starts one `vdexec worker` " +
-			"process per device on this host; with --external-workers it starts none and waits for workers that a " +
+			"printed, with the executor's own overhead per step. Transport " + workerTransports() + " starts one `vdexec worker` " +
+			"process per device on this host (--" + flagBackend + " picks the transport instead of the plan); with --external-workers it starts none and waits for workers that a " +
 			"cluster's launcher started (see `vdexec rank` and `vdexec launch`). Ctrl-C stops admitting samples (see --on-interrupt) and still " +
 			"writes the timeline; a second Ctrl-C exits at once.",
 		Flags:  flags,
@@ -119,7 +121,17 @@ func runAction(c *cli.Context) error {
 // command in messages, and a listen address other than "" makes the run
 // wait for external workers there (`vdexec rank` at rank 0).
 func runPlanArgs(c *cli.Context, args []string, cmd, listen string) error {
+	if err := setNCCLLibs(c, cmd); err != nil {
+		return err
+	}
+	if _, err := backendWord(c, cmd); err != nil {
+		return err
+	}
 	p, err := loadPlanArgs(c, args)
+	if err != nil {
+		return err
+	}
+	backend, err := applyBackend(c, p, cmd)
 	if err != nil {
 		return err
 	}
@@ -127,6 +139,7 @@ func runPlanArgs(c *cli.Context, args []string, cmd, listen string) error {
 	if err != nil {
 		return err
 	}
+	rf.backend = backend
 	stderr := c.App.ErrWriter
 	pr := newProgress(stderr, cliutil.IsTerminal(stderr))
 	for _, line := range rf.prepared.Lines(rf.out) {
@@ -176,6 +189,7 @@ type runSetup struct {
 	listen   string           // --listen ("": as exec's default)
 	external bool             // --external-workers
 	token    string           // the user's token, with external workers
+	backend  string           // --backend's choice for the worker processes ("": not given)
 }
 
 // runFlags checks run's flags and, before any work, what the run needs:
@@ -196,8 +210,8 @@ func runFlags(c *cli.Context, p *plan.Plan, cmd, listen string) (runSetup, error
 	}
 	if c.IsSet(flagTimeout) && !exec.WorkerProcesses(p.Transport) {
 		// Not an error: the variable may be set for other runs.
-		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport tcp only (the worker processes' start-up); this plan's transport is %s, so it has no effect\n",
-			cliutil.Source(c, flagTimeout), p.Transport)
+		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport %s only (the worker processes' start-up); this plan's transport is %s, so it has no effect\n",
+			cliutil.Source(c, flagTimeout), workerTransports(), p.Transport)
 	}
 	if err := checkRunnable(p, c.IsSet(flagImages)); err != nil {
 		return rf, err
@@ -239,11 +253,15 @@ func externalFlags(c *cli.Context, p *plan.Plan, cmd, listen string, rf *runSetu
 	workers := exec.WorkerProcesses(p.Transport)
 	switch {
 	case rf.external && !workers:
-		return cliutil.Usage(fmt.Errorf("%s: external workers need a plan with transport tcp; plan %s has transport %s, whose stages run in this process", cmd, p.Name, p.Transport))
+		msg := fmt.Sprintf("%s: external workers need a plan with transport tcp; plan %s has transport %s, whose stages run in this process", cmd, p.Name, p.Transport)
+		if w := workerTransports(); w != string(plan.TransportTCP) {
+			msg += " (worker processes run transport " + w + ")"
+		}
+		return cliutil.Usage(errors.New(msg))
 	case !rf.external && c.IsSet(flagTokenFile):
 		return cliutil.Usage(fmt.Errorf("%s: %s is for --%s only: the workers `vdexec run` starts get a fresh token of their own", cmd, cliutil.Source(c, flagTokenFile), flagExternal))
 	case c.IsSet(flagListen) && !workers:
-		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport tcp only; this plan's transport is %s, so it has no effect\n", cliutil.Source(c, flagListen), p.Transport)
+		fmt.Fprintf(c.App.ErrWriter, "note: %s applies to transport %s only; this plan's transport is %s, so it has no effect\n", cliutil.Source(c, flagListen), workerTransports(), p.Transport)
 	}
 	if rf.external {
 		tok, err := userToken(os.Getenv, c.String(flagTokenFile), "--"+flagTokenFile)
@@ -305,7 +323,7 @@ func runOptions(c *cli.Context, args []string, p *plan.Plan, rf runSetup, pr *pr
 	}
 	if exec.WorkerProcesses(p.Transport) {
 		var err error
-		if opts.WorkerCommand, err = workerLauncher(c, args); err != nil {
+		if opts.WorkerCommand, err = workerLauncher(c, args, rf.backend); err != nil {
 			return opts, err
 		}
 	}
@@ -407,11 +425,14 @@ func (w *signalWatch) stop() {
 }
 
 // workerLauncher returns the command that starts the worker process of a
-// device for transport tcp: this binary's `worker` command with the same
-// plan (the same file, or the built-in one), the same what-if flags and
-// the same ONNX Runtime library.
-func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous string) (*osexec.Cmd, error), error) {
-	l, err := workerLauncherSamples(c, args)
+// device for the transports that run workers (tcp, nccl): this binary's
+// `worker` command with the same plan (the same file, or the built-in
+// one), the same what-if flags, the same ONNX Runtime library and, where
+// --backend was given, the transport it chose (backend: nccl or gloo,
+// never auto, so that every process runs the same plan). The NCCL
+// libraries reach the workers in $VDPP_NCCL_LIB and $VDPP_CUDART_LIB.
+func workerLauncher(c *cli.Context, args []string, backend string) (func(device, rendezvous string) (*osexec.Cmd, error), error) {
+	l, err := workerLauncherSamples(c, args, backend)
 	if err != nil {
 		return nil, err
 	}
@@ -420,10 +441,10 @@ func workerLauncher(c *cli.Context, args []string) (func(device, rendezvous stri
 
 // workerLauncherSamples is workerLauncher for a run of samples samples
 // (0: as the plan and flags say), as vdexec profile's short run needs.
-func workerLauncherSamples(c *cli.Context, args []string) (func(device, rendezvous string, samples int) (*osexec.Cmd, error), error) {
+func workerLauncherSamples(c *cli.Context, args []string, backend string) (func(device, rendezvous string, samples int) (*osexec.Cmd, error), error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("run: transport tcp: find this program to start workers: %w", err)
+		return nil, fmt.Errorf("run: find this program to start the worker processes: %w", err)
 	}
 	planArg := ""
 	if len(args) == 1 {
@@ -437,6 +458,9 @@ func workerLauncherSamples(c *cli.Context, args []string) (func(device, rendezvo
 		if c.IsSet(name) {
 			fwd = append(fwd, fmt.Sprintf("--%s=%v", name, c.Value(name)))
 		}
+	}
+	if backend != "" {
+		fwd = append(fwd, "--"+flagBackend+"="+backend)
 	}
 	timeout := c.Duration(flagTimeout)
 	if timeout <= 0 { // a command without --timeout (profile)

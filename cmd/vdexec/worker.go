@@ -54,15 +54,18 @@ func workerCommand() *cli.Command {
 		coordinatorPortFlag("worker"),
 		tokenFileFlag("worker"),
 		&cli.DurationFlag{Name: flagTimeout, Value: exec.DefaultTimeout, EnvVars: cliutil.Env(envPrefix, "worker-timeout"), Usage: "how long to wait for the rendezvous (the coordinator is dialled again until then)"},
+		backendFlag(),
 	)
+	flags = append(flags, ncclLibFlags()...)
 	return &cli.Command{
 		Name:  "worker",
-		Usage: "run one stage of a plan as a worker of a coordinator (transport tcp)",
-		Description: "Started by `vdexec run` for plans with transport tcp, one process per device; or, for " +
+		Usage: "run one stage of a plan as a worker of a coordinator (transport " + workerTransports() + ")",
+		Description: "Started by `vdexec run` for plans with transport " + workerTransports() + ", one process per device; or, for " +
 			"`vdexec run --external-workers`, by a cluster's launcher (Slurm, Kubernetes, torchrun): the device " +
 			"then comes from the launcher's rank (rank r ≥ 1 runs the r-th stage device in plan order; rank 0 is " +
 			"the coordinator) and the coordinator's address from its variables. The worker connects to the " +
-			"coordinator, which checks the run's token and that both loaded the same plan.",
+			"coordinator, which checks the run's token and that both loaded the same plan (so a worker needs the coordinator's --" + flagBackend + ", " +
+			"as the nccl or gloo it chose: `vdexec run` passes it to the workers it starts).",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			args, err := cliutil.Positional(c)
@@ -124,20 +127,29 @@ func workerAddr(c *cli.Context, cmd string) (string, error) {
 // ≥ 1) of the plan in planArgs: the coordinator's address, the token and
 // the device are checked before the plan and ONNX Runtime load.
 func startWorker(c *cli.Context, cmd string, planArgs []string) error {
+	if err := setNCCLLibs(c, cmd); err != nil {
+		return err
+	}
+	if _, err := backendWord(c, cmd); err != nil {
+		return err
+	}
 	addr, err := workerAddr(c, cmd)
 	if err != nil {
 		return err
 	}
 	devFlag := c.String(flagDevice)
 	if addr == "" || (devFlag == "" && !hasRank(os.Getenv)) {
-		return cliutil.Usage(fmt.Errorf("%s: --%s and --%s are required: the coordinator's HOST:PORT (alias --%s; or %s and %s from torchrun, or %s from a LeaderWorkerSet) and the device NAME (or a launcher's rank in %s, %s or %s); `vdexec run` starts its workers itself for transport tcp",
-			cmd, flagDevice, flagCoordinator, flagRendezvous, envMasterAddr, envMasterPort, envLWSLeader, envRank, envSlurmProcID, envLWSIndex))
+		return cliutil.Usage(fmt.Errorf("%s: --%s and --%s are required: the coordinator's HOST:PORT (alias --%s; or %s and %s from torchrun, or %s from a LeaderWorkerSet) and the device NAME (or a launcher's rank in %s, %s or %s); `vdexec run` starts its workers itself for transport %s",
+			cmd, flagDevice, flagCoordinator, flagRendezvous, envMasterAddr, envMasterPort, envLWSLeader, envRank, envSlurmProcID, envLWSIndex, workerTransports()))
 	}
 	if err := checkTimeout(cmd, c); err != nil {
 		return err
 	}
 	p, err := loadPlanArgs(c, planArgs)
 	if err != nil {
+		return err
+	}
+	if _, err := applyBackend(c, p, cmd); err != nil {
 		return err
 	}
 	dev, err := workerDevice(os.Getenv, p, devFlag, "--"+flagDevice)
