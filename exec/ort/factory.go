@@ -13,8 +13,10 @@ import (
 
 // Factory returns the exec.Factory that opens one ONNX Runtime model per
 // stage device of p: the cpu provider with the device's threads as
-// intra-op threads and one inter-op thread, or cuda on the device's index,
-// with the graphs the stage runs (StageFiles). With all, every stage opens
+// intra-op threads and one inter-op thread, or cuda on the device's index
+// (the library's own CUDA provider, or the CUDA provider library
+// registered as a plugin: see Options.CUDADevice), with the graphs the
+// stage runs (StageFiles). With all, every stage opens
 // all three graphs (a profile measures each part on every device).
 func Factory(p *plan.Plan, all bool) exec.Factory {
 	return func(d plan.Device, st plan.Stage) (models.Model, error) {

@@ -37,8 +37,10 @@ type pairResult struct {
 	Emb     []float32
 	Lat     []float32
 	Frames  []float32
-	// The CUDA provider through Options (AppendExecutionProviderCUDA): the
-	// UNet at σ 1 on device 0, or the error of opening the model on it.
+	// The CUDA provider through Options (appendCUDA: for this CPU build of
+	// the core, the CUDA provider library next to it registered as a
+	// plugin): the UNet at σ 1 on device 0, or the error of opening the
+	// model on it.
 	CUDAErr  string
 	CUDAUNet []float32
 	CUDAOpen time.Duration
@@ -164,7 +166,7 @@ func TestCoreLibraryPair(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "pair.json")
 	cmd := osexec.Command(os.Args[0], "-test.run=^TestCoreLibraryPair$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envPairLib+"="+lib, EnvLib+"="+lib, envPairOut+"="+out)
+	cmd.Env = append(os.Environ(), envPairLib+"="+lib, EnvLib+"="+lib, envPairOut+"="+out, EnvCUDAPlugin+"=")
 	start := time.Now()
 	log, err := cmd.CombinedOutput()
 	if err != nil {
@@ -240,20 +242,25 @@ func TestCoreLibraryPair(t *testing.T) {
 		}
 	}
 
-	// The CUDA provider through Options: it runs (a core built with CUDA,
-	// on a GPU with CUDA 13, cuBLAS and cuDNN 9), or opening the model
-	// fails with the error that says to use cpu or another build, and ONNX
-	// Runtime's reason. The 1.29.0 core of `make ort-gpu` is a CPU build:
-	// "CUDA execution provider is not enabled in this build", GPU or not.
+	// The CUDA provider through Options: it runs (on a GPU with CUDA 13,
+	// cuBLAS and cuDNN 9), or opening the model fails with an error that
+	// names the library and the CUDA provider plugin (the 1.29.0 core of
+	// `make ort-gpu` is a CPU build, which reaches CUDA only through it)
+	// and ONNX Runtime's reason: where the plugin does not register, the
+	// library the loader could not find.
 	if got.CUDAErr == "" {
 		compare("cuda unet σ 1 vs cpu "+want.Version, got.CUDAUNet, want.UNet[1], 1e-3, 1e-3)
 		t.Logf("CUDA provider: the tiny model opened in %v and ran", got.CUDAOpen.Round(time.Millisecond))
 		return
 	}
 	t.Logf("CUDA provider through Options not usable (opening took %v): %s", got.CUDAOpen.Round(time.Millisecond), got.CUDAErr)
-	for _, say := range []string{"CUDA execution provider not available", lib, EnvLib} {
-		if !strings.Contains(got.CUDAErr, say) {
-			t.Errorf("CUDA error %q does not say %q", got.CUDAErr, say)
+	say := []string{cudaNotAvailable, lib, provider}
+	if missing := missingLibrary(got.RegisterErr); missing != "" {
+		say = append(say, "("+missing+" is missing)")
+	}
+	for _, s := range say {
+		if !strings.Contains(got.CUDAErr, s) {
+			t.Errorf("CUDA error %q does not say %q", got.CUDAErr, s)
 		}
 	}
 }

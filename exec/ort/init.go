@@ -4,7 +4,10 @@
 //
 // The library (libonnxruntime.so, ≥ 1.24 for C API 24) is loaded once per
 // process by Init; sessions choose their provider (cpu or cuda) and thread
-// counts through Options. Models with float16 inputs and outputs are
+// counts through Options. A library without a CUDA provider of its own
+// reaches CUDA through its CUDA provider library registered as a plugin
+// execution provider (plugin.go; capi.go calls the C API functions for it
+// that the Go wrapper does not wrap). Models with float16 inputs and outputs are
 // converted at the boundary, so callers always see float32.
 package ort
 

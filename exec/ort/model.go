@@ -25,7 +25,12 @@ type Options struct {
 	// InterOpThreads is the thread count across operators; 0 lets ONNX
 	// Runtime choose.
 	InterOpThreads int
-	// CUDADevice is the CUDA device id for the cuda provider.
+	// CUDADevice is the CUDA device id for the cuda provider. A library
+	// built with CUDA uses its own CUDA provider; one without, such as the
+	// CPU-only core of `make ort-gpu` (ONNX Runtime 1.29.0), reaches CUDA
+	// through libonnxruntime_providers_cuda.so next to it (or
+	// $VDPP_ORT_CUDA_PLUGIN), registered once per process as a plugin
+	// execution provider.
 	CUDADevice int
 }
 
@@ -398,7 +403,7 @@ func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*par
 	p.sess, err = newSession(path, inNames, outNames, so)
 	if err != nil {
 		if opts.Provider == plan.ProviderCUDA {
-			return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, cudaError(err))
+			return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, cudaSessionError(err))
 		}
 		return nil, fmt.Errorf("ort: %s: open session on %s: %w", what, path, err)
 	}
@@ -406,9 +411,10 @@ func openPart(what, path string, inSpec, outSpec []portSpec, opts Options) (*par
 }
 
 func cudaError(err error) error {
-	return fmt.Errorf("CUDA execution provider not available in %s: this ONNX Runtime build is CPU-only "+
+	return fmt.Errorf("%s in %s: this ONNX Runtime build is CPU-only "+
 		"or cannot load its CUDA provider (libonnxruntime_providers_cuda.so, CUDA, cuDNN); "+
-		"use provider: cpu or point %s at a GPU build: %w", Library(), EnvLib, err)
+		"use provider: cpu, or run `make ort-gpu` and point --ort-lib or %s at "+
+		"third_party/onnxruntime-gpu-1.29.0/libonnxruntime.so: %w", cudaNotAvailable, Library(), EnvLib, err)
 }
 
 func sessionOptions(opts Options) (*onnxruntime.SessionOptions, error) {
@@ -431,16 +437,8 @@ func sessionOptions(opts Options) (*onnxruntime.SessionOptions, error) {
 		}
 	}
 	if opts.Provider == plan.ProviderCUDA {
-		cu, err := onnxruntime.NewCUDAProviderOptions()
-		if err != nil {
-			return fail(cudaError(err))
-		}
-		defer cu.Destroy()
-		if err := cu.Update(map[string]string{"device_id": strconv.Itoa(opts.CUDADevice)}); err != nil {
-			return fail(fmt.Errorf("device %d: %w", opts.CUDADevice, cudaError(err)))
-		}
-		if err := so.AppendExecutionProviderCUDA(cu); err != nil {
-			return fail(cudaError(err))
+		if err := appendCUDA(so, opts.CUDADevice); err != nil {
+			return fail(err)
 		}
 	}
 	return so, nil
