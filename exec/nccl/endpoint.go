@@ -184,6 +184,10 @@ func (e *Endpoint) engine(id []byte, ready chan<- error) {
 	e.cleanup()
 }
 
+// testHookPick, when set (by tests, before Join), runs on the engine's
+// goroutine each time it is about to take work, without e.mu.
+var testHookPick func(e *Endpoint)
+
 // loop takes queued operations in FIFO order until the endpoint is closed
 // (and its queue empty) or aborted.
 func (e *Endpoint) loop() {
@@ -211,6 +215,15 @@ func (e *Endpoint) loop() {
 		if len(e.queue) == 0 { // closing
 			e.mu.Unlock()
 			return
+		}
+		if testHookPick != nil {
+			e.mu.Unlock()
+			testHookPick(e)
+			e.mu.Lock()
+			if e.cause != nil || len(e.queue) == 0 {
+				e.mu.Unlock()
+				continue
+			}
 		}
 		batch := e.pick()
 		e.mu.Unlock()
