@@ -497,7 +497,9 @@ func (e *Endpoint) cleanup() {
 // its receive and the bytes went. b is staged through a pinned host buffer
 // and a device buffer. A zero-length b sends nothing. When ctx ends before
 // the send completed, the endpoint is aborted (NCCL cannot cancel one
-// operation) and the error wraps context.Cause(ctx).
+// operation) and the error wraps context.Cause(ctx); a ctx that had ended
+// before the call fails it without aborting anything. Sends to one peer
+// arrive in the order they were called.
 func (e *Endpoint) Send(ctx context.Context, peer int, b []byte) error {
 	return e.do(ctx, true, peer, b)
 }
