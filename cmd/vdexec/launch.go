@@ -70,7 +70,11 @@ func launchCommand() *cli.Command {
 			"by $VDEXEC_RANK_TOKEN_FILE) where the job is submitted, or from a Kubernetes Secret. The plan file, " +
 			"the model files and the --out folder must be at the same paths on every node (a shared file system or the image). " +
 			"--" + flagBackend + " goes into every rank's command line as the transport it chose (auto: nccl when every device's provider is cuda, " +
-			"else tcp; NCCL is loaded by the ranks, not checked where the job is written).",
+			"else tcp; NCCL is loaded by the ranks, not checked where the job is written). " +
+			"Where the plan's devices name their hosts (host: in the plan; every stage device or none), the job places each rank on its device's host, " +
+			"the coordinator on rank 1's: Slurm asks for those nodes (--nodelist) and places task r by SLURM_HOSTFILE (--distribution=arbitrary); " +
+			"the torchrun script runs on every host as that host's node (ranks numbered node by node, so each host's devices must be together in plan order); " +
+			"the Kubernetes manifest lists the hosts in an annotation and pins the leader (and the workers, when they share a node) with nodeSelector.",
 		Flags:  flags,
 		Action: launchAction,
 	}
@@ -132,6 +136,9 @@ func launchAction(c *cli.Context) error {
 	if backend != "" {
 		j.rank = append(j.rank, "--"+flagBackend+"="+backend)
 	}
+	if err := j.checkHosts(emit); err != nil {
+		return cliutil.Usage(err)
+	}
 	var data []byte
 	switch emit {
 	case emitSlurm:
@@ -168,6 +175,10 @@ type job struct {
 	port    int
 	image   string
 	rank    []string // the command line of every rank
+	// hosts is the host of every rank where the plan's devices name
+	// theirs (rank r ≥ 1: its device's host; rank 0, the coordinator:
+	// rank 1's), nil where none does.
+	hosts []string
 }
 
 var dnsLabel = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -185,6 +196,11 @@ func newJob(c *cli.Context, p *plan.Plan, args []string) (*job, error) {
 	}
 	j := &job{name: name, plan: p.Name, devices: stageDevices(p), port: c.Int(flagCoordinatorPort), image: c.String(flagImage)}
 	j.ranks = len(j.devices) + 1
+	hosts, err := rankHosts(p)
+	if err != nil {
+		return nil, cliutil.Usage(fmt.Errorf("launch: %w", err))
+	}
+	j.hosts = hosts
 	j.rank = []string{c.String(flagBinary), "rank"}
 	if len(args) == 1 {
 		j.rank = append(j.rank, args[0])
@@ -221,9 +237,9 @@ func shellLine(args []string) string {
 func (j *job) header(emit string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `vdexec launch --emit %s` for plan %s: %d ranks.\n", emit, j.plan, j.ranks)
-	fmt.Fprintf(&b, "#   rank 0: the coordinator (vdexec run --external-workers)\n")
+	fmt.Fprintf(&b, "#   rank 0: the coordinator (vdexec run --external-workers)%s\n", j.onHost(0))
 	for i, d := range j.devices {
-		fmt.Fprintf(&b, "#   rank %d: the worker of device %s\n", i+1, d)
+		fmt.Fprintf(&b, "#   rank %d: the worker of device %s%s\n", i+1, d, j.onHost(i+1))
 	}
 	fmt.Fprintf(&b, "# Every rank runs the same command, `vdexec rank`, which reads its rank from the\n")
 	fmt.Fprintf(&b, "# launcher. The plan, its model files and the --out folder must be at the same\n")
@@ -250,15 +266,35 @@ func (j *job) slurm() []byte {
 	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", j.name)
 	fmt.Fprintf(&b, "#SBATCH --ntasks=%d\n", j.ranks)
 	fmt.Fprintf(&b, "#SBATCH --output=%s-%%j.out\n", j.name)
-	b.WriteString("# Add the #SBATCH lines your cluster needs (--nodes, --partition, --gpus-per-task, --time).\n")
+	if j.hosts != nil {
+		nodes := distinctHosts(j.hosts)
+		fmt.Fprintf(&b, "#SBATCH --nodes=%d\n", len(nodes))
+		fmt.Fprintf(&b, "#SBATCH --nodelist=%s\n", strings.Join(nodes, ","))
+		b.WriteString("# Add the #SBATCH lines your cluster needs (--partition, --gpus-per-task, --time).\n")
+	} else {
+		b.WriteString("# Add the #SBATCH lines your cluster needs (--nodes, --partition, --gpus-per-task, --time).\n")
+	}
 	b.WriteString(j.header(emitSlurm))
 	b.WriteString("# Submit: export VDPP_WORKER_TOKEN=$(openssl rand -hex 32); sbatch THIS_FILE\n")
 	b.WriteString("set -euo pipefail\n")
 	b.WriteString(tokenCheck)
-	b.WriteString("# Task 0 (the coordinator) runs on the first node of the allocation.\n")
-	b.WriteString("MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n")
-	fmt.Fprintf(&b, "export MASTER_ADDR\nexport MASTER_PORT=%d\n", j.port)
-	fmt.Fprintf(&b, "srun --ntasks=%d --kill-on-bad-exit=1 %s\n", j.ranks, shellLine(j.rank))
+	srun := fmt.Sprintf("srun --ntasks=%d --kill-on-bad-exit=1", j.ranks)
+	if j.hosts != nil {
+		b.WriteString("# The plan's devices name their hosts: srun places task r on line r+1 of\n")
+		b.WriteString("# SLURM_HOSTFILE (--distribution=arbitrary), the host of rank r's device; the\n")
+		b.WriteString("# coordinator (task 0) runs on rank 1's host.\n")
+		b.WriteString("SLURM_HOSTFILE=$(mktemp \"${TMPDIR:-/tmp}/vdexec-hosts.XXXXXX\")\n")
+		b.WriteString("trap 'rm -f \"$SLURM_HOSTFILE\"' EXIT\n")
+		fmt.Fprintf(&b, "printf '%%s\\n' %s > \"$SLURM_HOSTFILE\"\n", shellLine(j.hosts))
+		b.WriteString("export SLURM_HOSTFILE\n")
+		fmt.Fprintf(&b, "export MASTER_ADDR=%s\nexport MASTER_PORT=%d\n", shellQuote(j.hosts[0]), j.port)
+		srun += " --distribution=arbitrary"
+	} else {
+		b.WriteString("# Task 0 (the coordinator) runs on the first node of the allocation.\n")
+		b.WriteString("MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n")
+		fmt.Fprintf(&b, "export MASTER_ADDR\nexport MASTER_PORT=%d\n", j.port)
+	}
+	fmt.Fprintf(&b, "%s %s\n", srun, shellLine(j.rank))
 	return b.Bytes()
 }
 
@@ -269,6 +305,9 @@ func (j *job) torchrun() []byte {
 	var b bytes.Buffer
 	b.WriteString("#!/bin/bash\n")
 	b.WriteString(j.header(emitTorchrun))
+	if j.hosts != nil {
+		return j.torchrunHosts(&b)
+	}
 	b.WriteString("# torchrun starts the ranks on this node; its own store holds MASTER_PORT, and the\n")
 	b.WriteString("# coordinator listens on the next port. On several nodes, run torchrun on each with\n")
 	b.WriteString("# --nnodes, --node-rank and --master-addr of node 0, and --nproc-per-node adding up\n")
@@ -281,6 +320,180 @@ func (j *job) torchrun() []byte {
 	return b.Bytes()
 }
 
+// torchrunNode is one torchrun node of a job whose devices name hosts:
+// its host and how many ranks it runs (torchrun numbers ranks node by
+// node, in --node-rank order).
+type torchrunNode struct {
+	host  string
+	procs int
+}
+
+// torchrunNodes groups the ranks into torchrun nodes by host, in rank
+// order; an error when a host's ranks are not contiguous (torchrun could
+// not give them their numbers).
+func (j *job) torchrunNodes() ([]torchrunNode, error) {
+	var nodes []torchrunNode
+	seen := map[string]int{}
+	for r, h := range j.hosts {
+		k := strings.ToLower(h)
+		if n := len(nodes); n > 0 && strings.ToLower(nodes[n-1].host) == k {
+			nodes[n-1].procs++
+			continue
+		}
+		if first, ok := seen[k]; ok {
+			return nil, fmt.Errorf("torchrun numbers ranks node by node, but host %s has rank %d and rank %d with other hosts' ranks between: order the plan's stage devices by host (rank r runs the r-th stage device), or use --%s %s, which places every rank on its host", h, first, r, flagEmit, emitSlurm)
+		}
+		seen[k] = r
+		nodes = append(nodes, torchrunNode{host: h, procs: 1})
+	}
+	return nodes, nil
+}
+
+// torchrunHosts writes the torchrun script of a job whose devices name
+// hosts: run on every host, it picks that host's node rank and process
+// count by the host's name (or the host given as its first argument),
+// the coordinator's host being node 0.
+func (j *job) torchrunHosts(b *bytes.Buffer) []byte {
+	nodes, _ := j.torchrunNodes() // checked by launchAction
+	b.WriteString("# The plan's devices name their hosts: run this script on each of them (it finds\n")
+	b.WriteString("# its node by the host's name, or by the host given as its first argument). torchrun\n")
+	b.WriteString("# numbers the ranks node by node; its own store holds MASTER_PORT on node 0, the\n")
+	b.WriteString("# coordinator's host, and the coordinator listens on the next port.\n")
+	base := 0
+	for i, n := range nodes {
+		ranks := fmt.Sprintf("rank %d", base)
+		if n.procs > 1 {
+			ranks = fmt.Sprintf("ranks %d-%d", base, base+n.procs-1)
+		}
+		fmt.Fprintf(b, "#   %s: torchrun --nnodes=%d --nproc-per-node=%d --node-rank=%d (%s)\n", n.host, len(nodes), n.procs, i, ranks)
+		base += n.procs
+	}
+	b.WriteString("set -euo pipefail\n")
+	b.WriteString(tokenCheck)
+	b.WriteString("host=\"${1:-$(hostname)}\"\n")
+	b.WriteString("case \"${host,,}\" in\n")
+	var names []string
+	for i, n := range nodes {
+		names = append(names, n.host)
+		fmt.Fprintf(b, "  %s) node_rank=%d; nproc=%d ;;\n", strings.Join(hostPatterns(n.host), "|"), i, n.procs)
+	}
+	fmt.Fprintf(b, "  *) echo \"host $host is none of the plan's hosts (%s): run this script there, or give the host as its first argument\" >&2; exit 2 ;;\n", strings.Join(names, ", "))
+	b.WriteString("esac\n")
+	args := []string{"torchrun", fmt.Sprintf("--nnodes=%d", len(nodes))}
+	fmt.Fprintf(b, "exec %s \"--nproc-per-node=$nproc\" \"--node-rank=$node_rank\" %s \\\n  %s\n", shellLine(args),
+		shellLine([]string{"--master-addr=" + j.hosts[0], fmt.Sprintf("--master-port=%d", j.port), "--no-python"}), shellLine(j.rank))
+	return b.Bytes()
+}
+
+// hostPatterns are the shell case patterns (lower case) of the names a
+// machine may report for host h, as plan.Device.RunsOn matches them: h
+// itself, and its short name (node-a for node-a.cluster.local) or any
+// dotted name under it (node-a.* for node-a); an address only itself.
+func hostPatterns(h string) []string {
+	h = strings.ToLower(h)
+	if plan.CheckHost(h) == nil && isAddress(h) {
+		return []string{shellQuote(h)}
+	}
+	if short, _, dotted := strings.Cut(h, "."); dotted {
+		return []string{shellQuote(h), shellQuote(short)}
+	}
+	return []string{shellQuote(h), shellQuote(h) + ".*"}
+}
+
+// isAddress reports whether a valid host is an IP address (digits and
+// dots only, or a colon: plan.CheckHost allows no other such names).
+func isAddress(h string) bool {
+	return strings.Contains(h, ":") || strings.Trim(h, "0123456789.") == ""
+}
+
+// rankHosts is the host of every rank (see job.hosts): nil when no stage
+// device names a host, an error naming the devices when some do and some
+// do not (their ranks could not be placed).
+func rankHosts(p *plan.Plan) ([]string, error) {
+	byName := map[string]plan.Device{}
+	for _, d := range p.Devices {
+		byName[d.Name] = d
+	}
+	devs := stageDevices(p)
+	hosts := make([]string, len(devs)+1)
+	var with, without []string
+	for i, n := range devs {
+		h := byName[n].Host
+		hosts[i+1] = h
+		if h == "" {
+			without = append(without, n)
+		} else {
+			with = append(with, n+" ("+h+")")
+		}
+	}
+	switch {
+	case len(with) == 0:
+		return nil, nil
+	case len(without) > 0:
+		return nil, fmt.Errorf("plan %s: devices %s name their hosts but %s do not: name a host for every stage device (host: in the plan), or for none", p.Name, strings.Join(with, ", "), strings.Join(without, ", "))
+	}
+	hosts[0] = hosts[1]
+	return hosts, nil
+}
+
+// distinctHosts lists hosts once each (ignoring case), in order.
+func distinctHosts(hosts []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		if k := strings.ToLower(h); !seen[k] {
+			seen[k] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// The Kubernetes names a manifest of a plan with hosts uses.
+const (
+	k8sHostLabel       = "kubernetes.io/hostname" // the node's well-known label
+	k8sHostsAnnotation = "vdpp.dev/rank-hosts"    // every rank's host, "0=node-a,1=node-a,2=node-b"
+)
+
+// rankHostList is every rank's host as "0=node-a,1=node-a,2=node-b".
+func (j *job) rankHostList() string {
+	parts := make([]string, len(j.hosts))
+	for r, h := range j.hosts {
+		parts[r] = fmt.Sprintf("%d=%s", r, h)
+	}
+	return strings.Join(parts, ",")
+}
+
+// onHost is " on host H" for rank r of a job whose devices name hosts.
+func (j *job) onHost(r int) string {
+	if j.hosts == nil {
+		return ""
+	}
+	return " on host " + j.hosts[r]
+}
+
+// checkHosts checks that the job can place its ranks on the plan's hosts
+// with launcher emit: Slurm names nodes (not addresses); torchrun needs
+// each host's ranks together.
+func (j *job) checkHosts(emit string) error {
+	if j.hosts == nil {
+		return nil
+	}
+	switch emit {
+	case emitSlurm:
+		for r, h := range j.hosts[1:] {
+			if isAddress(h) {
+				return fmt.Errorf("launch: Slurm places tasks on nodes by name, but device %s names the address %s: name its node (host: node-a), or use --%s %s", j.devices[r], h, flagEmit, emitTorchrun)
+			}
+		}
+	case emitTorchrun:
+		if _, err := j.torchrunNodes(); err != nil {
+			return fmt.Errorf("launch: %w", err)
+		}
+	}
+	return nil
+}
+
 // Kubernetes objects of the LeaderWorkerSet manifest, in the order
 // kubectl shows them.
 type (
@@ -291,7 +504,8 @@ type (
 		Spec       k8sLWSSpec `yaml:"spec"`
 	}
 	k8sMeta struct {
-		Name string `yaml:"name"`
+		Name        string            `yaml:"name"`
+		Annotations map[string]string `yaml:"annotations,omitempty"`
 	}
 	k8sLWSSpec struct {
 		Replicas             int           `yaml:"replicas"`
@@ -308,7 +522,8 @@ type (
 		Spec k8sPodSpec `yaml:"spec"`
 	}
 	k8sPodSpec struct {
-		Containers []k8sContainer `yaml:"containers"`
+		NodeSelector map[string]string `yaml:"nodeSelector,omitempty"`
+		Containers   []k8sContainer    `yaml:"containers"`
 	}
 	k8sContainer struct {
 		Name    string    `yaml:"name"`
@@ -367,6 +582,30 @@ func (j *job) k8s() ([]byte, error) {
 			},
 		},
 	}
+	var hostNote []string
+	if j.hosts != nil {
+		obj.Metadata.Annotations = map[string]string{k8sHostsAnnotation: j.rankHostList()}
+		// The leader is rank 0; the workers share one template, which
+		// can name one node only.
+		pin := func(t *k8sPodTmpl, h string) {
+			t.Spec.NodeSelector = map[string]string{k8sHostLabel: strings.ToLower(h)}
+		}
+		pin(&obj.Spec.LeaderWorkerTemplate.LeaderTemplate, j.hosts[0])
+		workers := distinctHosts(j.hosts[1:])
+		if len(workers) == 1 {
+			pin(&obj.Spec.LeaderWorkerTemplate.WorkerTemplate, workers[0])
+			hostNote = append(hostNote, fmt.Sprintf("# The plan's devices name their hosts: the leader (rank 0) runs on node %s and every worker on node %s (nodeSelector %s).", j.hosts[0], workers[0], k8sHostLabel))
+		} else {
+			hostNote = append(hostNote,
+				fmt.Sprintf("# The plan's devices name their hosts (annotation %s: rank=host): the leader (rank 0)", k8sHostsAnnotation),
+				fmt.Sprintf("# runs on node %s (nodeSelector %s), but a LeaderWorkerSet's workers share one", j.hosts[0], k8sHostLabel),
+				"# pod template, which cannot place each rank on its own node: place them with your cluster's",
+				"# affinity rules, or use vdexec launch --emit slurm or torchrun, which do.")
+		}
+		hostNote = append(hostNote,
+			"# A pod's hostname is the pod's name, not the node's: a plan that names hosts runs",
+			"# where each worker's hostname is its device's host (hostNetwork: true gives pods the node's).")
+	}
 	var y bytes.Buffer
 	enc := yaml.NewEncoder(&y)
 	enc.SetIndent(2)
@@ -380,6 +619,9 @@ func (j *job) k8s() ([]byte, error) {
 	b.WriteString("# Mount a shared volume (ReadWriteMany) at the --out folder's parent in both templates.\n")
 	b.WriteString("# A LeaderWorkerSet restarts pods that exit, so each rank stays up once done: when the\n")
 	fmt.Fprintf(&b, "# coordinator's log (kubectl logs %s-0) shows the metrics, kubectl delete leaderworkerset %s.\n", j.name, j.name)
+	for _, l := range hostNote {
+		b.WriteString(l + "\n")
+	}
 	b.Write(y.Bytes())
 	return b.Bytes(), nil
 }
