@@ -10,6 +10,7 @@ import (
 
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/nccl"
+	"github.com/vdpp/vdpp/internal/fakenccl"
 	"github.com/vdpp/vdpp/plan"
 )
 
@@ -174,5 +175,27 @@ func sameSamples(t *testing.T, want, got string, n int) {
 	sort.Strings(differ)
 	if len(differ) > 0 {
 		t.Errorf("%s differs from %s in %s", got, want, strings.Join(differ, ", "))
+	}
+}
+
+// --backend auto with NCCL present (the test double, as $VDPP_NCCL_LIB and
+// $VDPP_CUDART_LIB name it) chooses nccl for a plan of cuda devices, and
+// says which libraries loaded.
+func TestChooseBackendLoadsNCCL(t *testing.T) {
+	lib, err := fakenccl.Build(t.TempDir())
+	if errors.Is(err, fakenccl.ErrNoCgo) {
+		t.Skipf("the NCCL test double cannot be built: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(nccl.EnvNCCLLib, lib)
+	t.Setenv(nccl.EnvCUDARTLib, lib)
+	gpus, err := plan.Load(filepath.Join("..", "..", "configs", "svd-14f-320x576-2xa5000.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, why := chooseBackend(backendAuto, gpus, loadNCCL)
+	if got != plan.TransportNCCL || !strings.Contains(why, "every device's provider is cuda, and NCCL ") || !strings.Contains(why, lib) {
+		t.Errorf("auto with NCCL loading: %s, %q; want nccl, naming %s", got, why, lib)
 	}
 }

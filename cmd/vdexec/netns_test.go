@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vdpp/vdpp/exec"
 	"github.com/vdpp/vdpp/exec/ort"
+	"github.com/vdpp/vdpp/internal/fakenccl"
 )
 
 // netnsPair is two network namespaces joined by a veth pair on a private
@@ -130,70 +132,159 @@ func nsProc(t *testing.T, ns string, env []string, args ...string) (*osexec.Cmd,
 	return cmd, out
 }
 
+// twoHostRun is one run of TestTwoHostsNetns: a plan file, flags for
+// every process, and the namespace each worker runs in.
+type twoHostRun struct {
+	plan    string
+	flags   []string          // for the coordinator and the workers (the same plan for all)
+	workers map[string]string // device → namespace
+	env     []string          // for every process
+}
+
+// run runs the coordinator (`vdexec run --external-workers --listen` on
+// A's address) in A and the workers where r says, and returns the
+// output folder, the coordinator's output and its error, with the
+// workers' outputs by device.
+func (r twoHostRun) run(t *testing.T, n *netnsPair, tok string) (string, string, error, map[string]string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "two-hosts")
+	coord, coordOut := nsProc(t, n.a, r.env, append([]string{"run", r.plan, "--external-workers", "--listen", net.JoinHostPort(n.ipA, "0"),
+		"--token-file", tok, "--timeout", "60s", "--out", dir}, r.flags...)...)
+	coordDone := make(chan error, 1)
+	go func() { coordDone <- coord.Wait() }()
+	var addr string
+	for deadline := time.Now().Add(60 * time.Second); addr == ""; {
+		if m := listeningRE.FindStringSubmatch(coordOut.String()); m != nil {
+			addr = m[1]
+			continue
+		}
+		select {
+		case err := <-coordDone:
+			t.Fatalf("the coordinator exited (%v) before it said where it listens:\n%s", err, coordOut)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator did not say where it listens within a minute:\n%s", coordOut)
+		}
+	}
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != n.ipA {
+		t.Fatalf("the coordinator listens on %s (%v), want %s", addr, err, n.ipA)
+	}
+	type proc struct {
+		cmd *osexec.Cmd
+		out *syncBuffer
+	}
+	procs := map[string]proc{}
+	for dev, ns := range r.workers {
+		cmd, out := nsProc(t, ns, r.env, append([]string{"worker", "--plan", r.plan, "--coordinator", addr, "--device", dev,
+			"--token-file", tok, "--timeout", "60s"}, r.flags...)...)
+		procs[dev] = proc{cmd, out}
+	}
+	var err error
+	select {
+	case err = <-coordDone:
+	case <-time.After(120 * time.Second):
+		coord.Process.Kill()
+		t.Fatalf("the coordinator did not exit within 2 minutes:\n%s", coordOut)
+	}
+	outs := map[string]string{}
+	for dev, p := range procs {
+		werr := waitProc(t, p.cmd, 30*time.Second)
+		outs[dev] = fmt.Sprintf("exit: %v\n%s", werr, p.out)
+	}
+	return dir, coordOut.String(), err, outs
+}
+
 // TestTwoHostsNetns runs a plan over two "hosts": network namespaces
-// joined by a veth pair. The coordinator (`vdexec run --external-workers
-// --listen` on A's address) and the first stage's worker run in A, the
-// second stage's worker in B, so the hand-off between the stages crosses
-// the veth (B's end receives at least every latent). The videos are byte
-// for byte those of the same plan run in one process outside the
-// namespaces.
+// joined by a veth pair. The coordinator and the first stage's worker run
+// in A, the second stage's worker in B.
+//
+//   - transport tcp: the hand-off between the stages crosses the veth (B's
+//     end receives at least every latent), and the videos are byte for
+//     byte those of the plan run in one process outside the namespaces;
+//   - the same with the devices on their hosts by address (host: in the
+//     plan), which the coordinator checks;
+//   - transport nccl (--backend nccl, the libraries by --nccl-lib and
+//     --cudart-lib) against the NCCL test double, whose path-based unix
+//     sockets work across the namespaces: the same videos;
+//   - a worker started on the wrong host (cpu1's in A) is refused, told
+//     why, and the run fails saying so.
 func TestTwoHostsNetns(t *testing.T) {
 	needORT(t)
 	n := newNetnsPair(t)
 	t.Setenv(exec.EnvWorkerToken, "")
-	inproc := writePlan(t)
-	tcp := writePlan(t, "transport: inproc", "transport: tcp")
 	const samples = 3
 	common := []string{"--samples", strconv.Itoa(samples), "--steps", "3"}
 	ref := filepath.Join(t.TempDir(), "inproc")
-	if _, errOut, err := runApp(t, append([]string{"run", inproc, "--out", ref}, common...)...); err != nil {
+	if _, errOut, err := runApp(t, append([]string{"run", writePlan(t), "--out", ref}, common...)...); err != nil {
 		t.Fatalf("in-process run: %v\n%s", err, errOut)
 	}
 	tok := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tok, []byte(strings.Repeat("3c", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "two-hosts")
-	coord, coordOut := nsProc(t, n.a, nil, append([]string{"run", tcp, "--external-workers", "--listen", net.JoinHostPort(n.ipA, "0"),
-		"--token-file", tok, "--timeout", "60s", "--out", dir}, common...)...)
-	var addr string
-	for deadline := time.Now().Add(60 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := listeningRE.FindStringSubmatch(coordOut.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) || coord.ProcessState != nil {
-			t.Fatalf("the coordinator did not say where it listens:\n%s", coordOut)
+	tcp := writePlan(t, "transport: inproc", "transport: tcp")
+	devices := "  - {name: cpu0, kind: cpu, threads: 1, provider: cpu}\n  - {name: cpu1, kind: cpu, threads: 1, provider: cpu}\n"
+	onHosts := writePlan(t, "transport: inproc", "transport: tcp", devices,
+		"  - {name: cpu0, kind: cpu, threads: 1, provider: cpu, host: "+n.ipA+"}\n  - {name: cpu1, kind: cpu, threads: 1, provider: cpu, host: "+n.ipB+"}\n")
+	split := map[string]string{"cpu0": n.a, "cpu1": n.b}
+
+	// latent is one hand-off's bytes: the tiny model's frames × channels ×
+	// height × width × fp32.
+	const latent = 8 * 4 * 16 * 16 * 4
+	for _, tc := range []struct {
+		name string
+		r    twoHostRun
+	}{
+		{"tcp", twoHostRun{tcp, common, split, nil}},
+		{"tcp, hosts", twoHostRun{onHosts, common, split, nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rx0 := n.rxBytes(t, n.b, n.devB)
+			dir, coordOut, err, outs := tc.r.run(t, n, tok)
+			if err != nil {
+				t.Fatalf("coordinator: %v\n%s\nworkers: %v", err, coordOut, outs)
+			}
+			if !strings.Contains(coordOut, fmt.Sprintf("%d of %d samples", samples, samples)) || !strings.Contains(coordOut, "transport tcp") {
+				t.Errorf("the coordinator did not finish every sample over tcp:\n%s", coordOut)
+			}
+			// Every latent went from cpu0 (in A) to cpu1 (in B) over the veth.
+			if got := n.rxBytes(t, n.b, n.devB) - rx0; got < samples*latent {
+				t.Errorf("B's veth end received %d bytes during the run, less than the %d latents' %d bytes: the hand-off did not cross the veth", got, samples, samples*latent)
+			}
+			sameSamples(t, ref, dir, samples)
+		})
+	}
+
+	t.Run("nccl, hosts", func(t *testing.T) {
+		lib, err := fakenccl.Build(t.TempDir())
+		if errors.Is(err, fakenccl.ErrNoCgo) {
+			t.Skipf("the NCCL test double cannot be built: %v", err)
+		} else if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if host, _, err := net.SplitHostPort(addr); err != nil || host != n.ipA {
-		t.Fatalf("the coordinator listens on %s (%v), want %s", addr, err, n.ipA)
-	}
-	rx0 := n.rxBytes(t, n.b, n.devB)
-	workers := []struct{ ns, device string }{{n.a, "cpu0"}, {n.b, "cpu1"}}
-	type proc struct {
-		cmd *osexec.Cmd
-		out *syncBuffer
-	}
-	var procs []proc
-	for _, w := range workers {
-		cmd, out := nsProc(t, w.ns, nil, append([]string{"worker", "--plan", tcp, "--coordinator", addr, "--device", w.device,
-			"--token-file", tok, "--timeout", "60s"}, common...)...)
-		procs = append(procs, proc{cmd, out})
-	}
-	if err := waitProc(t, coord, 120*time.Second); err != nil {
-		t.Fatalf("coordinator: %v\n%s", err, coordOut)
-	}
-	for i, p := range procs {
-		if err := waitProc(t, p.cmd, 30*time.Second); err != nil {
-			t.Errorf("worker of %s in %s: %v\n%s", workers[i].device, workers[i].ns, err, p.out)
+		flags := append([]string{"--backend", "nccl", "--nccl-lib", lib, "--cudart-lib", lib}, common...)
+		// The double's unique id is a folder under $TMPDIR: this test's.
+		dir, coordOut, err, outs := twoHostRun{onHosts, flags, split, []string{"TMPDIR=" + t.TempDir()}}.run(t, n, tok)
+		if err != nil {
+			t.Fatalf("coordinator: %v\n%s\nworkers: %v", err, coordOut, outs)
 		}
-	}
-	if !strings.Contains(coordOut.String(), fmt.Sprintf("%d of %d samples", samples, samples)) {
-		t.Errorf("the coordinator did not finish every sample:\n%s", coordOut)
-	}
-	// Every latent went from cpu0 (in A) to cpu1 (in B) over the veth.
-	latent := int64(8 * 4 * 16 * 16 * 4) // the tiny model's frames × channels × height × width × fp32
-	if got := n.rxBytes(t, n.b, n.devB) - rx0; got < samples*latent {
-		t.Errorf("B's veth end received %d bytes during the run, less than the %d latents' %d bytes: the hand-off did not cross the veth", got, samples, samples*latent)
-	}
-	sameSamples(t, ref, dir, samples)
+		if !strings.Contains(coordOut, fmt.Sprintf("%d of %d samples", samples, samples)) || !strings.Contains(coordOut, "transport nccl") {
+			t.Errorf("the coordinator did not finish every sample over nccl:\n%s", coordOut)
+		}
+		sameSamples(t, ref, dir, samples)
+	})
+
+	t.Run("wrong host", func(t *testing.T) {
+		_, coordOut, err, outs := twoHostRun{onHosts, common, map[string]string{"cpu1": n.a}, nil}.run(t, n, tok)
+		want := fmt.Sprintf("the worker for device cpu1 joined from host %%q (%s), but the plan puts cpu1 on host %s", n.ipA, n.ipB)
+		host, _ := os.Hostname()
+		want = fmt.Sprintf(want, host)
+		if err == nil || !strings.Contains(coordOut, want) {
+			t.Errorf("a worker on the wrong host: %v; want the coordinator to fail saying %q:\n%s", err, want, coordOut)
+		}
+		if !strings.Contains(outs["cpu1"], "wrong host") {
+			t.Errorf("the worker on the wrong host was not told so:\n%s", outs["cpu1"])
+		}
+	})
 }
