@@ -600,7 +600,13 @@ func (c *coordinator) runEvent(ev event) {
 		if m := ev.msg.Error; m != "" {
 			e := fmt.Errorf("exec: worker for device %s: %s", ev.dev, m)
 			if ev.msg.Link {
-				c.links = append(c.links, e)
+				// A hand-off that broke after every worker was told to
+				// abandon broke because its peer abandoned: the cause is
+				// already known (an interruption, or the failure that
+				// made the coordinator abandon).
+				if !c.armed {
+					c.links = append(c.links, e)
+				}
 			} else {
 				c.failures = append(c.failures, e)
 			}

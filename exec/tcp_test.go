@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vdpp/vdpp/internal/fakenccl"
 	"github.com/vdpp/vdpp/models"
 	"github.com/vdpp/vdpp/plan"
 	"github.com/vdpp/vdpp/timeline"
@@ -35,7 +36,19 @@ func TestMain(m *testing.M) {
 	if dev := os.Getenv(envWorker); dev != "" {
 		os.Exit(workerMain(dev))
 	}
-	os.Exit(m.Run())
+	// Everything the tests and their worker processes leave in the
+	// temporary directory (the NCCL test double's socket folders, which a
+	// killed rank cannot remove) goes into one folder, removed at the end.
+	tmp, err := os.MkdirTemp("", "vdpp-exec-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := m.Run()
+	fakenccl.Cleanup()
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // tcpPlan is the plan of the TCP tests: 3 uneven stages and a second

@@ -160,9 +160,11 @@ func cudaMallocImpl(out *unsafe.Pointer, n uintptr, device bool) int {
 	return cudaSuccess
 }
 
-// cudaFreeImpl frees p after all work on the streams of its device (of
-// every device, for pinned host memory) is done, as cudaFree and
-// cudaFreeHost synchronize.
+// cudaFreeImpl frees p after all work on the streams of its device is
+// done, as cudaFree and cudaFreeHost synchronize their context: the
+// device memory's device, or for pinned host memory the calling thread's
+// current device (not every device: ranks of one process on two devices
+// each free their own buffers while the other's stream waits for them).
 func cudaFreeImpl(p unsafe.Pointer, device bool) int {
 	if p == nil {
 		return cudaSuccess
@@ -173,9 +175,9 @@ func cudaFreeImpl(p unsafe.Pointer, device bool) int {
 	if al == nil || al.device != device {
 		return cudaErrorInvalidValue
 	}
-	dev := -1
-	if device {
-		dev = al.dev
+	dev := al.dev
+	if !device {
+		dev, _ = currentDevice()
 	}
 	syncStreams(dev)
 	memMu.Lock()
