@@ -12,7 +12,8 @@
 # (third_party/onnxruntime-1.24.3/libonnxruntime.so.1.gz, from `make ort`) and
 # gpu-check.sh. The CUDA provider library (~230 MB, `make ort-gpu`) is left out
 # unless GPU_BUNDLE_WITH_CUDA=1; without it the CUDA steps of the check fail as
-# expected (they fail with it too until exec/ort registers plugin providers).
+# expected; with it they run through the plugin route where the GPU machine has
+# the CUDA 13 libraries (README, "ONNX Runtime with CUDA").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
