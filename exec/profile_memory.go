@@ -95,7 +95,7 @@ func cudaIndices(p *plan.Plan) []int {
 }
 
 // memory is one stage device's runtime overhead and activations per
-// sample in GB, and where they came from: on a cuda device the growth of
+// sample in GiB, and where they came from: on a cuda device the growth of
 // its GPU's used memory (NVML) while opening and while measuring, shared
 // among the stages on that GPU; otherwise (and when NVML cannot say) the
 // process's resident set, shared among all stages.

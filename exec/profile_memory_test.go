@@ -52,9 +52,9 @@ func notesWith(notes, prefix string) []string {
 }
 
 // The GPU's memory in use by this process rises by 2 GiB per session
-// opened and 1 GB per session's first call, while another process takes
-// 5 GB there: a5000's runtime is 4 GB / 2 stages = 2 GB and its
-// activations 2 GB / (2 stages × micro-batch 2) = 0.5 GB per sample; the
+// opened and 1 GiB per session's first call, while another process takes
+// 5 GiB there: a5000's runtime is 4 GiB / 2 stages = 2 GiB and its
+// activations 2 GiB / (2 stages × micro-batch 2) = 0.5 GiB per sample; the
 // cpu device keeps the resident set, labelled host RSS.
 func TestProfileGPUMemory(t *testing.T) {
 	p := gpuPlan()
@@ -80,7 +80,7 @@ func TestProfileGPUMemory(t *testing.T) {
 	}
 	m := prof.Devices["a5000"].Memory
 	if m.Runtime != 2 || m.ActivationsPerSample != 0.5 {
-		t.Errorf("a5000 memory: runtime %v GB, activations %v GB per sample; want 2, 0.5", m.Runtime, m.ActivationsPerSample)
+		t.Errorf("a5000 memory: runtime %v GiB, activations %v GiB per sample; want 2, 0.5", m.Runtime, m.ActivationsPerSample)
 	}
 	notes := prof.Provenance.Notes
 	for _, d := range []string{p.Devices[1].Name, p.Devices[2].Name} {
@@ -139,7 +139,7 @@ func TestProfileGPUMemoryFallbacks(t *testing.T) {
 			}
 			m := prof.Devices["a5000"].Memory
 			if tc.runtime >= 0 && (m.Runtime != tc.runtime || m.ActivationsPerSample != tc.activation) {
-				t.Errorf("a5000 memory: runtime %v, activations %v GB; want %v, %v", m.Runtime, m.ActivationsPerSample, tc.runtime, tc.activation)
+				t.Errorf("a5000 memory: runtime %v, activations %v GiB; want %v, %v", m.Runtime, m.ActivationsPerSample, tc.runtime, tc.activation)
 			}
 			if !tc.nvml && len(lib.InitCalls()) != 0 {
 				t.Errorf("NVML initialised though not given")

@@ -93,7 +93,7 @@ func (p *Plan) Describe(w io.Writer) {
 	}
 }
 
-// describeDevices summarises the device list: "7 × a5000 24 GB (gpu0..gpu6)"
+// describeDevices summarises the device list: "7 × a5000 24 GiB (gpu0..gpu6)"
 // when the devices are alike, else one entry per device.
 func (p *Plan) describeDevices() string {
 	if len(p.Devices) == 0 {
@@ -102,7 +102,7 @@ func (p *Plan) describeDevices() string {
 	one := func(d Device) string {
 		s := d.Kind
 		if d.MemoryGB > 0 {
-			s += fmt.Sprintf(" %g GB", d.MemoryGB)
+			s += fmt.Sprintf(" %g GiB", d.MemoryGB)
 		}
 		if d.Speed != 1 {
 			s += fmt.Sprintf(" speed %g", d.Speed)

@@ -289,7 +289,7 @@ func TestProfileChecks(t *testing.T) {
 		{"unknown profile field", base, func(s string) string { return strings.Replace(s, "decode_ms", "decoder_ms", 1) },
 			[]string{"prof.yaml:6:5: devices.a5000.decoder_ms: unknown field"}},
 		{"out of memory", strings.Replace(base, "samples: 10}", "samples: 10}\nlayout: {micro_batch: 12}", 1), same,
-			[]string{"devices.memory_gb", "needs 27.00 GB", "gpu0 has 24 GB"}},
+			[]string{"devices.memory_gb", "needs 27.00 GiB", "gpu0 has 24 GiB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadWith(t, tc.plan, tc.edit)

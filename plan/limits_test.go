@@ -316,7 +316,7 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 	}
 	err = p.Apply(Overrides{MicroBatch: ptr(40)})
 	if err == nil || !strings.HasPrefix(err.Error(), "plan: --micro-batch 40: layout.micro_batch: ") && !strings.Contains(err.Error(), "memory_gb") {
-		t.Errorf("micro-batch 40 on a 24 GB device: %v", err)
+		t.Errorf("micro-batch 40 on a 24 GiB device: %v", err)
 	}
 	err = p.Apply(Overrides{Samples: ptr(1 << 30)})
 	if err == nil || !strings.HasPrefix(err.Error(), "plan: --samples 1073741824: workload.samples: ") || strings.Contains(err.Error(), "x.yaml") {

@@ -99,7 +99,7 @@ type MemoryCosts struct {
 	Runtime              float64 `yaml:"runtime"` // per-process runtime/context overhead
 }
 
-// NeedGB is the memory a device needs in GB: UNet weights, runtime and
+// NeedGB is the memory a device needs in GiB: UNet weights, runtime and
 // activations for a micro-batch of microBatch samples, plus the encoder and
 // decoder weights when it runs them. The plan's check and the simulator's
 // memory table both use it.

@@ -544,7 +544,7 @@ func (p *Plan) balancedSplit(c *checker, n int, devs []int) ([]int, bool) {
 	return sizes, true
 }
 
-// StageMemoryGB is the device memory stage s needs, in GB: the UNet
+// StageMemoryGB is the device memory stage s needs, in GiB: the UNet
 // weights and the runtime's overhead, activations for one micro-batch,
 // and the encoder's or decoder's weights on the stage that runs them. It
 // reports false without a profile or without costs for the device kind.

@@ -177,7 +177,7 @@ func TestStageNS(t *testing.T) {
 	}
 	// 3.05 unet + 0.5 runtime + 1.5 activations + 1.26 encoder on stage 0.
 	if got, _ := p.StageMemoryGB(p.Pipelines[0].Stages[0]); got < 6.31-1e-9 || got > 6.31+1e-9 {
-		t.Errorf("stage 0 memory %g GB, want 6.31", got)
+		t.Errorf("stage 0 memory %g GiB, want 6.31", got)
 	}
 }
 

@@ -203,7 +203,7 @@ func (p *Plan) validateDevices(c *checker) {
 			checkName(c, at+".kind", d.Kind, MaxNameLen, false)
 		}
 		if d.MemoryGB < 0 || d.MemoryGB > 1e6 {
-			c.add(at+".memory_gb", "must be from 0 to 1e6 GB (0: not checked), got %g", d.MemoryGB)
+			c.add(at+".memory_gb", "must be from 0 to 1e6 GiB (0: not checked), got %g", d.MemoryGB)
 		}
 		if d.NUMA < 0 || d.NUMA >= maxDevices {
 			c.add(at+".numa", "must be from 0 to %d, got %d", maxDevices-1, d.NUMA)
@@ -349,7 +349,7 @@ func (p *Plan) checkMemory(c *checker) {
 			d := p.Devices[st.DevIdx]
 			need, ok := p.StageMemoryGB(st)
 			if ok && d.MemoryGB > 0 && need > d.MemoryGB {
-				c.add(fmt.Sprintf("devices[%d].memory_gb", st.DevIdx), "pipeline %d stage %d needs %.2f GB (weights, runtime, activations for micro-batch %d) but %s has %g GB; lower micro_batch or use a larger device",
+				c.add(fmt.Sprintf("devices[%d].memory_gb", st.DevIdx), "pipeline %d stage %d needs %.2f GiB (weights, runtime, activations for micro-batch %d) but %s has %g GiB; lower micro_batch or use a larger device",
 					pl.Index, st.Index, need, p.Layout.MicroBatch, d.Name, d.MemoryGB)
 			}
 		}

@@ -432,7 +432,7 @@ func orDash(s string) string {
 	return s
 }
 
-// describeDevices is "7 × a5000, 24 GB (gpu0..gpu6)" when the devices are
+// describeDevices is "7 × a5000, 24 GiB (gpu0..gpu6)" when the devices are
 // alike, else a list.
 func describeDevices(ds plan.Devices) string {
 	if len(ds) == 0 {
@@ -441,7 +441,7 @@ func describeDevices(ds plan.Devices) string {
 	one := func(d plan.Device) string {
 		s := d.Kind
 		if d.MemoryGB > 0 {
-			s += fmt.Sprintf(", %g GB", d.MemoryGB)
+			s += fmt.Sprintf(", %g GiB", d.MemoryGB)
 		}
 		if d.Speed != 1 && d.Speed != 0 {
 			s += fmt.Sprintf(", speed %g", d.Speed)

@@ -8,7 +8,8 @@ import (
 )
 
 // DeviceMemory is one device's memory budget for a plan: what it holds and
-// how much memory that needs, in GB, against what the device has.
+// how much memory that needs, in GiB (2³⁰ bytes, the unit of memory_gb),
+// against what the device has.
 type DeviceMemory struct {
 	Device        string  `json:"device"`
 	Kind          string  `json:"kind"`
@@ -38,7 +39,7 @@ type MemoryError struct {
 	Overflow []DeviceMemory
 }
 
-// Error lists each device that does not fit and by how many GB.
+// Error lists each device that does not fit and by how many GiB.
 func (e *MemoryError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sim: plan %q does not fit in device memory:", e.Plan)
@@ -46,7 +47,7 @@ func (e *MemoryError) Error() string {
 		if i > 0 {
 			b.WriteByte(';')
 		}
-		fmt.Fprintf(&b, " %s (%s) needs %.2f GB of %.2f GB, %.2f GB over", m.Device, m.Kind, m.NeedGB, m.HaveGB, m.OverGB())
+		fmt.Fprintf(&b, " %s (%s) needs %.2f GiB of %.2f GiB, %.2f GiB over", m.Device, m.Kind, m.NeedGB, m.HaveGB, m.OverGB())
 	}
 	return b.String()
 }

@@ -94,9 +94,9 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("overflow %+v, want gpu0 and gpu2", me.Overflow)
 	}
 	if d := me.Overflow[0].OverGB(); d < 1.29 || d > 1.31 {
-		t.Errorf("gpu0 over by %v GB, want 1.3", d)
+		t.Errorf("gpu0 over by %v GiB, want 1.3", d)
 	}
-	for _, w := range []string{"gpu0", "9.50 GB of 8.20 GB", "1.30 GB over", "gpu2", "0.30 GB over"} {
+	for _, w := range []string{"gpu0", "9.50 GiB of 8.20 GiB", "1.30 GiB over", "gpu2", "0.30 GiB over"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
@@ -106,7 +106,7 @@ func TestMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rows[1].NeedGB != 8 || !rows[1].Fits || rows[1].EncoderGB != 0 {
-		t.Errorf("gpu1 %+v, want 8 GB without encoder, fitting", rows[1])
+		t.Errorf("gpu1 %+v, want 8 GiB without encoder, fitting", rows[1])
 	}
 	p.Devices[0].MemoryGB, p.Devices[2].MemoryGB = 0, 24 // 0: unknown, not checked
 	if _, err := Run(p, Options{}); err != nil {

@@ -390,7 +390,7 @@ func memoryFits(q *plan.Plan) (bool, string) {
 	}
 	for _, r := range rows {
 		if !r.Fits {
-			return false, fmt.Sprintf("%s needs %.2f GB of %.2f GB", r.Device, r.NeedGB, r.HaveGB)
+			return false, fmt.Sprintf("%s needs %.2f GiB of %.2f GiB", r.Device, r.NeedGB, r.HaveGB)
 		}
 	}
 	return true, ""

@@ -251,7 +251,7 @@ func (r *doctorReport) write(w io.Writer) error {
 			if n, ok := need[d.Index]; ok && memErr == nil {
 				free := gpu.GiB(g.FreeBytes)
 				if n.gb > free {
-					bad = append(bad, fmt.Sprintf("%s: needs %.2f GB on GPU %d (%s) for %s, which has %.2f GB free of %.2f GB: free memory on GPU %d, lower micro_batch, or spread the stages over more GPUs",
+					bad = append(bad, fmt.Sprintf("%s: needs %.2f GiB on GPU %d (%s) for %s, which has %.2f GiB free of %.2f GiB: free memory on GPU %d, lower micro_batch, or spread the stages over more GPUs",
 						d.Name, n.gb, d.Index, g.Name, strings.Join(n.devices, "+"), free, gpu.GiB(g.TotalBytes), d.Index))
 				}
 			}
@@ -262,7 +262,7 @@ func (r *doctorReport) write(w io.Writer) error {
 		if len(bad) == 0 {
 			msg := fmt.Sprintf("  %s: provider cuda on GPU %d (%s): ok", d.Name, d.Index, m.GPUs[d.Index].Name)
 			if n, ok := need[d.Index]; ok && memErr == nil {
-				msg += fmt.Sprintf(", needs %.2f GB of %.2f GB free", n.gb, gpu.GiB(m.GPUs[d.Index].FreeBytes))
+				msg += fmt.Sprintf(", needs %.2f GiB of %.2f GiB free", n.gb, gpu.GiB(m.GPUs[d.Index].FreeBytes))
 			}
 			fmt.Fprintln(w, msg)
 		}
@@ -310,9 +310,9 @@ type gpuNeed struct {
 }
 
 // memoryNeeds sums the plan's memory table (sim.Memory) per cuda device
-// index: two plan devices on one GPU share its memory. The plan's GB are
-// compared with GiB (2³⁰ bytes), as memory_gb is written (24 for a 24 GiB
-// card).
+// index: two plan devices on one GPU share its memory. The plan's figures
+// are GiB (2³⁰ bytes), as memory_gb is written (24 for a 24 GiB card), and
+// are compared with the GPU's memory in GiB.
 func (r *doctorReport) memoryNeeds() (map[int]gpuNeed, error) {
 	rows, err := sim.Memory(r.plan)
 	if err != nil {

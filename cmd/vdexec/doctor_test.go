@@ -135,7 +135,7 @@ func TestDoctorGPUPlan(t *testing.T) {
 
 	out, errOut, code = runDoctor(t, oneGPU(2), false, planPath, "--ort-lib", ortLib)
 	if code != 1 || !strings.Contains(errOut, "gpu0: needs") || !strings.Contains(errOut, "GPU 0 (NVIDIA RTX A5000)") ||
-		!strings.Contains(errOut, "2.00 GB free of 24.00 GB") || !strings.Contains(errOut, "lower micro_batch") {
+		!strings.Contains(errOut, "2.00 GiB free of 24.00 GiB") || !strings.Contains(errOut, "lower micro_batch") {
 		t.Errorf("2 GiB free: exit %d; want 1 naming gpu0, GPU 0 and its free memory\n%s\n%s", code, out, errOut)
 	}
 

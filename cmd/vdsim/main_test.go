@@ -55,7 +55,7 @@ func TestValidateConfigs(t *testing.T) {
 				t.Errorf("validate %s: output lacks %q:\n%s", f, want, out)
 			}
 		}
-		if p.Profile != nil && !strings.Contains(out, "memory (GB)") {
+		if p.Profile != nil && !strings.Contains(out, "memory (GiB)") {
 			t.Errorf("validate %s: no memory table", f)
 		}
 	}
@@ -73,7 +73,7 @@ func TestDefaultPlan(t *testing.T) {
 		t.Errorf("default plan not announced or not used:\nstdout %s\nstderr %s", out, errs)
 	}
 	out, _ = mustRun(t, "validate")
-	if !strings.Contains(out, "gpu6") {
+	if !strings.Contains(out, "gpu6") || !strings.Contains(out, "7 × a5000 24 GiB (gpu0..gpu6)") {
 		t.Errorf("validate default: %s", out)
 	}
 }
@@ -87,6 +87,7 @@ func TestRunTable(t *testing.T) {
 		// verdict compares overall throughput.
 		"n/a (too few samples)", "overall throughput", "Throughput (overall, samples / makespan: too few samples for a steady state): the pipeline delivers",
 		"gpu6", "fits", "not measured on this machine",
+		"6.31 GiB / 24 GiB", // memory_gb is GiB: gpu0's need / have
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run output lacks %q:\n%s", want, out)

@@ -229,13 +229,13 @@ func writeDeviceTable(w io.Writer, r *study.Run) {
 		m := mem[d.Device]
 		have := "unknown"
 		if m.HaveGB > 0 {
-			have = fmt.Sprintf("%.3g GB", m.HaveGB)
+			have = fmt.Sprintf("%.3g GiB", m.HaveGB)
 		}
 		fits := "yes"
 		if !m.Fits {
-			fits = fmt.Sprintf("NO (%.3g GB over)", m.OverGB())
+			fits = fmt.Sprintf("NO (%.3g GiB over)", m.OverGB())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.3g GB / %s\t%s\n", d.Device, timeline.FormatPercent(d.Utilisation), timeline.FormatNS(d.BusyNS),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.3g GiB / %s\t%s\n", d.Device, timeline.FormatPercent(d.Utilisation), timeline.FormatNS(d.BusyNS),
 			timeline.FormatNS(d.FillNS), timeline.FormatNS(d.DrainNS), timeline.FormatNS(d.BetweenNS), m.NeedGB, have, fits)
 	}
 	tw.Flush()

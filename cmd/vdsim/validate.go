@@ -44,7 +44,7 @@ func validateCommand() *cli.Command {
 // writeMemory prints the memory table of a plan: what each device holds
 // and needs against what it has.
 func writeMemory(w io.Writer, mem []sim.DeviceMemory) {
-	fmt.Fprintln(w, "memory (GB)")
+	fmt.Fprintln(w, "memory (GiB)")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "device\tunet\tencoder\tdecoder\truntime\tactivations\tneed\thave\tfits")
 	for _, m := range mem {
