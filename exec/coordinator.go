@@ -44,6 +44,16 @@ func (processPerDevice) check(p *plan.Plan, _ Factory, opts *Options) error {
 	if opts.WorkerCommand == nil {
 		return fmt.Errorf("exec: plan %s: transport %s needs a worker command (Options.WorkerCommand) to start one process per device", p.Name, p.Transport)
 	}
+	// The coordinator starts its workers on this host: a device the plan
+	// puts on another host needs external workers.
+	here, _ := os.Hostname()
+	for _, pl := range p.Pipelines {
+		for _, st := range pl.Stages {
+			if d := p.Devices[st.DevIdx]; !d.RunsOn(here) {
+				return fmt.Errorf("exec: plan %s: device %s runs on host %s (devices[].host), but this run starts its workers on this host (%s): start the workers on their hosts with external workers (vdexec run --external-workers, vdexec launch)", p.Name, d.Name, d.Host, here)
+			}
+		}
+	}
 	return nil
 }
 

@@ -120,9 +120,11 @@ func putOnHost(p *plan.Plan, c string) {
 	}
 }
 
-// TestTCPWorkerOnWrongHost: a plan that puts a device on a named host
-// refuses a worker for it that joins from another host, naming both; a
-// worker on the named host (here: this one's name) joins.
+// TestTCPWorkerOnWrongHost: a plan that puts a device on another host is
+// refused before any worker starts when the coordinator would start the
+// workers here; with external workers, a worker that joins from a host
+// other than its device's is refused, naming both. A worker on the named
+// host (here: this one's name) joins.
 func TestTCPWorkerOnWrongHost(t *testing.T) {
 	here, err := os.Hostname()
 	if err != nil {
@@ -131,15 +133,31 @@ func TestTCPWorkerOnWrongHost(t *testing.T) {
 	elsewhere := "not-" + here
 	p := singleTCPPlan()
 	putOnHost(p, "cpu0:"+elsewhere)
-	_, err = Run(context.Background(), p, nil, Options{Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+elsewhere)})
+	started := false
+	wc := func(dev, rdv string) (*osexec.Cmd, error) { started = true; return workerCommand("single")(dev, rdv) }
+	_, err = Run(context.Background(), p, nil, Options{Images: fakeImages(p), WorkerCommand: wc})
+	if err == nil || !strings.Contains(err.Error(), "device cpu0 runs on host "+elsewhere) || !strings.Contains(err.Error(), "external workers") || started {
+		t.Errorf("coordinator-started workers for another host: started %v, %v", started, err)
+	}
+
+	const token = "0123456789abcdef0123456789abcdef"
+	addrs := make(chan string, 1)
+	go func() {
+		addr := <-addrs
+		cmd, _ := workerCommand("single", envHost+"=cpu0:"+elsewhere, EnvWorkerToken+"="+token)("cpu0", addr)
+		cmd.Run()
+	}()
+	_, err = Run(context.Background(), p, nil, Options{Images: fakeImages(p), ExternalWorkers: true, Token: token,
+		Listen: "127.0.0.1:0", Timeout: time.Minute, Listening: func(a string) { addrs <- a }})
 	if err == nil {
-		t.Fatal("a worker on the wrong host joined")
+		t.Fatal("an external worker on the wrong host joined")
 	}
 	for _, want := range []string{"device cpu0", fmt.Sprintf("from host %q", here), "on host " + elsewhere} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
+
 	p = singleTCPPlan()
 	putOnHost(p, "cpu0:"+here)
 	if _, err := Run(context.Background(), p, nil, Options{OutDir: t.TempDir(), Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+here)}); err != nil {

@@ -74,7 +74,7 @@ var CUDALibraries = []Library{
 		Version: &VersionCall{Symbol: "cublasLtGetVersion", Format: majorMinorPatch}},
 	{What: "cuDNN", Name: "libcudnn.so.9", Install: "cuDNN 9 for CUDA 13 (the cudnn9-cuda-13 package)",
 		Version: &VersionCall{Symbol: "cudnnGetVersion", Format: majorMinorPatch}},
-	{What: "NCCL", Name: "libnccl.so.2", Install: "NCCL 2 for CUDA 13 (the libnccl2 package; only a multi-GPU transport would use it)",
+	{What: "NCCL", Name: "libnccl.so.2", Install: "NCCL 2 for CUDA 13 (the libnccl2 package, or the nvidia-nccl-cu13 Python wheel; transport nccl uses it)",
 		Version: &VersionCall{Symbol: "ncclGetVersion", IntOut: true, Format: majorMinorPatch}},
 }
 

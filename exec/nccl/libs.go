@@ -285,7 +285,7 @@ func open(what string, names []string, fromEnv, flag, env, install string) (unsa
 	if fromEnv != "" {
 		from = fmt.Sprintf(" (from $%s)", fromEnv)
 	}
-	return nil, "", fmt.Errorf("nccl: cannot load the %s%s; tried %s; %s, or point %s or $%s at it",
+	return nil, "", fmt.Errorf("nccl: cannot load %s%s; tried %s; %s, or point %s or $%s at it",
 		what, from, strings.Join(tried, "; "), install, flag, env)
 }
 
