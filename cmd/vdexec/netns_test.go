@@ -143,9 +143,9 @@ type twoHostRun struct {
 
 // run runs the coordinator (`vdexec run --external-workers --listen` on
 // A's address) in A and the workers where r says, and returns the
-// output folder, the coordinator's output and its error, with the
-// workers' outputs by device.
-func (r twoHostRun) run(t *testing.T, n *netnsPair, tok string) (string, string, error, map[string]string) {
+// output folder, the coordinator's output, the workers' outputs by
+// device, and the coordinator's error.
+func (r twoHostRun) run(t *testing.T, n *netnsPair, tok string) (string, string, map[string]string, error) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "two-hosts")
 	coord, coordOut := nsProc(t, n.a, r.env, append([]string{"run", r.plan, "--external-workers", "--listen", net.JoinHostPort(n.ipA, "0"),
@@ -192,7 +192,7 @@ func (r twoHostRun) run(t *testing.T, n *netnsPair, tok string) (string, string,
 		werr := waitProc(t, p.cmd, 30*time.Second)
 		outs[dev] = fmt.Sprintf("exit: %v\n%s", werr, p.out)
 	}
-	return dir, coordOut.String(), err, outs
+	return dir, coordOut.String(), outs, err
 }
 
 // TestTwoHostsNetns runs a plan over two "hosts": network namespaces
@@ -241,7 +241,7 @@ func TestTwoHostsNetns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rx0 := n.rxBytes(t, n.b, n.devB)
-			dir, coordOut, err, outs := tc.r.run(t, n, tok)
+			dir, coordOut, outs, err := tc.r.run(t, n, tok)
 			if err != nil {
 				t.Fatalf("coordinator: %v\n%s\nworkers: %v", err, coordOut, outs)
 			}
@@ -265,7 +265,7 @@ func TestTwoHostsNetns(t *testing.T) {
 		}
 		flags := append([]string{"--backend", "nccl", "--nccl-lib", lib, "--cudart-lib", lib}, common...)
 		// The double's unique id is a folder under $TMPDIR: this test's.
-		dir, coordOut, err, outs := twoHostRun{onHosts, flags, split, []string{"TMPDIR=" + t.TempDir()}}.run(t, n, tok)
+		dir, coordOut, outs, err := twoHostRun{onHosts, flags, split, []string{"TMPDIR=" + t.TempDir()}}.run(t, n, tok)
 		if err != nil {
 			t.Fatalf("coordinator: %v\n%s\nworkers: %v", err, coordOut, outs)
 		}
@@ -276,7 +276,7 @@ func TestTwoHostsNetns(t *testing.T) {
 	})
 
 	t.Run("wrong host", func(t *testing.T) {
-		_, coordOut, err, outs := twoHostRun{onHosts, common, map[string]string{"cpu1": n.a}, nil}.run(t, n, tok)
+		_, coordOut, outs, err := twoHostRun{onHosts, common, map[string]string{"cpu1": n.a}, nil}.run(t, n, tok)
 		want := fmt.Sprintf("the worker for device cpu1 joined from host %%q (%s), but the plan puts cpu1 on host %s", n.ipA, n.ipB)
 		host, _ := os.Hostname()
 		want = fmt.Sprintf(want, host)

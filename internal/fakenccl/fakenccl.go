@@ -50,11 +50,27 @@ func srcDir() (string, error) {
 	return filepath.Dir(file), nil
 }
 
-// goTool is the go command of the toolchain that built the running program.
-func goTool() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }
+// goTool is the go command: $GOROOT/bin/go where `go test` says which
+// toolchain runs the tests, else the go on $PATH.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
 
-// Build builds the library into dir with the go toolchain of the running
-// program and returns its path. The error wraps ErrNoCgo when cgo is off
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Build builds the library into dir with the go command (goTool) and
+// returns its path. The error wraps ErrNoCgo when cgo is off
 // or the C compiler is missing.
 func Build(dir string) (string, error) {
 	src, err := srcDir()
