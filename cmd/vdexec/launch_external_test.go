@@ -46,7 +46,15 @@ var launcherVars = []string{envRank, envWorldSize, envMasterAddr, envMasterPort,
 // it is killed when the test ends.
 func vdexecProc(t *testing.T, env []string, args ...string) (*osexec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := osexec.Command(os.Args[0], args...)
+	return wrappedProc(t, nil, env, args...)
+}
+
+// wrappedProc is vdexecProc with the command run by wrap (such as ip
+// netns exec NS), when given.
+func wrappedProc(t *testing.T, wrap, env []string, args ...string) (*osexec.Cmd, *syncBuffer) {
+	t.Helper()
+	argv := append(append(append([]string{}, wrap...), os.Args[0]), args...)
+	cmd := osexec.Command(argv[0], argv[1:]...)
 	for _, e := range os.Environ() {
 		k, _, _ := strings.Cut(e, "=")
 		drop := strings.HasPrefix(k, envPrefix+"_")

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vdpp/vdpp/exec"
-	"github.com/vdpp/vdpp/exec/ort"
 	"github.com/vdpp/vdpp/internal/fakenccl"
 )
 
@@ -107,29 +106,7 @@ func (n *netnsPair) rxBytes(t *testing.T, ns, dev string) int64 {
 // ends.
 func nsProc(t *testing.T, ns string, env []string, args ...string) (*osexec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := osexec.Command("ip", append([]string{"netns", "exec", ns, os.Args[0]}, args...)...)
-	for _, e := range os.Environ() {
-		k, _, _ := strings.Cut(e, "=")
-		drop := strings.HasPrefix(k, envPrefix+"_")
-		for _, v := range launcherVars {
-			drop = drop || k == v
-		}
-		if !drop {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
-	cmd.Env = append(cmd.Env, envWorker+"=1", ort.EnvLib+"="+ort.Library())
-	cmd.Env = append(cmd.Env, env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, out
+	return wrappedProc(t, []string{"ip", "netns", "exec", ns}, env, args...)
 }
 
 // twoHostRun is one run of TestTwoHostsNetns: a plan file, flags for
