@@ -14,8 +14,12 @@
 // the endpoint on it (cudaSetDevice first), so callers need not lock
 // theirs. The one exception: Abort, while the endpoint's thread is inside
 // ncclSend, ncclRecv or ncclGroupEnd (calls that may block in real NCCL),
-// calls ncclCommAbort from the caller's thread, as NCCL allows, to unblock
-// it.
+// calls ncclCommAbort from the caller's thread to unblock it. NCCL
+// documents aborting from another thread for non-blocking communicators
+// (ncclCommInitRankConfig with blocking = 0); these are blocking ones
+// (ncclCommInitRank), so against real NCCL this is a best effort, not
+// tested here. The engine frees its buffers and stream only after such an
+// abort has returned.
 //
 // # The engine
 //

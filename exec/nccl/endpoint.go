@@ -128,6 +128,16 @@ func (l *Libs) Join(ctx context.Context, c Config) (*Endpoint, error) {
 		return e, nil
 	case <-ctx.Done():
 	}
+	// The engine may have failed (or joined) as ctx ended: its result
+	// says more than the time-out.
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	default:
+	}
 	e.mu.Lock()
 	if !e.joined {
 		e.gaveUp = true
@@ -341,14 +351,23 @@ func (e *Endpoint) run(batch []*op) {
 	l := e.l
 	if snd != nil {
 		if err := e.grow(&e.sendBuf, len(snd.b)); err != nil {
-			fail(err)
+			// The peer may have posted the matching operation already:
+			// abort, so that it does not wait for this one.
+			fail(e.abortWith(err))
 			return
 		}
 		snd.mu.Lock()
-		if !snd.abandoned {
+		abandoned := snd.abandoned
+		if !abandoned {
 			copyToPinned(e.sendBuf.host, snd.b)
 		}
 		snd.mu.Unlock()
+		if abandoned {
+			// Its caller gave up (and is aborting the endpoint): never
+			// send what the staging buffer holds from an earlier send.
+			fail(e.abortWith(errors.New("the send was abandoned by its caller before it was issued")))
+			return
+		}
 		if r := l.cudaMemcpyAsync(e.sendBuf.dev, e.sendBuf.host, len(snd.b), cudaMemcpyHostToDevice, e.stream); r != cudaSuccess {
 			fail(e.abortWith(&Error{"cudaMemcpyAsync (host to device)", r, l.cudaError(r)}))
 			return
@@ -356,7 +375,7 @@ func (e *Endpoint) run(batch []*op) {
 	}
 	if rcv != nil {
 		if err := e.grow(&e.recvBuf, len(rcv.b)); err != nil {
-			fail(err)
+			fail(e.abortWith(err))
 			return
 		}
 	}
@@ -477,6 +496,11 @@ func (e *Endpoint) cleanup() {
 	destroy := !e.commGone
 	e.commGone = true
 	e.mu.Unlock()
+	if !destroy {
+		// An abort from another thread (Abort, during an NCCL call) may
+		// still be running: buffers and the stream go only after it.
+		<-e.abortDone
+	}
 	var errs []error
 	if destroy {
 		if r := l.ncclCommDestroy(e.comm); r != ncclSuccess {

@@ -86,6 +86,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -167,6 +168,10 @@ var (
 // to install and which environment variable or flag points at the library;
 // a missing symbol is an error naming the symbol and the library's path.
 func Load(ncclPath, cudartPath string) (*Libs, error) {
+	// dlerror's text is per thread: the dlopen and dlsym calls and the
+	// dlerror after each must run on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	nc, nvar := candidates(ncclPath, EnvNCCLLib, ncclSonames)
 	cc, cvar := candidates(cudartPath, EnvCUDARTLib, cudartSonames)
 	key := [2]string{strings.Join(nc, "\x00"), strings.Join(cc, "\x00")}
