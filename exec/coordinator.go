@@ -49,7 +49,7 @@ func (processPerDevice) check(p *plan.Plan, _ Factory, opts *Options) error {
 	here, _ := os.Hostname()
 	for _, pl := range p.Pipelines {
 		for _, st := range pl.Stages {
-			if d := p.Devices[st.DevIdx]; !d.RunsOn(here) {
+			if d := p.Devices[st.DevIdx]; !runsHere(d, here) {
 				return fmt.Errorf("exec: plan %s: device %s runs on host %s (devices[].host), but this run starts its workers on this host (%s): start the workers on their hosts with external workers (vdexec run --external-workers, vdexec launch)", p.Name, d.Name, d.Host, here)
 			}
 		}
@@ -452,6 +452,24 @@ func (c *coordinator) join(g greeting) error {
 	w.ctl, w.hello = cc, h
 	go c.reader(h.Device, cc)
 	return nil
+}
+
+// runsHere reports whether device d may run on this machine, named here:
+// by its name, or by one of its addresses where the plan gives one.
+func runsHere(d plan.Device, here string) bool {
+	if d.RunsOn(here) {
+		return true
+	}
+	if !plan.IsAddress(d.Host) {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && d.RunsOn(n.IP.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteHost is the IP address of the far end of c ("" when not TCP).

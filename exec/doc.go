@@ -131,7 +131,8 @@
 // of its plan device's index) before it connects its hand-offs. exec/nccl
 // loads libnccl and libcudart at run time and makes all of a process's
 // CUDA and NCCL calls on one locked OS thread; a failed or cancelled NCCL
-// operation aborts the communicator, so no rank hangs. Where the
+// operation aborts the communicator, and a worker leaves it by abort
+// (ncclCommDestroy waits for the other ranks). Where the
 // libraries do not load, CheckTransport (and Run, before any work) says
 // which and what to use instead. The tests run it against
 // internal/fakenccl, a test double of the two libraries' C ABI.

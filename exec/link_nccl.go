@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,12 +105,26 @@ func newNCCLPair(ctx context.Context, h handoff, from, to plan.Device) (*ncclPai
 		return nil, err
 	}
 	l := &ncclPair{a: newNCCLLink(h).(*ncclLink), b: newNCCLLink(h).(*ncclLink)}
+	// A rank that fails (a CUDA device this machine lacks) ends the
+	// other's wait in ncclCommInitRank, which would otherwise wait for it
+	// as long as ctx lasts.
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	errs := make(chan error, 2)
-	go func() { errs <- l.a.joinAs(ctx, id, 2, 0, -1, 1, from) }()
-	go func() { errs <- l.b.joinAs(ctx, id, 2, 1, 0, -1, to) }()
-	if err := errors.Join(<-errs, <-errs); err != nil {
+	join := func(l *ncclLink, rank, prev, next int, dev plan.Device) {
+		err := l.joinAs(jctx, id, 2, rank, prev, next, dev)
+		if err != nil {
+			cancel(err)
+		}
+		errs <- err
+	}
+	go join(l.a, 0, -1, 1, from)
+	go join(l.b, 1, 0, -1, to)
+	first, second := <-errs, <-errs
+	if first != nil || second != nil {
 		l.close()
-		return nil, err
+		// The rank that failed first says why; the other only gave up.
+		return nil, cmp.Or(context.Cause(jctx), first, second)
 	}
 	return l, nil
 }
@@ -120,8 +135,20 @@ func (l *ncclPair) dial(ctx context.Context, addr string) (outlet, error) {
 	return l.a.dial(ctx, addr)
 }
 
-func (l *ncclPair) close() error { return errors.Join(l.a.close(), l.b.close()) }
+// close leaves both ranks at once (each by abort, see ncclLink.close).
+func (l *ncclPair) close() error {
+	errc := make(chan error, 1)
+	go func() { errc <- l.a.close() }()
+	return errors.Join(l.b.close(), <-errc)
+}
 
+// errLeft is why a link's communicator was aborted when its worker left.
+var errLeft = errors.New("exec: nccl: the worker left the run's communicator")
+
+// close leaves the communicator by aborting it, whether the run ended
+// cleanly or not: every operation of this rank is over by then, and
+// ncclCommDestroy would wait for the other ranks (in recent NCCL), which
+// may have died or left already.
 func (l *ncclLink) close() error {
 	l.mu.Lock()
 	ep := l.ep
@@ -130,6 +157,7 @@ func (l *ncclLink) close() error {
 	if ep == nil {
 		return nil
 	}
+	ep.Abort(errLeft)
 	return ep.Close()
 }
 

@@ -258,6 +258,9 @@ func (s *tcpSender) send(ctx context.Context, b *batch) (int64, bool, interval, 
 	}
 	start := s.clk.now()
 	enc := encodeBatch(b)
+	if len(enc) > maxFrame {
+		return readyAt, waited, interval{}, frameError(fmt.Sprintf("exec: wire: a micro-batch of %d bytes is more than a hand-off carries (%d)", len(enc), maxFrame))
+	}
 	if s.bulk == nil {
 		if err := writeFrame(s.w, frameBatch, enc); err != nil {
 			return readyAt, waited, interval{}, err

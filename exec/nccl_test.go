@@ -202,3 +202,41 @@ func TestNCCLMissingLibrary(t *testing.T) {
 		t.Error("a worker was started for a plan whose transport cannot run")
 	}
 }
+
+// TestNCCLPairBadDevice: when one rank of the profile's pair cannot join
+// (a CUDA device this machine lacks), the pair fails with that rank's
+// error instead of leaving the other rank waiting in ncclCommInitRank
+// for as long as the context lasts.
+func TestNCCLPairBadDevice(t *testing.T) {
+	useFakeNCCL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := newNCCLPair(ctx, handoff{blocking: true}, plan.Device{Name: "a", Index: 0}, plan.Device{Name: "far", Index: 99})
+	if err == nil || !strings.Contains(err.Error(), "cudaSetDevice") || !strings.Contains(err.Error(), "cuda device 99 (far)") {
+		t.Errorf("pair with a missing device: %v, want the failed rank's cudaSetDevice error", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the pair waited for the test's limit (%v) instead of failing", ctx.Err())
+	}
+}
+
+// TestPairRefused: the profile measures an nccl hand-off in its process
+// only between two GPUs of one host, and says why not otherwise.
+func TestPairRefused(t *testing.T) {
+	a0 := plan.Device{Name: "a", Index: 0}
+	for _, c := range []struct {
+		from, to plan.Device
+		ok       bool
+		want     string
+	}{
+		{a0, plan.Device{Name: "b", Index: 1}, true, ""},
+		{a0, a0, false, "no stage of the plan hands off"},
+		{a0, plan.Device{Name: "b", Index: 0}, true, "stays on CUDA device 0 (a to b)"},
+		{plan.Device{Name: "a", Host: "n1"}, plan.Device{Name: "b", Index: 1, Host: "n2"}, true, "from host n1 to host n2"},
+	} {
+		got := pairRefused(c.from, c.to, c.ok)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("pairRefused(%s/%d@%s, %s/%d@%s, %v) = %q, want %q", c.from.Name, c.from.Index, c.from.Host, c.to.Name, c.to.Index, c.to.Host, c.ok, got, c.want)
+		}
+	}
+}

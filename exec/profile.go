@@ -549,8 +549,13 @@ func (pr *profiler) measureHandoffs(ctx context.Context, prof *plan.Profile) err
 		if spec.commID != nil {
 			// Both ends in this process: two ranks of their own
 			// communicator, on the CUDA devices of the plan's first
-			// hand-off.
-			from, to := pr.firstHop()
+			// hand-off. NCCL takes two ranks of one process only on two
+			// GPUs of one host.
+			from, to, ok := pr.firstHop()
+			if why := pairRefused(from, to, ok); why != "" {
+				pr.notes = append(pr.notes, fmt.Sprintf("transport %s: hand-off not measured: %s; the simulator prices its hand-offs from the profile's links", t, why))
+				continue
+			}
 			pair, err := newNCCLPair(ctx, h, from, to)
 			if err != nil {
 				return fmt.Errorf("exec: profile: transport %s: %w", t, err)
@@ -567,16 +572,29 @@ func (pr *profiler) measureHandoffs(ctx context.Context, prof *plan.Profile) err
 	return nil
 }
 
-// firstHop is the devices of the plan's first hand-off (its one device
-// twice when no stage hands off).
-func (pr *profiler) firstHop() (from, to plan.Device) {
-	sts := pr.p.Pipelines[0].Stages
-	from = pr.p.Devices[sts[0].DevIdx]
-	to = from
-	if len(sts) > 1 {
-		to = pr.p.Devices[sts[1].DevIdx]
+// firstHop is the devices of the plan's first hand-off; false when no
+// stage of the plan hands off.
+func (pr *profiler) firstHop() (from, to plan.Device, ok bool) {
+	for _, pl := range pr.p.Pipelines {
+		if sts := pl.Stages; len(sts) > 1 {
+			return pr.p.Devices[sts[0].DevIdx], pr.p.Devices[sts[1].DevIdx], true
+		}
 	}
-	return from, to
+	return plan.Device{}, plan.Device{}, false
+}
+
+// pairRefused says why a hand-off between from and to cannot be measured
+// with two ranks of this process ("": it can).
+func pairRefused(from, to plan.Device, ok bool) string {
+	switch {
+	case !ok:
+		return "no stage of the plan hands off"
+	case from.Host != to.Host:
+		return fmt.Sprintf("its first hand-off goes from host %s to host %s, and this process runs on one", from.Host, to.Host)
+	case from.Index == to.Index:
+		return fmt.Sprintf("its first hand-off stays on CUDA device %d (%s to %s), and NCCL refuses two ranks of one process on one GPU", from.Index, from.Name, to.Name)
+	}
+	return ""
 }
 
 // provenance says where, when and with what the profile was measured.

@@ -158,10 +158,14 @@ func TestTCPWorkerOnWrongHost(t *testing.T) {
 		}
 	}
 
-	p = singleTCPPlan()
-	putOnHost(p, "cpu0:"+here)
-	if _, err := Run(context.Background(), p, nil, Options{OutDir: t.TempDir(), Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+here)}); err != nil {
-		t.Errorf("a worker on its device's host: %v", err)
+	// On its device's host, named or by address (loopback is one of this
+	// machine's), a worker joins.
+	for _, host := range []string{here, "127.0.0.1"} {
+		p = singleTCPPlan()
+		putOnHost(p, "cpu0:"+host)
+		if _, err := Run(context.Background(), p, nil, Options{OutDir: t.TempDir(), Images: fakeImages(p), WorkerCommand: workerCommand("single", envHost+"=cpu0:"+host)}); err != nil {
+			t.Errorf("a worker on its device's host %s: %v", host, err)
+		}
 	}
 }
 
