@@ -136,10 +136,11 @@ func (p *Plan) defaultIndexes() {
 		if !p.TakesIndex(*d) {
 			continue
 		}
+		h := HostKey(d.Host)
 		if p.unset(fmt.Sprintf("devices[%d].index", i), d.Index == 0) {
-			d.Index = next[d.Host]
+			d.Index = next[h]
 		}
-		next[d.Host]++
+		next[h]++
 	}
 }
 

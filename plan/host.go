@@ -65,6 +65,27 @@ func hostProblem(h string) string {
 	return ""
 }
 
+// HostKey is the machine a host names, for counting and comparing the
+// plan's devices by host: an address in its canonical form, a name in
+// lower case up to its first dot (node-a and Node-A.cluster.local are
+// one machine, as RunsOn matches them). "" stays "": devices without a
+// host count as one machine.
+func HostKey(h string) string {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap().String()
+	}
+	if i := strings.IndexByte(h, '.'); i >= 0 {
+		h = h[:i]
+	}
+	return strings.ToLower(h)
+}
+
+// IsAddress reports whether h is an IP address (not a host name).
+func IsAddress(h string) bool {
+	_, err := netip.ParseAddr(h)
+	return err == nil
+}
+
 // RunsOn reports whether a worker on host (its os.Hostname, or an
 // address) may run the device: always when the device names no host;
 // else when the names are equal ignoring case, or when one is a dotted

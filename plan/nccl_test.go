@@ -38,6 +38,9 @@ func TestNCCLOnCPU(t *testing.T) {
 		{"index written", "devices:\n  - {name: a, kind: cpu}\n  - {name: b, kind: cpu, index: 5}\n  - {name: c, kind: cpu}\n", []int{0, 5, 2}},
 		{"cpu and cuda", "devices:\n  - {name: g, kind: a5000}\n  - {name: c, kind: cpu}\n  - {name: h, kind: a5000}\n", []int{0, 1, 2}},
 		{"per host", "devices:\n  - {name: a0, kind: cpu, host: node-a}\n  - {name: b0, kind: cpu, host: node-b}\n  - {name: a1, kind: cpu, host: node-a}\n  - {name: b1, kind: cpu, host: node-b}\n", []int{0, 0, 1, 1}},
+		// One machine written three ways (case, short and dotted name):
+		// its devices number on, as RunsOn matches them (HostKey).
+		{"one host written differently", "devices:\n  - {name: a0, kind: cpu, host: node-a}\n  - {name: a1, kind: cpu, host: Node-A}\n  - {name: a2, kind: cpu, host: node-a.cluster.local}\n", []int{0, 1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Parse([]byte(minimal+tc.devices+"transport: nccl\n"), "x.yaml")

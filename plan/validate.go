@@ -150,7 +150,7 @@ func (p *Plan) validateTransport(c *checker) {
 		if d.Host == "" || !p.TakesIndex(d) {
 			continue
 		}
-		k := slot{strings.ToLower(d.Host), d.Index}
+		k := slot{HostKey(d.Host), d.Index}
 		if j, dup := used[k]; dup {
 			c.add(fmt.Sprintf("devices[%d].index", i), "device %s uses CUDA device %d on host %s, as %s (devices[%d]) does; transport nccl needs one CUDA device per device of the plan: give it another index", d.Name, d.Index, d.Host, p.Devices[j].Name, j)
 			continue

@@ -335,8 +335,8 @@ func (j *job) torchrunNodes() ([]torchrunNode, error) {
 	var nodes []torchrunNode
 	seen := map[string]int{}
 	for r, h := range j.hosts {
-		k := strings.ToLower(h)
-		if n := len(nodes); n > 0 && strings.ToLower(nodes[n-1].host) == k {
+		k := plan.HostKey(h)
+		if n := len(nodes); n > 0 && plan.HostKey(nodes[n-1].host) == k {
 			nodes[n-1].procs++
 			continue
 		}
@@ -391,19 +391,13 @@ func (j *job) torchrunHosts(b *bytes.Buffer) []byte {
 // dotted name under it (node-a.* for node-a); an address only itself.
 func hostPatterns(h string) []string {
 	h = strings.ToLower(h)
-	if plan.CheckHost(h) == nil && isAddress(h) {
+	if plan.CheckHost(h) == nil && plan.IsAddress(h) {
 		return []string{shellQuote(h)}
 	}
 	if short, _, dotted := strings.Cut(h, "."); dotted {
 		return []string{shellQuote(h), shellQuote(short)}
 	}
 	return []string{shellQuote(h), shellQuote(h) + ".*"}
-}
-
-// isAddress reports whether a valid host is an IP address (digits and
-// dots only, or a colon: plan.CheckHost allows no other such names).
-func isAddress(h string) bool {
-	return strings.Contains(h, ":") || strings.Trim(h, "0123456789.") == ""
 }
 
 // rankHosts is the host of every rank (see job.hosts): nil when no stage
@@ -441,7 +435,7 @@ func distinctHosts(hosts []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, h := range hosts {
-		if k := strings.ToLower(h); !seen[k] {
+		if k := plan.HostKey(h); !seen[k] {
 			seen[k] = true
 			out = append(out, h)
 		}
@@ -482,7 +476,7 @@ func (j *job) checkHosts(emit string) error {
 	switch emit {
 	case emitSlurm:
 		for r, h := range j.hosts[1:] {
-			if isAddress(h) {
+			if plan.IsAddress(h) {
 				return fmt.Errorf("launch: Slurm places tasks on nodes by name, but device %s names the address %s: name its node (host: node-a), or use --%s %s", j.devices[r], h, flagEmit, emitTorchrun)
 			}
 		}
@@ -522,6 +516,8 @@ type (
 		Spec k8sPodSpec `yaml:"spec"`
 	}
 	k8sPodSpec struct {
+		HostNetwork  bool              `yaml:"hostNetwork,omitempty"`
+		DNSPolicy    string            `yaml:"dnsPolicy,omitempty"`
 		NodeSelector map[string]string `yaml:"nodeSelector,omitempty"`
 		Containers   []k8sContainer    `yaml:"containers"`
 	}
@@ -585,6 +581,12 @@ func (j *job) k8s() ([]byte, error) {
 	var hostNote []string
 	if j.hosts != nil {
 		obj.Metadata.Annotations = map[string]string{k8sHostsAnnotation: j.rankHostList()}
+		// The coordinator holds each worker to its device's host by the
+		// worker's hostname or address: on the node's network, a pod has
+		// the node's (a pod's own hostname is the pod's name).
+		for _, t := range []*k8sPodTmpl{&obj.Spec.LeaderWorkerTemplate.LeaderTemplate, &obj.Spec.LeaderWorkerTemplate.WorkerTemplate} {
+			t.Spec.HostNetwork, t.Spec.DNSPolicy = true, "ClusterFirstWithHostNet"
+		}
 		// The leader is rank 0; the workers share one template, which
 		// can name one node only.
 		pin := func(t *k8sPodTmpl, h string) {
@@ -603,8 +605,9 @@ func (j *job) k8s() ([]byte, error) {
 				"# affinity rules, or use vdexec launch --emit slurm or torchrun, which do.")
 		}
 		hostNote = append(hostNote,
-			"# A pod's hostname is the pod's name, not the node's: a plan that names hosts runs",
-			"# where each worker's hostname is its device's host (hostNetwork: true gives pods the node's).")
+			"# The pods use the node's network (hostNetwork: true), so a worker's hostname and address are",
+			"# its node's, which the coordinator checks against its device's host; the coordinator's port",
+			fmt.Sprintf("# (%d) and the workers' data ports are then the node's.", j.port))
 	}
 	var y bytes.Buffer
 	enc := yaml.NewEncoder(&y)

@@ -236,14 +236,21 @@ func TestLaunchK8sHosts(t *testing.T) {
 		if got := lwt.WorkerTemplate.Spec.NodeSelector[k8sHostLabel]; got != tc.worker {
 			t.Errorf("%v: workers on %q, want %q", tc.hosts, got, tc.worker)
 		}
-		if !strings.Contains(text, tc.note) || !strings.Contains(text, "A pod's hostname is the pod's name") {
+		if !strings.Contains(text, tc.note) || !strings.Contains(text, "hostNetwork: true") {
 			t.Errorf("%v: the manifest does not say %q:\n%s", tc.hosts, tc.note, text)
+		}
+		// On the node's network a worker's hostname is its node's, which
+		// the coordinator checks against its device's host.
+		for _, ps := range []k8sPodSpec{lwt.LeaderTemplate.Spec, lwt.WorkerTemplate.Spec} {
+			if !ps.HostNetwork || ps.DNSPolicy != "ClusterFirstWithHostNet" {
+				t.Errorf("%v: pod spec hostNetwork %v, dnsPolicy %q; want true, ClusterFirstWithHostNet", tc.hosts, ps.HostNetwork, ps.DNSPolicy)
+			}
 		}
 	}
 	// Without hosts, nothing of it.
 	path, _ := hostsPlan(t, "", "")
 	text, _, err := launchHosts(t, path, emitK8s)
-	if err != nil || strings.Contains(text, "nodeSelector") || strings.Contains(text, k8sHostsAnnotation) {
+	if err != nil || strings.Contains(text, "nodeSelector") || strings.Contains(text, k8sHostsAnnotation) || strings.Contains(text, "hostNetwork") {
 		t.Errorf("no hosts: %v\n%s", err, text)
 	}
 }
