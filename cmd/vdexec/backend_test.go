@@ -134,6 +134,23 @@ func TestNCCLLibFlagsSetEnv(t *testing.T) {
 	}
 }
 
+// A stale $VDPP_NCCL_LIB or $VDPP_CUDART_LIB (a file that is gone) does not
+// stop a plan that never loads NCCL; the same path given as --nccl-lib is
+// checked (the case file run-nccl-lib-env-missing has the nccl side).
+func TestStaleNCCLEnvIgnoredWithoutNCCL(t *testing.T) {
+	needORT(t)
+	gone := filepath.Join(t.TempDir(), "gone", "libnccl.so.2")
+	t.Setenv(nccl.EnvNCCLLib, gone)
+	t.Setenv(nccl.EnvCUDARTLib, gone)
+	if _, stderr, err := runApp(t, "validate", planFile); err != nil {
+		t.Errorf("validate of a CPU plan with stale NCCL variables: %v\n%s", err, stderr)
+	}
+	_, _, err := runApp(t, "run", planFile, "--nccl-lib", gone, "--out", filepath.Join(t.TempDir(), "out"))
+	if err == nil || !strings.Contains(err.Error(), "--nccl-lib") || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("run --nccl-lib with a missing file: %v", err)
+	}
+}
+
 // vdexec run --backend gloo runs a plan written with transport inproc
 // over tcp: the worker processes it starts get the same transport (else
 // they would load another plan and the coordinator would refuse them),

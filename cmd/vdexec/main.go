@@ -176,10 +176,12 @@ func ncclLibFlags() []cli.Flag {
 
 // setNCCLLibs checks --nccl-lib and --cudart-lib and puts them in the
 // environment ($VDPP_NCCL_LIB, $VDPP_CUDART_LIB), where nccl.Load and the
-// worker processes this one starts find them. A value with a slash is a
-// path and must be a file; one without is a soname for the loader's
-// search path. (An empty value is a usage error before the action, as
-// for every string flag.)
+// worker processes this one starts find them. A value with a slash given
+// on the command line is a path and must be a file; one without is a
+// soname for the loader's search path. A value from the environment is
+// passed on unchecked: a stale variable must not stop plans that never
+// load NCCL, and nccl.Load names it where NCCL is used. (An empty value
+// is a usage error before the action, as for every string flag.)
 func setNCCLLibs(c *cli.Context, cmd string) error {
 	for _, f := range []struct{ flag, env, what string }{
 		{flagNCCLLib, nccl.EnvNCCLLib, "the NCCL library (libnccl.so.2)"},
@@ -192,7 +194,7 @@ func setNCCLLibs(c *cli.Context, cmd string) error {
 		// (cliutil's rule for every string flag).
 		v := c.String(f.flag)
 		src := cliutil.Source(c, f.flag)
-		if strings.ContainsRune(v, '/') {
+		if strings.ContainsRune(v, '/') && cliutil.OnCommandLine(c, f.flag) {
 			fi, err := os.Stat(v)
 			switch {
 			case err != nil:

@@ -257,6 +257,16 @@ func onCommandLine(c *cli.Context, f cli.Flag) bool {
 // Source names where the value of the flag name came from, for messages:
 // "--latent-shape", or "VDSIM_LATENT_SHAPE (--latent-shape)" when it
 // came from the environment.
+// OnCommandLine reports whether flag name was given on the command line
+// (not only through its environment variables).
+func OnCommandLine(c *cli.Context, name string) bool {
+	if c.Command == nil {
+		return false
+	}
+	f := lookup(c.Command.Flags, name)
+	return f != nil && onCommandLine(c, f)
+}
+
 func Source(c *cli.Context, name string) string {
 	var f cli.Flag
 	if c.Command != nil {
