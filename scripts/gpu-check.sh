@@ -14,6 +14,9 @@
 #   VDPP_ORT_GPU_LIB        ONNX Runtime library for the CUDA steps (default: the first
 #                           ROOT/third_party/onnxruntime-gpu-*/libonnxruntime.so with
 #                           libonnxruntime_providers_cuda.so beside it, else VDPP_ORT_LIB)
+#   VDPP_NCCL_LIB, VDPP_CUDART_LIB  NCCL and the CUDA runtime for the NCCL case (default: from
+#                           the nvidia-* Python packages of $PYTHON, else ldconfig's cache)
+#   PYTHON                  the Python whose nvidia-* packages hold them (default python3)
 #   GPU_CHECK_GPU_INDEX     CUDA device index of the CUDA plans (default 0)
 #   GPU_CHECK_STEP_TIMEOUT  seconds one step may take (default 120)
 #   GPU_CHECK_BUDGET        seconds all steps may take together (default 270)
@@ -190,35 +193,41 @@ cuda_plan() {
 
 # find_nccl: NCCL and the CUDA runtime for the NCCL case: VDPP_NCCL_LIB and
 # VDPP_CUDART_LIB, else the nvidia-* Python packages (as PyTorch installs
-# them), else the dynamic loader's cache. Sets nccl_lib and cudart_lib ("" when
-# not found).
+# them) of $PYTHON (default python3: under env -i, the system's, not a venv's),
+# else the dynamic loader's cache (highest version first). Sets nccl_lib and
+# cudart_lib ("" when not found).
 find_nccl() {
   nccl_lib=${VDPP_NCCL_LIB:-}
   cudart_lib=${VDPP_CUDART_LIB:-}
   local d
-  if command -v python3 >/dev/null; then
+  local py=${PYTHON:-python3}
+  if command -v "$py" >/dev/null; then
     while IFS= read -r d; do
       [ -d "$d" ] || continue
       [ -n "$nccl_lib" ] || nccl_lib=$(find "$d" -name 'libnccl.so.2' 2>/dev/null | head -n 1)
       [ -n "$cudart_lib" ] || cudart_lib=$(find "$d" -name 'libcudart.so.1[0-9]' 2>/dev/null | sort | tail -n 1)
-    done < <(python3 -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null)
+    done < <("$py" -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null)
   fi
   if command -v ldconfig >/dev/null; then
     [ -n "$nccl_lib" ] || nccl_lib=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 /{print $NF; exit}')
-    [ -n "$cudart_lib" ] || cudart_lib=$(ldconfig -p 2>/dev/null | awk '/libcudart\.so\.1[0-9] /{print $NF; exit}')
+    [ -n "$cudart_lib" ] || cudart_lib=$(ldconfig -p 2>/dev/null | awk '/libcudart\.so\.1[0-9] /{print $1, $NF}' | sort | tail -n 1 | cut -d' ' -f2)
   fi
 }
 
 # write_nccl_run FILE: a script that runs PLAN OUT with transport nccl as
 # a coordinator and two external workers on this host, each worker with its
 # own NCCL_HOSTID (NCCL refuses two ranks on one GPU unless they look like
-# separate hosts; NCCL 2.30+ also takes NCCL_MULTI_RANK_GPU_ENABLE=1). It
-# exits with the coordinator's status.
+# separate hosts; NCCL_MULTI_RANK_GPU_ENABLE=1 is set too, which newer NCCL
+# releases are said to take for this, not checked here), and NCCL held to
+# plain sockets over loopback (NCCL_IB_DISABLE=1, NCCL_SOCKET_IFNAME=lo), so
+# that the two "hosts" do not try InfiniBand or GPU Direct on one GPU. It exits
+# with the coordinator's status.
 write_nccl_run() {
   cat >"$1" <<'SCRIPT'
 #!/usr/bin/env bash
 set -u
 vdexec=$1 plan=$2 out=$3
+export NCCL_IB_DISABLE=${NCCL_IB_DISABLE:-1} NCCL_SOCKET_IFNAME=${NCCL_SOCKET_IFNAME:-lo}
 port=$((20000 + RANDOM % 20000))
 token=$out/token
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token"
@@ -321,10 +330,14 @@ main() {
     write_nccl_run "$d/nccl-run.sh"
     step gpu nccl-doctor 0 env VDPP_NCCL_LIB="$nccl_lib" VDPP_CUDART_LIB="$cudart_lib" "$vdexec" doctor "$p"
     step gpu nccl-run 30 env VDPP_NCCL_LIB="$nccl_lib" VDPP_CUDART_LIB="$cudart_lib" bash "$d/nccl-run.sh" "$vdexec" "$p" "$d"
-    if [ "${st[nccl-run]}" = ok ]; then
-      step gpu nccl-same-as-cpu 0 bash -c 'a=$1/measured b=$2/measured; cd "$a" && for f in sample_*/frame_*.png; do cmp -s "$f" "$b/$f" || { echo "differs: $f"; exit 1; }; done; echo "$(ls -d sample_* | wc -l) samples: frames identical to the CPU run"' _ "$d" "$out/cpu"
+    if [ "${st[nccl-run]}" = ok ] && [ "${st[cpu-run]}" = ok ]; then
+      step gpu nccl-same-as-cpu 0 bash -c 'a=$1/measured b=$2/measured; cd "$a" || exit 1
+        na=$(ls -d sample_* | wc -l) nb=$(cd "$b" && ls -d sample_* | wc -l)
+        [ "$na" -eq "$nb" ] || { echo "$na samples, the CPU run has $nb"; exit 1; }
+        for f in sample_*/frame_*.png; do cmp -s "$f" "$b/$f" || { echo "differs: $f"; exit 1; }; done
+        echo "$na samples: frames identical to the CPU run"' _ "$d" "$out/cpu"
     else
-      skip gpu nccl-same-as-cpu "no nccl run"
+      skip gpu nccl-same-as-cpu "no nccl run or no CPU run to compare with"
     fi
   else
     skip gpu nccl-run "no libnccl.so.2 or libcudart.so.1x found (set VDPP_NCCL_LIB and VDPP_CUDART_LIB)"
