@@ -444,9 +444,9 @@ func (c *coordinator) join(g greeting) error {
 		cc.send(control{Type: "assign", Error: "plan mismatch"})
 		return fmt.Errorf("exec: tcp rendezvous: plan mismatch: the worker for device %s runs a plan with hash %s, the coordinator %s (start workers with the same plan file)", h.Device, h.PlanHash, c.hash)
 	}
-	if d := c.p.Devices[w.stage.DevIdx]; !d.RunsOn(h.Host) && !d.RunsOn(remoteHost(conn)) {
+	if d := c.p.Devices[w.stage.DevIdx]; !d.RunsOn(h.Host) && !d.RunsOn(addrHost(conn.RemoteAddr())) {
 		cc.send(control{Type: "assign", Error: "wrong host: device " + d.Name + " runs on host " + d.Host})
-		return fmt.Errorf("exec: tcp rendezvous: the worker for device %s joined from host %q (%s), but the plan puts %s on host %s (devices[].host): start it there, or change the plan", h.Device, h.Host, remoteHost(conn), d.Name, d.Host)
+		return fmt.Errorf("exec: tcp rendezvous: the worker for device %s joined from host %q (%s), but the plan puts %s on host %s (devices[].host): start it there, or change the plan", h.Device, h.Host, addrHost(conn.RemoteAddr()), d.Name, d.Host)
 	}
 	refused = false
 	w.ctl, w.hello = cc, h
@@ -470,14 +470,6 @@ func runsHere(d plan.Device, here string) bool {
 		}
 	}
 	return false
-}
-
-// remoteHost is the IP address of the far end of c ("" when not TCP).
-func remoteHost(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap().String()
-	}
-	return ""
 }
 
 // assign tells every worker where its next stage listens, where outputs

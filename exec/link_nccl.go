@@ -176,7 +176,7 @@ func (p ncclPeer) endpoint() (*nccl.Endpoint, int, error) {
 		peer = p.l.prev
 	}
 	if p.l.ep == nil || peer < 0 {
-		return nil, 0, errors.New("exec: nccl: hand-off used before this worker joined the run's communicator")
+		return nil, 0, errors.New("exec: nccl: hand-off used before this worker joined the run's communicator, or after it left it")
 	}
 	return p.l.ep, peer, nil
 }

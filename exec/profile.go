@@ -529,8 +529,9 @@ func fileGB(p *plan.Plan, rel string) float64 {
 }
 
 // measureHandoffs measures the hand-off over the link of transport
-// inproc, of tcp when asked, and of the plan's own transport when this
-// build has it, into prof.Transports.
+// inproc, of tcp when asked, and of the plan's own transport when it can
+// run here (nccl: between two ranks of this process, where NCCL takes
+// them), into prof.Transports.
 func (pr *profiler) measureHandoffs(ctx context.Context, prof *plan.Profile) error {
 	ts := []plan.Transport{plan.TransportInproc}
 	if pr.opts.TCP {

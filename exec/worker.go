@@ -159,7 +159,7 @@ func (w *worker) join(ctx context.Context) error {
 	// The stage's inlet listens on the address this host reaches the
 	// coordinator from (loopback when the coordinator is on loopback):
 	// the other workers reach it there.
-	if w.link, err = newLinkAt(w.p, w.token, localHost(c)); err != nil {
+	if w.link, err = newLinkAt(w.p, w.token, addrHost(c.LocalAddr())); err != nil {
 		return err
 	}
 	hello := control{Type: "hello", Device: w.st.Device, PlanHash: w.p.Hash(), PID: os.Getpid(), Token: w.token}
@@ -217,11 +217,11 @@ func dialRetry(ctx context.Context, addr string) (net.Conn, error) {
 	}
 }
 
-// localHost is the IP address of this end of connection c ("" when it
-// is not a TCP connection).
-func localHost(c net.Conn) string {
-	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap().String()
+// addrHost is the IP address of a, an end of a TCP connection ("" when
+// it is not one).
+func addrHost(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().Addr().Unmap().String()
 	}
 	return ""
 }
