@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -187,6 +188,48 @@ func ncclCommInitRankImpl(out *unsafe.Pointer, nranks int, id []byte, rank int) 
 			return ncclSystemError
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	// Collective, as NCCL's bootstrap is: a rank returns only once every
+	// rank has connected to it, which each does only after it saw every
+	// rank listening. Seeing the other sockets is not enough: a rank
+	// could return, abort and remove its socket before a slower rank saw
+	// it, and that rank would wait for it forever. The connections are
+	// the ones sends use later.
+	for r := range nranks {
+		if r == rank {
+			continue
+		}
+		// A socket file exists from bind on, before its listen: a
+		// refused connection is tried again until the deadline.
+		for {
+			_, err := c.dialOut(r)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+				c.shutdown()
+				c.acceptWG.Wait()
+				setLastError("fakenccl: rank %d of %d: connect to rank %d: %v", rank, nranks, r, err)
+				return ncclSystemError
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	for r := range nranks {
+		if r == rank {
+			continue
+		}
+		c.mu.Lock()
+		ch := c.arrivedLocked(r)
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-time.After(time.Until(deadline)):
+			c.shutdown()
+			c.acceptWG.Wait()
+			setLastError("fakenccl: rank %d of %d waited %s for rank %d to connect", rank, nranks, timeout, r)
+			return ncclSystemError
+		}
 	}
 	commMu.Lock()
 	comms[c.token] = c
