@@ -13,18 +13,6 @@ func indexes(p *Plan) []int {
 	return out
 }
 
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // Transport nccl runs on devices of provider cpu too (they compute on the
 // CPU; NCCL hands their latents through the CUDA device of their index),
 // and such a device's index defaults as a cuda device's does: its
@@ -47,7 +35,7 @@ func TestNCCLOnCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Transport != TransportNCCL || !sameInts(indexes(p), tc.want) {
+			if p.Transport != TransportNCCL || !equalInts(indexes(p), tc.want) {
 				t.Errorf("transport %s, indexes %v; want nccl, %v", p.Transport, indexes(p), tc.want)
 			}
 			// Without nccl a cpu device takes no CUDA device: its index
@@ -68,7 +56,7 @@ func TestNCCLOnCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameInts(indexes(p), []int{0, 0, 1}) {
+	if !equalInts(indexes(p), []int{0, 0, 1}) {
 		t.Errorf("cuda devices on two hosts: indexes %v, want [0 0 1]", indexes(p))
 	}
 }
@@ -105,7 +93,7 @@ func TestUseTransport(t *testing.T) {
 	if err := p.UseTransport(TransportNCCL, "--backend nccl"); err != nil {
 		t.Fatal(err)
 	}
-	if p.Transport != TransportNCCL || !sameInts(indexes(p), []int{0, 1, 7}) {
+	if p.Transport != TransportNCCL || !equalInts(indexes(p), []int{0, 1, 7}) {
 		t.Errorf("after --backend nccl: transport %s, indexes %v; want nccl, [0 1 7]", p.Transport, indexes(p))
 	}
 	if p.Hash() == before {
