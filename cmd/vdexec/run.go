@@ -467,7 +467,7 @@ func workerLauncherSamples(c *cli.Context, args []string, backend string) (func(
 		timeout = exec.DefaultTimeout
 	}
 	return func(device, rendezvous string, samples int) (*osexec.Cmd, error) {
-		a := []string{"worker", "--plan", planArg, "--device", device, "--rendezvous", rendezvous,
+		a := []string{"worker", "--plan", planArg, "--device", device, "--" + flagCoordinator, rendezvous,
 			"--" + flagORTLib, ort.Library(), "--" + flagTimeout, timeout.String()}
 		a = append(a, fwd...)
 		if samples > 0 { // the last --samples wins
