@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,13 +21,6 @@ import (
 // repository's root. It is named libonnxruntime.so, as the package ships
 // it, so that Discover (libGlob) does not take it in place of `make ort`'s.
 var gpuLibGlob = filepath.Join("third_party", "onnxruntime-gpu-*", "libonnxruntime.so")
-
-// Environment of the child process of TestCoreLibraryPair: the library it
-// loads and the file it writes its pairResult to.
-const (
-	envPairLib = "VDPP_TEST_ORT_PAIR_LIB"
-	envPairOut = "VDPP_TEST_ORT_PAIR_OUT"
-)
 
 // pairResult is what one library computes for the tiny model.
 type pairResult struct {
@@ -133,11 +125,11 @@ func runPair(t testing.TB, cfg tiny.Config, cuda bool) pairResult {
 // library the other tests load (1.24.3) and of the Go reference, and
 // either opens the model on its CUDA provider (and agrees within 1e-3) or
 // says plainly why not. A library is loaded once per process, so it runs
-// in a child: this test binary again, with envPairLib set. Skipped when
+// in a child: this test binary again, with envChildLib set. Skipped when
 // `make ort-gpu` has not run (CI does not fetch its 330 MB).
 func TestCoreLibraryPair(t *testing.T) {
 	cfg := tiny.DefaultConfig()
-	if lib := os.Getenv(envPairLib); lib != "" {
+	if lib := os.Getenv(envChildLib); lib != "" {
 		if err := Init(lib); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +137,7 @@ func TestCoreLibraryPair(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(os.Getenv(envPairOut), data, 0o644); err != nil {
+		if err := os.WriteFile(os.Getenv(envChildOut), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -164,22 +156,9 @@ func TestCoreLibraryPair(t *testing.T) {
 	}
 	want := runPair(t, cfg, false)
 
-	out := filepath.Join(t.TempDir(), "pair.json")
-	cmd := osexec.Command(os.Args[0], "-test.run=^TestCoreLibraryPair$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envPairLib+"="+lib, EnvLib+"="+lib, envPairOut+"="+out, EnvCUDAPlugin+"=")
 	start := time.Now()
-	log, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child with %s: %v\n%s", lib, err, log)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatalf("child with %s wrote nothing: %v\n%s", lib, err, log)
-	}
 	var got pairResult
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
-	}
+	childJSON(t, lib, &got, EnvCUDAPlugin+"=")
 	t.Logf("%s: ONNX Runtime %s (this process: %s from %s), child ran in %v", lib, got.Version, want.Version, Library(), time.Since(start).Round(time.Millisecond))
 	if !strings.HasPrefix(got.Version, "1.29.") {
 		t.Errorf("%s reports ONNX Runtime %q, want 1.29.x", lib, got.Version)

@@ -259,6 +259,16 @@ func errString(err error) string {
 // with env added, and returns its report.
 func runChild(t *testing.T, lib string, env ...string) childReport {
 	t.Helper()
+	var r childReport
+	childJSON(t, lib, &r, env...)
+	return r
+}
+
+// childJSON runs the current test again in a child process that loads
+// lib (envChildLib), with env added, and reads into v the JSON the child
+// wrote to envChildOut.
+func childJSON(t *testing.T, lib string, v any, env ...string) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "child.json")
 	cmd := osexec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), envChildLib+"="+lib, EnvLib+"="+lib, envChildOut+"="+out)
@@ -271,11 +281,9 @@ func runChild(t *testing.T, lib string, env ...string) childReport {
 	if err != nil {
 		t.Fatalf("child with %s wrote nothing: %v\n%s", lib, err, log)
 	}
-	var r childReport
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // gpuLibrary is the core library `make ort-gpu` fetched, or "" (the test
