@@ -142,14 +142,7 @@ func TestCoreLibraryPair(t *testing.T) {
 		}
 		return
 	}
-	matches, _ := filepath.Glob(filepath.Join("..", "..", gpuLibGlob))
-	if len(matches) == 0 {
-		t.Skipf("skipped: no %s: run `make ort-gpu` in the repository to fetch ONNX Runtime with its CUDA provider (about 330 MB)", gpuLibGlob)
-	}
-	lib, err := filepath.Abs(matches[len(matches)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib := gpuLibrary(t)
 	needORT(t)
 	if samePath(lib, Library()) {
 		t.Fatalf("this process already loaded %s: the comparison needs another library here", lib)
