@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -183,14 +182,7 @@ func sameSamples(t *testing.T, want, got string, n int) {
 	if len(w) != n*10 || len(g) != len(w) {
 		t.Fatalf("%d outputs in %s, %d in %s; want %d in each", len(g), got, len(w), want, n*10)
 	}
-	var differ []string
-	for k, v := range w {
-		if g[k] != v {
-			differ = append(differ, k)
-		}
-	}
-	sort.Strings(differ)
-	if len(differ) > 0 {
+	if differ := differingOutputs(w, g); len(differ) > 0 {
 		t.Errorf("%s differs from %s in %s", got, want, strings.Join(differ, ", "))
 	}
 }

@@ -14,6 +14,19 @@ import (
 // sampleOutputs reads the outputs of every sample folder in dir that must
 // not depend on the layout: the PNG frames, the GIF and the final latent's
 // hash (sample.json's timings do depend on it), by relative path.
+// differingOutputs lists, sorted, the outputs of ref that got lacks or
+// holds with other contents.
+func differingOutputs(ref, got map[string]string) []string {
+	var differ []string
+	for k, v := range ref {
+		if got[k] != v {
+			differ = append(differ, k)
+		}
+	}
+	sort.Strings(differ)
+	return differ
+}
+
 func sampleOutputs(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -93,14 +106,7 @@ func TestLayoutsGiveIdenticalVideosORT(t *testing.T) {
 		if len(got) != len(ref) {
 			t.Errorf("%s: %d outputs, %s %d", l.name, len(got), layouts[0].name, len(ref))
 		}
-		var differ []string
-		for k, v := range ref {
-			if got[k] != v {
-				differ = append(differ, k)
-			}
-		}
-		sort.Strings(differ)
-		if len(differ) > 0 {
+		if differ := differingOutputs(ref, got); len(differ) > 0 {
 			t.Errorf("%s differs from %s in %d outputs: %s", l.name, layouts[0].name, len(differ), strings.Join(differ, ", "))
 		}
 	}
